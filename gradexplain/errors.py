@@ -1,0 +1,29 @@
+"""Errors that end a run with exit 2 and one ``error:`` line (plus a caret for parse errors)."""
+from __future__ import annotations
+
+
+class GradexplainError(Exception):
+    """Bad input.  ``col`` (0-based) and ``line`` (1-based) point into ``source`` for a caret."""
+
+    def __init__(self, message: str, *, col: int | None = None, line: int = 1, source: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.col = col
+        self.line = line
+        self.source = source
+
+    def caret(self) -> str | None:
+        """The offending source line and a ``^`` under the column, or None."""
+        if self.col is None or self.source is None:
+            return None
+        lines = self.source.splitlines() or [""]
+        text = lines[min(self.line, len(lines)) - 1]
+        return f"  {text}\n  {' ' * min(self.col, len(text))}^"
+
+
+class ParseError(GradexplainError):
+    pass
+
+
+class LimitError(GradexplainError):
+    pass

@@ -1,0 +1,269 @@
+"""The intermediate representation every part of gradexplain shares.
+
+An EXPR is parsed once into a DAG of :class:`Node` objects.  The same DAG is run by torch
+(autograd), differentiated by the symbolic engine (whose result is again a DAG of the same
+nodes) and printed back as EXPR text by :func:`to_text`.  Nodes compare by identity, so a
+subexpression used twice (``y`` in ``y*y``) is one shared node; :func:`key` gives the
+structural identity where that is what is wanted (the symbolic simplifier).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any, Iterator, Union
+
+Number = Union[int, Fraction, float]
+
+
+@dataclass(frozen=True)
+class Slice:
+    """A static ``start:stop:step`` inside an index key."""
+
+    start: int | None = None
+    stop: int | None = None
+    step: int | None = None
+
+    def to_python(self) -> slice:
+        return slice(self.start, self.stop, self.step)
+
+    def text(self) -> str:
+        s = f"{'' if self.start is None else self.start}:{'' if self.stop is None else self.stop}"
+        return s + (f":{self.step}" if self.step is not None else "")
+
+
+# An index key: a tuple of int | Slice | None (newaxis).
+IndexKey = tuple
+
+
+def key_to_python(key: IndexKey) -> tuple:
+    return tuple(k.to_python() if isinstance(k, Slice) else k for k in key)
+
+
+def key_text(key: IndexKey) -> str:
+    parts = ["None" if k is None else k.text() if isinstance(k, Slice) else str(k) for k in key]
+    return ", ".join(parts)
+
+
+class Node:
+    """Base class: identity equality, so shared subexpressions stay shared."""
+
+    __slots__ = ()
+
+    def children(self) -> tuple["Node", ...]:
+        return ()
+
+
+@dataclass(eq=False)
+class Input(Node):
+    """A NAME=VALUE input (or, inside a rule template, one of the rule's variables)."""
+
+    name: str
+
+
+@dataclass(eq=False)
+class Const(Node):
+    """A scalar number written in EXPR (kept exact: ints and Fractions)."""
+
+    value: Number
+
+
+@dataclass(eq=False)
+class Call(Node):
+    """One operation of the registry applied to tensor arguments.
+
+    ``params`` are the static (non-tensor) arguments: ``dim``, ``keepdim``, index keys,
+    shapes, ``reduction``...  ``src`` is the piece of the user's EXPR the node came from
+    (for graph labels); ``inplace`` marks PyTorch in-place semantics (``y += x``,
+    ``b[0] = e``) that the autograd run honours and functional evaluation ignores.
+    """
+
+    op: str
+    args: tuple[Node, ...]
+    params: dict[str, Any] = field(default_factory=dict)
+    src: str | None = None
+    inplace: bool = False
+
+    def children(self) -> tuple[Node, ...]:
+        return self.args
+
+
+@dataclass
+class Statement:
+    """One statement of an EXPR program, in order: ``name = node``."""
+
+    name: str
+    node: Node
+    src: str
+
+
+@dataclass
+class Program:
+    statements: list[Statement]
+    output: int  # index into statements
+    inputs: list[str]  # names used but not assigned, in order of first use
+    text: str = ""
+
+    @property
+    def output_node(self) -> Node:
+        return self.statements[self.output].node
+
+
+def walk(roots: Node | list[Node]) -> Iterator[Node]:
+    """Every node reachable from ``roots``, children before parents, each once."""
+    seen: set[int] = set()
+    stack: list[tuple[Node, bool]] = [(r, False) for r in reversed(roots if isinstance(roots, list) else [roots])]
+    while stack:
+        node, expanded = stack.pop()
+        if id(node) in seen:
+            continue
+        if expanded:
+            seen.add(id(node))
+            yield node
+            continue
+        stack.append((node, True))
+        stack.extend((c, False) for c in reversed(node.children()) if id(c) not in seen)
+
+
+def inputs_of(root: Node) -> set[str]:
+    return {n.name for n in walk(root) if isinstance(n, Input)}
+
+
+def substitute(root: Node, mapping: dict[str, Node]) -> Node:
+    """Replace ``Input`` nodes by name (instantiating a rule template)."""
+    memo: dict[int, Node] = {}
+    for n in walk(root):
+        if isinstance(n, Input):
+            memo[id(n)] = mapping.get(n.name, n)
+        elif isinstance(n, Call):
+            args = tuple(memo[id(a)] for a in n.args)
+            memo[id(n)] = n if all(a is b for a, b in zip(args, n.args)) else Call(n.op, args, n.params)
+        else:
+            memo[id(n)] = n
+    return memo[id(root)]
+
+
+# ---------------------------------------------------------------- printing as EXPR text
+
+# Python precedence levels, loosest first.
+PREC_ADD, PREC_MUL, PREC_UNARY, PREC_POW, PREC_POSTFIX, PREC_ATOM = 10, 20, 30, 40, 50, 60
+INFIX = {"add": ("+", PREC_ADD), "sub": ("-", PREC_ADD), "mul": ("*", PREC_MUL), "div": ("/", PREC_MUL),
+         "matmul": ("@", PREC_MUL), "pow": ("**", PREC_POW),
+         "gt": (">", 5), "ge": (">=", 5), "lt": ("<", 5), "le": ("<=", 5)}
+
+
+def number_text(v: Number) -> str:
+    if isinstance(v, bool):
+        return str(v)
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, Fraction):
+        if v.denominator == 1:
+            return str(v.numerator)
+        return f"{v.numerator}/{v.denominator}"
+    if v != v:
+        return "nan"
+    if v in (float("inf"), float("-inf")):
+        return "inf" if v > 0 else "-inf"
+    return repr(v)
+
+
+def number_prec(v: Number) -> int:
+    text = number_text(v)
+    if text.startswith("-"):
+        return PREC_UNARY
+    if "/" in text:
+        return PREC_MUL
+    return PREC_ATOM
+
+
+def param_text(v: Any) -> str:
+    if isinstance(v, str):
+        return repr(v)
+    if isinstance(v, (list, tuple)):
+        inner = ", ".join(param_text(x) for x in v)
+        return f"({inner},)" if isinstance(v, tuple) and len(v) == 1 else (f"({inner})" if isinstance(v, tuple) else f"[{inner}]")
+    if isinstance(v, (int, float, Fraction)) and not isinstance(v, bool):
+        return number_text(v)
+    return str(v)
+
+
+def nested_text(data: Any) -> str:
+    if isinstance(data, (list, tuple)):
+        return "[" + ", ".join(nested_text(d) for d in data) + "]"
+    return number_text(data)
+
+
+class Printer:
+    """IR → EXPR text, parenthesised by Python's precedence so it parses back the same."""
+
+    def __init__(self, names: dict[int, str] | None = None):
+        # ``names`` lets a caller print some nodes by a name (graph labels use it).
+        self.names = names or {}
+
+    def text(self, node: Node) -> str:
+        return self._p(node)[0]
+
+    def _wrap(self, node: Node, min_prec: int, right: bool = False) -> str:
+        s, p = self._p(node)
+        if p < min_prec or (right and p == min_prec):
+            return f"({s})"
+        return s
+
+    def _p(self, node: Node) -> tuple[str, int]:
+        if id(node) in self.names:
+            return self.names[id(node)], PREC_ATOM
+        if isinstance(node, Input):
+            return node.name, PREC_ATOM
+        if isinstance(node, Const):
+            return number_text(node.value), number_prec(node.value)
+        assert isinstance(node, Call)
+        from .ops import REGISTRY  # the registry knows how each op is spelled
+
+        op, args, params = node.op, node.args, node.params
+        if op in INFIX:
+            sym, prec = INFIX[op]
+            if op == "pow":  # right-associative; a unary minus on the left binds looser
+                left = self._wrap(args[0], PREC_POSTFIX)
+                right = self._wrap(args[1], PREC_UNARY)
+                return f"{left}**{right}", PREC_POW
+            left = self._wrap(args[0], prec)
+            right = self._wrap(args[1], prec, right=True)
+            spaced = f" {sym} " if prec in (PREC_ADD, 5) or sym == "@" else sym
+            return f"{left}{spaced}{right}", prec
+        if op == "neg":
+            return "-" + self._wrap(args[0], PREC_UNARY), PREC_UNARY
+        if op == "index":
+            return f"{self._wrap(args[0], PREC_POSTFIX)}[{key_text(params['key'])}]", PREC_POSTFIX
+        if op == "t" and params.get("attr", True):
+            return f"{self._wrap(args[0], PREC_POSTFIX)}.T", PREC_POSTFIX
+        if op == "tensor":
+            return f"tensor({nested_text(params['data'])})", PREC_ATOM
+        spec = REGISTRY[op]
+        arg_texts = [self.text(a) for a in args]
+        if spec.variadic:
+            arg_texts = ["[" + ", ".join(arg_texts) + "]"]
+        for name in spec.param_names:
+            if name not in params or name in spec.hidden_params:
+                continue
+            value = params[name]
+            if name == spec.varargs_param and isinstance(value, tuple):
+                arg_texts.extend(param_text(v) for v in value)
+            elif name in spec.positional_params:
+                arg_texts.append(param_text(value))
+            elif value != spec.param_defaults.get(name, object()):
+                arg_texts.append(f"{name}={param_text(value)}")
+        if spec.method and args and not spec.variadic:
+            receiver = self._wrap(args[0], PREC_POSTFIX)
+            if isinstance(args[0], Const) and not receiver.startswith("("):
+                receiver = f"({receiver})"  # 1.sum() would not parse
+            return f"{receiver}.{op}({', '.join(arg_texts[1:])})", PREC_POSTFIX
+        return f"{op}({', '.join(arg_texts)})", PREC_ATOM
+
+
+def to_text(node: Node) -> str:
+    return Printer().text(node)
+
+
+def key(node: Node) -> str:
+    """Structural identity of a subexpression (its EXPR text)."""
+    return to_text(node)

@@ -1,0 +1,455 @@
+"""EXPR text → IR, safely.
+
+``ast.parse`` does the tokenising; a whitelist walker accepts only the node types, names,
+functions, methods and keyword arguments of the contract and builds :mod:`gradexplain.ir`
+nodes.  Nothing of the user's text is ever executed.  Every rejection is a
+:class:`~gradexplain.errors.ParseError` with the column of the offending piece, so the CLI can
+put a caret under it.
+"""
+from __future__ import annotations
+
+import ast
+from fractions import Fraction
+from typing import Any
+
+from .errors import LimitError, ParseError
+from .ir import Call, Const, Input, Node, Program, Slice, Statement
+from .limits import DEFAULT, Limits
+from .ops import REGISTRY, REQUIRED, OpSpec, resolve
+
+FUNCTION_PREFIXES = ("torch", "F", "torch.nn.functional", "nn.functional", "functional")
+BINOPS = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div", ast.Pow: "pow", ast.MatMult: "matmul"}
+COMPARE = {ast.Gt: "gt", ast.GtE: "ge", ast.Lt: "lt", ast.LtE: "le"}
+NAMED_CONSTANTS = {"inf": float("inf"), "nan": float("nan")}
+ATTRIBUTE_OPS = {"T": "t", "mT": "t"}
+# keyword spellings PyTorch users write, mapped onto our argument names
+KEYWORD_ALIASES = {"input": 0, "other": 1, "target": 1, "tensor": 0, "exponent": 1, "weight": "W", "bias": "b",
+                   "axis": "dim", "dims": "dim", "size": "shape", "value": "fill_value", "end": "end"}
+
+
+def _ok_char(ch: str) -> bool:
+    return ch in "\t\n\r" or 32 <= ord(ch) < 127
+
+
+class _Parser:
+    def __init__(self, text: str, limits: Limits, allow_names: bool = True, rule: bool = False):
+        self.rule = rule  # a registry rule template: its variables (cond, g, out) stand for anything
+        self.text = text
+        self.limits = limits
+        self.allow_names = allow_names
+        self.env: dict[str, Node] = {}
+        self.inputs: dict[str, Input] = {}
+        self.dropouts = 0
+
+    # -------------------------------------------------------------- errors
+
+    def error(self, message: str, node: ast.AST | None = None, cls: type = ParseError) -> ParseError:
+        col = getattr(node, "col_offset", None)
+        line = getattr(node, "lineno", 1)
+        return cls(message, col=col, line=line, source=self.text)
+
+    def src(self, node: ast.AST) -> str:
+        return ast.get_source_segment(self.text, node) or ""
+
+    # -------------------------------------------------------------- statements
+
+    def program(self) -> Program:
+        tree = _ast_parse(self.text, self.limits)
+        if not tree.body:
+            raise ParseError("empty expression", col=0, source=self.text)
+        if len(tree.body) > self.limits.max_statements:
+            raise LimitError(f"{len(tree.body)} statements exceed the limit of {self.limits.max_statements} "
+                             "(raise it with --max-statements)")
+        statements: list[Statement] = []
+        for i, stmt in enumerate(tree.body):
+            last = i == len(tree.body) - 1
+            statements.append(self.statement(stmt, last, len(statements)))
+        return Program(statements=statements, output=len(statements) - 1, inputs=list(self.inputs), text=self.text)
+
+    def statement(self, stmt: ast.stmt, last: bool, index: int) -> Statement:
+        if isinstance(stmt, ast.Expr):
+            node = self.expr(stmt.value)
+            return Statement("out" if last else f"expr{index + 1}", node, self.src(stmt.value))
+        if isinstance(stmt, ast.Assign):
+            if len(stmt.targets) != 1:
+                raise self.error("chained assignment (a = b = ...) is not supported", stmt)
+            return self.assign(stmt.targets[0], self.expr(stmt.value), stmt)
+        if isinstance(stmt, ast.AugAssign):
+            op = BINOPS.get(type(stmt.op))
+            if op is None:
+                raise self.error(f"augmented operator {type(stmt.op).__name__} is not allowed", stmt)
+            current = self.expr(stmt.target)
+            value = self.expr(stmt.value)
+            combined = Call(op, (current, value), src=self.src(stmt), inplace=isinstance(stmt.target, ast.Name))
+            return self.assign(stmt.target, combined, stmt)
+        raise self.error(f"{type(stmt).__name__} statements are not allowed (only expressions and assignments)", stmt)
+
+    def assign(self, target: ast.expr, node: Node, stmt: ast.stmt) -> Statement:
+        if isinstance(target, ast.Name):
+            name = self.check_name(target.id, target)
+            if name in FUNCTION_PREFIXES:
+                raise self.error(f"cannot assign to {name!r}", target)
+            self.env[name] = node
+            return Statement(name, node, self.src(stmt))
+        if isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name):
+            name = target.value.id
+            if name not in self.env and name not in self.inputs:
+                raise self.error(f"indexed assignment into {name!r}, which has no value yet", target)
+            base = self.env.get(name) or self.inputs[name]
+            new = Call("index_put", (base, node), {"key": self.index_key(target.slice)},
+                       src=self.src(stmt), inplace=True)
+            self.env[name] = new
+            return Statement(name, new, self.src(stmt))
+        raise self.error("only NAME = ... and NAME[index] = ... assignments are allowed", target)
+
+    def check_name(self, name: str, node: ast.AST) -> str:
+        if name.startswith("_"):
+            raise self.error(f"names starting with '_' are not allowed: {name!r}", node)
+        return name
+
+    # -------------------------------------------------------------- expressions
+
+    def expr(self, node: ast.expr, depth: int = 0, allow_compare: bool = False) -> Node:
+        if depth > self.limits.max_depth:
+            raise self.error(f"expression nested deeper than {self.limits.max_depth} levels "
+                             "(raise it with --max-depth)", node, LimitError)
+        d = depth + 1
+        if isinstance(node, ast.Constant):
+            return Const(self.number(node))
+        if isinstance(node, ast.Name):
+            return self.name(node)
+        if isinstance(node, ast.BinOp):
+            op = BINOPS.get(type(node.op))
+            if op is None:
+                raise self.error(f"operator {type(node.op).__name__} is not allowed", node)
+            left, right = self.expr(node.left, d), self.expr(node.right, d)
+            return self.fold(op, left, right, node) or Call(op, (left, right), src=self.src(node))
+        if isinstance(node, ast.UnaryOp):
+            if isinstance(node.op, ast.UAdd):
+                return self.expr(node.operand, d)
+            if isinstance(node.op, ast.USub):
+                inner = self.expr(node.operand, d)
+                if isinstance(inner, Const):
+                    return Const(-inner.value)
+                return Call("neg", (inner,), src=self.src(node))
+            raise self.error(f"unary {type(node.op).__name__} is not allowed", node)
+        if isinstance(node, ast.Call):
+            return self.call(node, d)
+        if isinstance(node, ast.Attribute):
+            if node.attr in ATTRIBUTE_OPS:
+                return Call(ATTRIBUTE_OPS[node.attr], (self.expr(node.value, d),), src=self.src(node))
+            raise self.error(f"attribute .{node.attr} is not allowed (allowed: .T and the listed methods)", node)
+        if isinstance(node, ast.Subscript):
+            base = self.expr(node.value, d)
+            return Call("index", (base,), {"key": self.index_key(node.slice)}, src=self.src(node))
+        if isinstance(node, ast.Compare):
+            if not allow_compare:
+                raise self.error("comparisons are only allowed as the condition of where(cond, a, b)", node)
+            if len(node.ops) != 1 or type(node.ops[0]) not in COMPARE:
+                raise self.error("use one comparison < <= > >= in where's condition", node)
+            left, right = self.expr(node.left, d), self.expr(node.comparators[0], d)
+            return Call(COMPARE[type(node.ops[0])], (left, right), src=self.src(node))
+        if isinstance(node, (ast.List, ast.Tuple)):
+            if not self.allow_names:  # a value: [[1, 2], [3, 4]]
+                return Call("tensor", (), {"data": self.nested(node)}, src=self.src(node))
+            raise self.error("a list is only allowed inside tensor([...]), stack([...]) or cat([...])", node)
+        raise self.error(f"{type(node).__name__} is not allowed in an expression", node)
+
+    def number(self, node: ast.Constant) -> int | float:
+        v = node.value
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise self.error(f"{type(v).__name__} constant {v!r} is not allowed here (numbers only)", node)
+        return v
+
+    def name(self, node: ast.Name) -> Node:
+        name = self.check_name(node.id, node)
+        if name in self.env:
+            return self.env[name]
+        if name in NAMED_CONSTANTS:
+            return Const(NAMED_CONSTANTS[name])
+        if name in FUNCTION_PREFIXES:
+            raise self.error(f"{name!r} on its own is not a value; call a function: {name}.dot(...)", node)
+        if not self.allow_names:
+            raise self.error(f"a value cannot refer to the name {name!r}", node)
+        if name not in self.inputs:
+            self.inputs[name] = Input(name)
+        return self.inputs[name]
+
+    def fold(self, op: str, left: Node, right: Node, node: ast.AST) -> Const | None:
+        """Arithmetic on two exact constants, as Python would do it before torch runs."""
+        if not (isinstance(left, Const) and isinstance(right, Const)):
+            return None
+        a, b = left.value, right.value
+        if not all(isinstance(v, (int, Fraction)) for v in (a, b)):
+            return None
+        if op == "pow":
+            if not isinstance(b, int) or (b < 0 and a == 0):
+                return None
+            if abs(b) > self.limits.max_exponent:
+                raise self.error(f"exponent {b} of a constant exceeds the limit of {self.limits.max_exponent} "
+                                 "(raise it with --max-exponent)", node, LimitError)
+            if a not in (0, 1, -1) and abs(b) * max(1, abs(int(a)).bit_length()) > 64 * self.limits.max_exponent:
+                raise self.error("constant power too large", node, LimitError)
+            value = Fraction(a) ** b
+        elif op == "div":
+            if b == 0:
+                return None
+            value = Fraction(a) / Fraction(b)
+        elif op == "matmul":
+            return None
+        else:
+            value = {"add": a + b, "sub": a - b, "mul": a * b}[op]
+        value = Fraction(value)
+        return Const(value.numerator if value.denominator == 1 else value)
+
+    # -------------------------------------------------------------- calls
+
+    def function_name(self, func: ast.expr) -> str | None:
+        """``dot``, ``torch.dot``, ``F.relu``, ``torch.nn.functional.relu`` → the op name."""
+        if isinstance(func, ast.Name):
+            return func.id
+        if isinstance(func, ast.Attribute):
+            prefix = _dotted(func.value)
+            if prefix in FUNCTION_PREFIXES:
+                return func.attr
+        return None
+
+    def call(self, node: ast.Call, depth: int) -> Node:
+        fname = self.function_name(node.func)
+        if fname is not None:
+            spec = resolve(fname)
+            if spec is None:
+                raise self.error(f"unknown function {fname!r} (see `gradexplain ops`)", node.func)
+            return self.bind(spec, node, [], depth)
+        if isinstance(node.func, ast.Attribute):
+            method = node.func.attr
+            spec = resolve(method)
+            if method in ATTRIBUTE_OPS or (spec is not None and method == "t"):
+                spec = REGISTRY["t"]
+            if spec is None or spec.variadic or spec.constructor or not spec.tensor_args:
+                raise self.error(f"method .{method}() is not allowed (see `gradexplain ops`)", node.func)
+            receiver = self.expr(node.func.value, depth)
+            return self.bind(spec, node, [receiver], depth)
+        raise self.error("only functions and methods of the contract can be called", node.func)
+
+    def bind(self, spec: OpSpec, node: ast.Call, leading: list[Node], depth: int) -> Node:
+        """Match positional and keyword arguments to the op's tensor args and static params."""
+        tensors: dict[str, Node] = {}
+        params: dict[str, Any] = {}
+        positional = list(node.args)
+        if any(isinstance(a, ast.Starred) for a in positional):
+            raise self.error("*args is not allowed", node)
+        args: list[Node] = list(leading)
+
+        if spec.variadic:
+            if leading:
+                raise self.error(f"{spec.name} takes a list of tensors", node)
+            if not positional or not isinstance(positional[0], (ast.List, ast.Tuple)):
+                raise self.error(f"{spec.name} takes a list: {spec.name}([a, b], dim=0)", node)
+            args = [self.expr(e, depth) for e in positional.pop(0).elts]
+            if not args:
+                raise self.error(f"{spec.name} of an empty list", node)
+        elif spec.name == "tensor":
+            if len(positional) != 1:
+                raise self.error("tensor takes one nested list: tensor([[1, 2], [3, 4]])", node)
+            params["data"] = self.nested(positional.pop(0))
+        else:
+            names = list(spec.tensor_args)
+            for name in names[len(args):]:
+                if not positional:
+                    break
+                if name in spec.optional_args and self.is_static(positional[0]):
+                    break
+                args.append(self.expr(positional.pop(0), depth, allow_compare=(spec.name == "where" and not args)))
+            tensors = dict(zip(names, args))
+
+        pnames = [p for p in spec.param_names if p not in spec.hidden_params or spec.name == "dropout"]
+        if spec.varargs_param and len(positional) > 1:
+            params[spec.varargs_param] = tuple(self.static(p, spec.varargs_param) for p in positional)
+            positional = []
+        for pname in pnames:
+            if not positional:
+                break
+            if pname in params:
+                continue
+            params[pname] = self.static(positional.pop(0), pname)
+        if positional:
+            raise self.error(f"{spec.name}() got too many positional arguments", positional[0])
+
+        for kw in node.keywords:
+            if kw.arg is None:
+                raise self.error("**kwargs is not allowed", kw.value)
+            target = self.keyword_target(spec, kw.arg, kw.value)
+            if target in spec.tensor_args:
+                if target in tensors:
+                    raise self.error(f"{spec.name}() got {kw.arg!r} twice", kw.value)
+                tensors[target] = self.expr(kw.value, depth, allow_compare=(spec.name == "where" and target == "cond"))
+            else:
+                if target in params:
+                    raise self.error(f"{spec.name}() got {kw.arg!r} twice", kw.value)
+                params[target] = self.static(kw.value, target)
+
+        if not spec.variadic:
+            missing = [n for n in spec.tensor_args if n not in tensors and n not in spec.optional_args]
+            if missing:
+                raise self.error(f"{spec.name}() is missing its argument {missing[0]!r}", node)
+            order = [n for n in spec.tensor_args if n in tensors]
+            if order != list(spec.tensor_args[:len(order)]):
+                raise self.error(f"{spec.name}(): pass optional arguments in order", node)
+            args = [tensors[n] for n in order]
+        for pname, default in spec.params:
+            if pname not in params and default is REQUIRED:
+                if spec.name in ("softmax", "log_softmax"):
+                    continue
+                raise self.error(f"{spec.name}() is missing its parameter {pname!r}", node)
+        if spec.name == "dropout" and "seed" not in params:
+            params["seed"] = self.dropouts
+            self.dropouts += 1
+        self.validate(spec, params, node)
+        if spec.name == "where" and not self.rule and not (isinstance(args[0], Call) and args[0].op in COMPARE.values()):
+            raise self.error("where's condition must be a comparison such as x > 0", node.args[0] if node.args else node)
+        return Call(spec.name, tuple(args), params, src=self.src(node))
+
+    def keyword_target(self, spec: OpSpec, name: str, node: ast.AST) -> str:
+        if name in spec.tensor_args or name in spec.param_names:
+            return name
+        alias = KEYWORD_ALIASES.get(name)
+        if isinstance(alias, int) and alias < len(spec.tensor_args):
+            return spec.tensor_args[alias]
+        if isinstance(alias, str) and (alias in spec.tensor_args or alias in spec.param_names):
+            return alias
+        raise self.error(f"{spec.name}() has no keyword argument {name!r}", node)
+
+    def validate(self, spec: OpSpec, params: dict[str, Any], node: ast.AST) -> None:
+        red = params.get("reduction")
+        if red is not None and red not in ("mean", "sum", "none"):
+            raise self.error(f"reduction must be 'mean', 'sum' or 'none', not {red!r}", node)
+        for key in ("keepdim", "training"):
+            if key in params and not isinstance(params[key], bool):
+                raise self.error(f"{key} must be True or False", node)
+        dim = params.get("dim")
+        if dim is not None and not (isinstance(dim, int) or (isinstance(dim, tuple) and all(isinstance(d, int) for d in dim))):
+            raise self.error("dim must be an integer or a tuple of integers", node)
+        if "p" in params and not isinstance(params["p"], (int, float)):
+            raise self.error("p must be a number", node)
+
+    # -------------------------------------------------------------- static values
+
+    def is_static(self, node: ast.expr) -> bool:
+        if isinstance(node, (ast.List, ast.Tuple)):
+            return all(self.is_static(e) for e in node.elts)
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            node = node.operand
+        return isinstance(node, ast.Constant) and isinstance(node.value, int) and not isinstance(node.value, bool)
+
+    def static(self, node: ast.expr, pname: str) -> Any:
+        """A literal parameter: number, bool, None, string, or a tuple/list of integers."""
+        if isinstance(node, ast.Constant):
+            v = node.value
+            if isinstance(v, str) and pname != "reduction":
+                raise self.error(f"a string is not allowed for {pname!r}", node)
+            if isinstance(v, (int, float, bool, str)) or v is None:
+                return v
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            inner = self.static(node.operand, pname)
+            if isinstance(inner, (int, float)) and not isinstance(inner, bool):
+                return -inner
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div) and pname in ("fill_value", "p", "eps"):
+            value = self.expr(node)
+            if isinstance(value, Const):
+                return float(value.value)
+        if isinstance(node, (ast.Tuple, ast.List)):
+            items = tuple(self.static(e, pname) for e in node.elts)
+            if all(isinstance(i, int) and not isinstance(i, bool) for i in items):
+                return items
+        raise self.error(f"{pname!r} must be a literal number (or tuple of integers) here", node)
+
+    def nested(self, node: ast.expr, depth: int = 0) -> Any:
+        """A nested list literal for tensor([...]) or a value: numbers and exact fractions only."""
+        if depth > self.limits.max_depth:
+            raise self.error("list nested too deeply", node, LimitError)
+        if isinstance(node, (ast.List, ast.Tuple)):
+            items = [self.nested(e, depth + 1) for e in node.elts]
+            kinds = {isinstance(i, list) for i in items}
+            if len(kinds) > 1:
+                raise self.error("a list mixes numbers and lists", node)
+            if items and isinstance(items[0], list) and len({_shape(i) for i in items}) > 1:
+                raise self.error("ragged list: rows have different lengths", node)
+            return items
+        value = self.expr(node, depth + 1)
+        if not isinstance(value, Const):
+            raise self.error("a tensor literal holds numbers only", node)
+        return value.value
+
+    def index_key(self, node: ast.expr) -> tuple:
+        parts = node.elts if isinstance(node, ast.Tuple) else [node]
+        key: list[Any] = []
+        for part in parts:
+            if isinstance(part, ast.Slice):
+                bounds = [None if b is None else self.int_literal(b) for b in (part.lower, part.upper, part.step)]
+                key.append(Slice(*bounds))
+            elif isinstance(part, ast.Constant) and part.value is None:
+                key.append(None)
+            else:
+                key.append(self.int_literal(part))
+        return tuple(key)
+
+    def int_literal(self, node: ast.expr) -> int:
+        value = self.expr(node) if not isinstance(node, ast.Constant) else Const(self.number(node))
+        if isinstance(value, Const) and isinstance(value.value, int):
+            return value.value
+        raise self.error("an index must be an integer literal or a slice such as 0, -1, :, 1:3", node)
+
+
+def _shape(item: Any) -> tuple:
+    return (len(item),) + (_shape(item[0]) if item and isinstance(item[0], list) else ()) if isinstance(item, list) else ()
+
+
+def _dotted(node: ast.expr) -> str | None:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        inner = _dotted(node.value)
+        return None if inner is None else f"{inner}.{node.attr}"
+    return None
+
+
+def _ast_parse(text: str, limits: Limits) -> ast.Module:
+    if len(text) > limits.max_chars:
+        raise LimitError(f"EXPR of {len(text)} characters exceeds the limit of {limits.max_chars} "
+                         "(raise it with --max-chars)")
+    for i, ch in enumerate(text):
+        if not _ok_char(ch):
+            line = text.count("\n", 0, i) + 1
+            col = i - (text.rfind("\n", 0, i) + 1)
+            raise ParseError(f"character {ch!r} (U+{ord(ch):04X}) is not allowed: EXPR is plain ASCII",
+                             col=col, line=line, source=text)
+    try:
+        return ast.parse(text, mode="exec")
+    except SyntaxError as e:
+        msg = (e.msg or "invalid syntax").replace("'(' was never closed", "unclosed '('")
+        col = max((e.offset or 1) - 1, 0)
+        if e.lineno and e.text is not None and col > len(text.splitlines()[e.lineno - 1] if text.splitlines() else ""):
+            col = len(e.text.rstrip("\n"))
+        raise ParseError(f"syntax: {msg}", col=col, line=e.lineno or 1, source=text) from None
+    except (RecursionError, MemoryError, ValueError) as e:
+        raise LimitError(f"EXPR too deeply nested for the parser ({type(e).__name__})") from None
+
+
+def parse_program(text: str, limits: Limits = DEFAULT) -> Program:
+    """Parse an EXPR program; the last statement is the output."""
+    return _Parser(text, limits).program()
+
+
+def parse_expression(text: str, limits: Limits = DEFAULT, allow_names: bool = True, rule: bool = False) -> Node:
+    """Parse one expression (a formula, or with ``allow_names=False`` a value)."""
+    parser = _Parser(text, limits, allow_names=allow_names, rule=rule)
+    tree = _ast_parse(text, limits)
+    if len(tree.body) != 1 or not isinstance(tree.body[0], ast.Expr):
+        raise ParseError("expected a single expression", col=0, source=text)
+    return parser.expr(tree.body[0].value)
+
+
+def parse_rule(text: str) -> Node:
+    """A derivative rule template from the registry (trusted text, same grammar)."""
+    return parse_expression(text, rule=True)

@@ -1,0 +1,608 @@
+"""The symbolic engine: exact, closed-form, shape-generic gradients as IR expressions.
+
+1. **Reverse mode over our IR.**  Starting from the seed (``1`` or the ``--grad-output``
+   constant) we walk the program backwards; at each op we instantiate the registry's rule
+   (EXPR text such as ``g @ b.T``) with the node's arguments, sum the result back to the
+   argument's shape where broadcasting expanded it, and add contributions per variable.  The
+   result is an IR expression whose size follows the program, never the data.
+2. **Simplify with SymPy where SymPy is strong.**  Maximal elementwise subtrees become scalar
+   SymPy expressions (each tensor a commutative real symbol, valid because those ops act
+   elementwise with broadcasting); everything else (``W @ x``, ``x.sum()``) is an opaque symbol.
+   ``2*x + 2*x`` becomes ``4*x``.  The result is converted back to IR, and where SymPy dropped a
+   shape (``x - x`` → ``0``) the shape is restored with ``zeros_like``/``ones_like``.
+3. **Per element only where needed.**  Gradients through indexing have no spelling in EXPR, so
+   they are written per element with ``stack([...])`` (evaluated over numpy object arrays of
+   SymPy scalars), within a size limit.  The same per-element evaluation gives symbolic
+   Jacobians and an independent check.
+"""
+from __future__ import annotations
+
+import functools
+import math
+import signal
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any, Iterator
+
+import sympy
+
+from . import symfuncs
+from .execute import Shapes, const_value
+from .ir import Call, Const, Input, Node, Slice, substitute, to_text, walk
+from .limits import DEFAULT, Limits
+from .ops import REGISTRY, RuleContext, variadic_rule
+from .parse import parse_rule
+
+INTERNAL_OPS = {"index_grad", "index_put", "gt", "ge", "lt", "le"}  # no EXPR spelling (comparisons only inside where)
+UNPRINTABLE = {"index_grad", "index_put"}
+
+
+class SymbolicTimeout(Exception):
+    """The symbolic budget (--symbolic-timeout) ran out."""
+
+
+class NoClosedForm(Exception):
+    """The gradient cannot be written as EXPR within the limits."""
+
+
+@contextmanager
+def budget(seconds: float) -> Iterator[None]:
+    """Raise :class:`SymbolicTimeout` inside SymPy when ``seconds`` of wall time pass."""
+    if seconds <= 0 or not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def on_alarm(signum: int, frame: Any) -> None:
+        raise SymbolicTimeout(f"symbolic work exceeded {seconds:g} s (raise it with --symbolic-timeout)")
+
+    try:
+        previous = signal.signal(signal.SIGALRM, on_alarm)
+    except ValueError:  # not the main thread: no budget enforcement possible
+        yield
+        return
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+# =============================================================================== rules
+
+
+@functools.lru_cache(maxsize=None)
+def derived_rule(name: str) -> str:
+    """``g * f'(a)`` for an elementwise function, with ``f'`` from ``sympy.diff``."""
+    a, g = sympy.Symbol("a", real=True), sympy.Symbol("g", real=True)
+    spec = REGISTRY[name]
+    derivative = sympy.diff(spec.sym(a), a)
+    leaves = {a: Input("a"), g: Input("g")}
+    return to_text(FromSympy(leaves).convert(g * derivative))
+
+
+def rule_node(spec_name: str, arg: str, index: int, ctx: RuleContext) -> Node | None:
+    """The rule for one argument of one op, instantiated over ``ctx.nodes``."""
+    spec = REGISTRY[spec_name]
+    if spec.variadic:
+        text: Any = variadic_rule(spec_name, index)(ctx)
+    elif arg in spec.rules:
+        text = spec.rule_text(arg, ctx)
+    elif spec.elementwise and spec.sym is not None and len(spec.tensor_args) == 1 and spec_name != "sign":
+        text = derived_rule(spec_name)
+    else:
+        return None
+    if text is None:
+        return None
+    if isinstance(text, Node):
+        return text
+    return substitute(_template(text), ctx.nodes)
+
+
+@functools.lru_cache(maxsize=512)
+def _template(text: str) -> Node:
+    return parse_rule(text)
+
+
+# ============================================================================ reverse mode
+
+
+def expand_composites(root: Node, shapes: Shapes) -> Node:
+    """Replace ops that carry a ``decompose`` formula (layer_norm) by that formula."""
+    memo: dict[int, Node] = {}
+    for n in walk(root):
+        if isinstance(n, Call):
+            args = tuple(memo[id(a)] for a in n.args)
+            spec = REGISTRY[n.op]
+            if spec.decompose is not None:
+                names = [a for a in spec.tensor_args][: len(args)]
+                ctx = RuleContext(dict(n.params), {k: shapes.shape(v) for k, v in zip(names, args)},
+                                  {k: shapes.dtype(v) for k, v in zip(names, args)}, shapes.shape(n))
+                memo[id(n)] = substitute(_template(spec.decompose(ctx)), dict(zip(names, args)))
+            elif any(a is not b for a, b in zip(args, n.args)):
+                memo[id(n)] = Call(n.op, args, n.params, n.src, n.inplace)
+            else:
+                memo[id(n)] = n
+        else:
+            memo[id(n)] = n
+    return memo[id(root)]
+
+
+def add_all(terms: list[Node]) -> Node:
+    total = terms[0]
+    for t in terms[1:]:
+        total = Call("add", (total, t))
+    return total
+
+
+def unbroadcast(contrib: Node, arg: Node, shapes: Shapes) -> Node:
+    """Sum a contribution back to its argument's shape (the gradient of broadcasting)."""
+    shape, target = shapes.shape(contrib), shapes.shape(arg)
+    if shape == target:
+        return contrib
+    lead = len(shape) - len(target)
+    node = contrib
+    if lead > 0:
+        node = Call("sum", (node,), {"dim": tuple(range(lead)) if lead > 1 else 0})
+    kept = [i for i, (s, t) in enumerate(zip(shape[lead:], target)) if t == 1 and s != 1]
+    if kept:
+        node = Call("sum", (node,), {"dim": tuple(kept) if len(kept) > 1 else kept[0], "keepdim": True})
+    if lead < 0 or shapes.shape(node) != target:  # a scalar flowing into a bigger argument
+        node = Call("mul", (node, Call("ones_like", (arg,))))
+    return node
+
+
+def reverse_mode(root: Node, seed: Node, wrt: list[str], shapes: Shapes) -> dict[str, Node | None]:
+    """d(seed · root)/d(input) for each name in ``wrt``, as unsimplified IR (None: no path)."""
+    root = expand_composites(root, shapes)
+    order = list(walk(root))
+    depends: set[int] = set()
+    for n in order:
+        if isinstance(n, Input) and n.name in wrt:
+            depends.add(id(n))
+        elif isinstance(n, Call) and any(id(a) in depends for a in n.args):
+            depends.add(id(n))
+    grads: dict[int, list[Node]] = {id(root): [seed]}
+    result: dict[str, Node | None] = {name: None for name in wrt}
+    for n in reversed(order):
+        contribs = grads.pop(id(n), None)
+        if not contribs or id(n) not in depends:
+            continue
+        g = add_all(contribs)
+        if isinstance(n, Input):
+            result[n.name] = g
+            continue
+        if not isinstance(n, Call):
+            continue
+        spec = REGISTRY[n.op]
+        names = [f"t{i}" for i in range(len(n.args))] if spec.variadic else list(spec.tensor_args[: len(n.args)])
+        nodes = dict(zip(names, n.args), g=g, out=n)
+        ctx = RuleContext(dict(n.params), {k: shapes.shape(v) for k, v in zip(names, n.args)},
+                          {k: shapes.dtype(v) for k, v in zip(names, n.args)}, shapes.shape(n), nodes)
+        for i, (name, arg) in enumerate(zip(names, n.args)):
+            if id(arg) not in depends:
+                continue
+            contrib = rule_node(n.op, name, i, ctx)
+            if contrib is None:
+                continue
+            grads.setdefault(id(arg), []).append(unbroadcast(contrib, arg, shapes))
+    return result
+
+
+# ========================================================================== SymPy bridge
+
+
+def sympy_number(v: Any) -> sympy.Expr:
+    if isinstance(v, bool):
+        return sympy.Integer(int(v))
+    if isinstance(v, int):
+        return sympy.Integer(v)
+    if isinstance(v, Fraction):
+        return sympy.Rational(v.numerator, v.denominator)
+    if v != v:
+        return sympy.nan
+    if v in (math.inf, -math.inf):
+        return sympy.oo if v > 0 else -sympy.oo
+    return sympy.Rational(repr(v))  # the decimal the user wrote, exactly
+
+
+SHAPE_ONLY = {"ones_like": 1, "zeros_like": 0}
+
+
+class ToSympy:
+    """IR → a SymPy scalar expression; non-elementwise subterms become opaque symbols."""
+
+    def __init__(self, shapes: Shapes | None, simplify_leaf: Any = None):
+        self.shapes = shapes
+        self.simplify_leaf = simplify_leaf or (lambda n: n)
+        self.leaves: dict[sympy.Symbol, Node] = {}
+        self.by_text: dict[str, sympy.Symbol] = {}
+        self.witnesses: list[Node] = []  # nodes whose shape an elementwise subtree broadcast over
+
+    def leaf(self, node: Node) -> sympy.Symbol:
+        node = self.simplify_leaf(node)
+        text = to_text(node)
+        if text not in self.by_text:
+            name = text if len(text) < 60 else f"t{len(self.by_text)}"
+            sym = sympy.Symbol(name, real=True)
+            while sym in self.leaves:
+                sym = sympy.Symbol(sym.name + "'", real=True)
+            self.by_text[text] = sym
+            self.leaves[sym] = node
+        self.witnesses.append(node)
+        return self.by_text[text]
+
+    def convert(self, node: Node) -> sympy.Expr:
+        memo: dict[int, sympy.Expr] = {}
+        stack = [node]
+        while stack:  # iterative post-order, so long chains do not hit Python's recursion limit
+            n = stack[-1]
+            if id(n) in memo:
+                stack.pop()
+                continue
+            if isinstance(n, Call) and is_elementwise(n):
+                pending = [a for a in n.args if id(a) not in memo]
+                if pending:
+                    stack.extend(pending)
+                    continue
+                memo[id(n)] = REGISTRY[n.op].sym(*(memo[id(a)] for a in n.args))
+            elif isinstance(n, Const):
+                memo[id(n)] = sympy_number(n.value)
+            elif isinstance(n, Call) and n.op in SHAPE_ONLY:
+                self.witnesses.append(n.args[0])
+                memo[id(n)] = sympy.Integer(SHAPE_ONLY[n.op])
+            elif isinstance(n, Call) and n.op == "full_like" and isinstance(n.args[1], Const):
+                self.witnesses.append(n.args[0])
+                memo[id(n)] = sympy_number(n.args[1].value)
+            elif isinstance(n, Call) and n.op == "numel" and self.shapes is not None:
+                memo[id(n)] = sympy.Integer(self.shapes.numel(n.args[0]))
+            elif isinstance(n, Input):
+                memo[id(n)] = self.leaf(n)
+            else:
+                memo[id(n)] = self.leaf(n)
+            stack.pop()
+        return memo[id(node)]
+
+
+def is_elementwise(node: Node) -> bool:
+    return isinstance(node, Call) and REGISTRY[node.op].elementwise and REGISTRY[node.op].sym is not None \
+        and not node.inplace
+
+
+FUNCTION_OPS = {sympy.exp: "exp", sympy.log: "log", sympy.sin: "sin", sympy.cos: "cos", sympy.tan: "tan",
+                sympy.tanh: "tanh", sympy.Abs: "abs", symfuncs.sigmoid: "sigmoid", symfuncs.relu: "relu",
+                symfuncs.sign: "sign", sympy.sign: "sign"}
+RELATIONS = {sympy.StrictGreaterThan: "gt", sympy.GreaterThan: "ge", sympy.StrictLessThan: "lt",
+             sympy.LessThan: "le"}
+
+
+class FromSympy:
+    """A SymPy scalar expression → IR, reading symbols back as the leaves they stand for."""
+
+    def __init__(self, leaves: dict[sympy.Symbol, Node]):
+        self.leaves = leaves
+
+    def number(self, e: sympy.Expr) -> Node:
+        if e.is_Integer:
+            return Const(int(e))
+        if e.is_Rational:
+            return Const(Fraction(int(e.p), int(e.q)))
+        if e in (sympy.oo, sympy.zoo):
+            return Const(math.inf)
+        if e == -sympy.oo:
+            return Const(-math.inf)
+        if e is sympy.nan:
+            return Const(math.nan)
+        if e == sympy.pi:
+            return Const(math.pi)
+        if e == sympy.E:
+            return Call("exp", (Const(1),))
+        return Const(float(e))
+
+    def convert(self, e: sympy.Expr) -> Node:
+        if e in self.leaves:
+            return self.leaves[e]
+        if e.is_Number or e in (sympy.zoo, sympy.oo, -sympy.oo, sympy.nan, sympy.pi, sympy.E):
+            return self.number(e)
+        if e.is_Add:
+            terms = list(e.as_ordered_terms())
+            terms.sort(key=lambda t: t.could_extract_minus_sign())  # start with a positive term
+            node = self.convert(terms[0])
+            for t in terms[1:]:
+                node = Call("sub", (node, self.convert(-t))) if t.could_extract_minus_sign() \
+                    else Call("add", (node, self.convert(t)))
+            return node
+        if e.is_Mul:
+            return self.product(e)
+        if e.is_Pow:
+            base, exp = e.args
+            if exp == -1:
+                return Call("div", (Const(1), self.convert(base)))
+            if exp == sympy.Rational(1, 2):
+                return Call("sqrt", (self.convert(base),))
+            if exp.is_Number and exp.is_negative:
+                return Call("div", (Const(1), self.convert(base ** -exp)))
+            if base == sympy.E:
+                return Call("exp", (self.convert(exp),))
+            return Call("pow", (self.convert(base), self.convert(exp)))
+        if isinstance(e, sympy.Heaviside):
+            value = e.args[1] if len(e.args) > 1 else sympy.Rational(1, 2)
+            return Call("heaviside", (self.convert(e.args[0]), self.convert(value)))
+        if isinstance(e, sympy.Piecewise):
+            return self.piecewise(list(e.args))
+        if type(e) in RELATIONS:
+            return Call(RELATIONS[type(e)], (self.convert(e.lhs), self.convert(e.rhs)))
+        if isinstance(e, (sympy.Max, sympy.Min)):
+            op = "max" if isinstance(e, sympy.Max) else "min"
+            node = self.convert(e.args[0])
+            for arg in e.args[1:]:
+                node = Call(op, (node, self.convert(arg)))
+            return node
+        for fn, op in FUNCTION_OPS.items():
+            if isinstance(e, fn):
+                return Call(op, (self.convert(e.args[0]),))
+        raise NoClosedForm(f"cannot write {e} as EXPR")
+
+    def piecewise(self, pieces: list[tuple[sympy.Expr, Any]]) -> Node:
+        (value, cond), rest = pieces[0], pieces[1:]
+        if cond is sympy.true or not rest:
+            return self.convert(value)
+        other = self.piecewise(rest)
+        if cond in self.leaves:
+            return Call("where", (self.leaves[cond], self.convert(value), other))
+        if type(cond) not in RELATIONS:
+            raise NoClosedForm(f"condition {cond} has no EXPR spelling")
+        return Call("where", (self.convert(cond), self.convert(value), other))
+
+    def product(self, e: sympy.Expr) -> Node:
+        negative = e.could_extract_minus_sign()
+        if negative:
+            e = -e
+        numer, denom = sympy.fraction(e, exact=True)
+        coeff, rest = numer.as_coeff_Mul()
+        factors = [f for f in (rest.as_ordered_factors() if rest != 1 else [])]
+        nodes: list[Node] = []
+        if coeff != 1 or not factors:
+            nodes.append(self.number(-coeff if negative else coeff))
+            negative = False
+        nodes += [self.convert(f) for f in factors]
+        if negative:
+            nodes[0] = Call("neg", (nodes[0],))
+        node = nodes[0]
+        for f in nodes[1:]:
+            node = Call("mul", (node, f))
+        if denom != 1:
+            node = Call("div", (node, self.convert(denom)))
+        return node
+
+
+# ========================================================================== simplification
+
+
+def sympy_simplify(e: sympy.Expr) -> sympy.Expr:
+    """The shortest of a few SymPy rewrites (``simplify`` itself only on small expressions)."""
+    if e.is_Atom:
+        return e
+    candidates = [e]
+    for fn in (sympy.factor_terms, sympy.cancel):
+        try:
+            candidates.append(fn(e))
+        except (sympy.PolynomialError, TypeError, ValueError):
+            pass
+    if sympy.count_ops(e) <= 40:
+        candidates.append(sympy.simplify(e))
+    return min(candidates, key=lambda c: (sympy.count_ops(c), len(str(c))))
+
+
+class Simplifier:
+    """Simplify gradient IR, keeping every subterm's shape."""
+
+    def __init__(self, shapes: Shapes, max_nodes: int = 2000):
+        self.shapes = shapes
+        self.max_nodes = max_nodes
+        self.memo: dict[int, tuple[Node, Node]] = {}  # id → (node, result); holding node keeps its id unique
+
+    def __call__(self, node: Node) -> Node:
+        if sum(1 for _ in walk(node)) > self.max_nodes:
+            return node
+        return self.simplify(node)
+
+    def simplify(self, node: Node) -> Node:
+        if id(node) in self.memo:
+            return self.memo[id(node)][1]
+        if is_elementwise(node) or (isinstance(node, Call) and node.op in SHAPE_ONLY):
+            result = self.elementwise(node)
+        elif isinstance(node, Call):
+            args = tuple(self.simplify(a) for a in node.args)
+            result = self.rewrite(Call(node.op, args, node.params) if any(a is not b for a, b in zip(args, node.args))
+                                  else node)
+        else:
+            result = node
+        self.memo[id(node)] = (node, result)
+        return result
+
+    def elementwise(self, node: Node) -> Node:
+        to = ToSympy(self.shapes, simplify_leaf=self.simplify)
+        expr = sympy_simplify(to.convert(node))
+        back = FromSympy(to.leaves).convert(expr)
+        return self.restore_shape(back, self.shapes.shape(node), to.witnesses + [node])
+
+    def restore_shape(self, node: Node, shape: tuple[int, ...], witnesses: list[Node]) -> Node:
+        """Broadcast ``node`` back to ``shape`` when simplification made it smaller (x - x → 0)."""
+        if self.shapes.shape(node) == shape:
+            return node
+        witness = next((w for w in witnesses if self.shapes.shape(w) == shape and w is not witnesses[-1]), None)
+        if witness is None:
+            return Call("mul", (node, Call("ones", (), {"shape": shape})))
+        if isinstance(node, Const) and node.value in (0, 1):
+            return Call("ones_like" if node.value == 1 else "zeros_like", (witness,))
+        if isinstance(node, Const):
+            return Call("full_like", (witness, node))
+        return Call("mul", (node, Call("ones_like", (witness,))))
+
+    def rewrite(self, node: Call) -> Node:
+        """Shape-aware rewrites SymPy cannot see."""
+        if node.op in ("sum", "mean") and node.args and self.shapes.shape(node) == self.shapes.shape(node.args[0]) \
+                and node.params.get("dim") is not None:
+            return node.args[0]  # an un-broadcast that sums over nothing
+        first = node.args[0] if node.args else None
+        if node.op == "t" and isinstance(first, Call) and first.op == "t":
+            return first.args[0]
+        if node.op == "index" and isinstance(first, Call) and first.op in SHAPE_ONLY:
+            return Call(first.op, (Call("index", (first.args[0],), node.params),))  # ones_like(u)[k] → ones_like(u[k])
+        if node.op in ("matmul", "mm"):
+            a, b = node.args
+            for eye, other in ((a, b), (b, a)):
+                if isinstance(eye, Call) and eye.op == "eye" and self.shapes.shape(node) == self.shapes.shape(other):
+                    return other  # I @ X → X
+        return node
+
+
+def fit_shape(node: Node, wrt: Input, shapes: Shapes) -> Node:
+    """The gradient of ``wrt`` must have ``wrt``'s shape: ``x.sum()`` → ``ones_like(x)``."""
+    target = shapes.shape(wrt)
+    if shapes.shape(node) == target:
+        return node
+    if isinstance(node, Const):
+        if node.value == 0:
+            return Call("zeros_like", (wrt,))
+        if node.value == 1:
+            return Call("ones_like", (wrt,))
+        return Call("full_like", (wrt, node))
+    return Call("mul", (node, Call("ones_like", (wrt,))))
+
+
+def printable(node: Node) -> bool:
+    return not any(isinstance(n, Call) and n.op in UNPRINTABLE for n in walk(node))
+
+
+# ============================================================================ per element
+
+
+def element_symbols(name: str, shape: tuple[int, ...]) -> Any:
+    """A numpy object array of real symbols named like the EXPR that selects them: ``a[0, 1]``."""
+    import numpy as np
+
+    if not shape:
+        return np.asarray(sympy.Symbol(name, real=True), dtype=object)
+    arr = np.empty(shape, dtype=object)
+    for idx in np.ndindex(*shape):
+        arr[idx] = sympy.Symbol(f"{name}[{', '.join(map(str, idx))}]", real=True)
+    return arr
+
+
+def element_node(sym: sympy.Symbol) -> Node:
+    name, _, rest = sym.name.partition("[")
+    if not rest:
+        return Input(name)
+    return Call("index", (Input(name),), {"key": tuple(int(i) for i in rest.rstrip("]").split(","))})
+
+
+class ObjEvaluator:
+    """Evaluate IR over numpy object arrays of SymPy scalars (each op's ``obj`` implementation)."""
+
+    def __init__(self, inputs: dict[str, Any]):
+        self.inputs = inputs
+
+    def __call__(self, root: Node) -> Any:
+        import numpy as np
+
+        memo: dict[int, Any] = {}
+        for n in walk(root):
+            if isinstance(n, Input):
+                memo[id(n)] = self.inputs[n.name]
+            elif isinstance(n, Const):
+                memo[id(n)] = np.asarray(sympy_number(n.value), dtype=object)
+            else:
+                assert isinstance(n, Call)
+                spec = REGISTRY[n.op]
+                args = [memo[id(a)] for a in n.args]
+                if spec.elementwise and spec.sym is not None:
+                    fn = spec.sym
+                    value = np.frompyfunc(lambda *xs, fn=fn: fn(*xs), len(args), 1)(*args)
+                elif spec.obj is not None:
+                    value = spec.obj(*args, **n.params)
+                else:
+                    raise NoClosedForm(f"{n.op} has no per-element form")
+                memo[id(n)] = np.asarray(value, dtype=object)
+        return memo[id(root)]
+
+
+def stack_text(arr: Any, fmt: Any) -> str:
+    """A nested ``stack([...])`` EXPR for an object array, each scalar printed by ``fmt``."""
+    import numpy as np
+
+    arr = np.asarray(arr, dtype=object)
+    if arr.ndim == 0:
+        return fmt(arr[()])
+    return "stack([" + ", ".join(stack_text(arr[i], fmt) for i in range(arr.shape[0])) + "])"
+
+
+def scalar_text(e: sympy.Expr) -> str:
+    e = sympy_simplify(e) if sympy.count_ops(e) < 60 else e
+    leaves = {s: element_node(s) for s in e.free_symbols}
+    return to_text(FromSympy(leaves).convert(e))
+
+
+def per_element_text(node: Node, inputs: dict[str, tuple[int, ...]], limits: Limits) -> str:
+    """A gradient formula written element by element (``stack([...])``)."""
+    env = {name: element_symbols(name, shape) for name, shape in inputs.items()}
+    arr = ObjEvaluator(env)(node)
+    if arr.size > limits.max_per_element:
+        raise NoClosedForm(f"no closed form, and {arr.size} elements exceed the per-element limit of "
+                           f"{limits.max_per_element}")
+    return stack_text(arr, scalar_text)
+
+
+def jacobian_text(output: Node, wrt: str, inputs: dict[str, tuple[int, ...]], limits: Limits) -> str:
+    """The Jacobian d output / d wrt, per element, shape ``output.shape + wrt.shape``."""
+    import numpy as np
+
+    env = {name: element_symbols(name, shape) for name, shape in inputs.items()}
+    out = ObjEvaluator(env)(output)
+    syms = env[wrt]
+    if out.size * syms.size > limits.max_per_element:
+        raise NoClosedForm(f"a Jacobian of {out.size * syms.size} entries exceeds the per-element limit of "
+                           f"{limits.max_per_element}")
+    jac = np.empty(out.shape + syms.shape, dtype=object)
+    for oi in np.ndindex(*out.shape):
+        for ii in np.ndindex(*syms.shape):
+            jac[oi + ii] = sympy.diff(out[oi], syms[ii])
+    return stack_text(jac, scalar_text)
+
+
+# ============================================================================ entry point
+
+
+@dataclass
+class SymbolicGradient:
+    expr: Node | None  # simplified IR (None: no path from the input to the output)
+    text: str | None  # EXPR text, None when it cannot be written within limits
+    note: str | None = None
+
+
+def gradients(root: Node, seed: Node, wrt: list[str], shapes: Shapes, input_shapes: dict[str, tuple[int, ...]],
+              limits: Limits = DEFAULT) -> dict[str, SymbolicGradient]:
+    """Closed-form gradients of ``seed · root`` for every input in ``wrt``."""
+    raw = reverse_mode(root, seed, wrt, shapes)
+    simplifier = Simplifier(shapes)
+    result: dict[str, SymbolicGradient] = {}
+    for name in wrt:
+        wrt_node = Input(name)
+        g = raw[name]
+        if g is None:
+            expr: Node = Call("zeros_like", (wrt_node,))
+            result[name] = SymbolicGradient(expr, to_text(expr), "the output does not depend on it")
+            continue
+        expr = fit_shape(simplifier(g), wrt_node, shapes)
+        if printable(expr):
+            result[name] = SymbolicGradient(expr, to_text(expr))
+            continue
+        try:
+            text = per_element_text(expr, input_shapes, limits)
+            result[name] = SymbolicGradient(expr, text, "no closed form through indexing: written per element")
+        except NoClosedForm as e:
+            result[name] = SymbolicGradient(expr, None, str(e))
+    return result
