@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import operator
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -41,7 +41,9 @@ class Evaluator:
     because some ops need values to know a shape (``one_hot`` of class indices).
     """
 
-    def __init__(self, inputs: dict[str, Any], limits: Limits = DEFAULT, meta: bool = False):
+    def __init__(self, inputs: dict[str, Any], limits: Limits = DEFAULT, meta: bool = False,
+                 on_value: Callable[[Node, Any], None] | None = None):
+        self.on_value = on_value  # called with (node, value) as each node is computed
         self.inputs = inputs
         self.limits = limits
         self.meta = meta
@@ -51,8 +53,10 @@ class Evaluator:
     def __call__(self, root: Node) -> Any:
         for node in walk(root):
             if id(node) not in self.memo:
-                self.memo[id(node)] = self._eval(node)
+                self.memo[id(node)] = value = self._eval(node)
                 self.alive.append(node)
+                if self.on_value is not None:
+                    self.on_value(node, value)
         return self.memo[id(root)]
 
     def _eval(self, node: Node) -> Any:

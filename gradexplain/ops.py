@@ -840,6 +840,13 @@ constructor("arange", "start, end=None, step=1", lambda start, end=None, step=1:
             "arange(n): 0, 1, …, n-1 (floating)", positional_params=("start", "end", "step"))
 
 
+constructor("rand", "shape", lambda shape: torch.rand(_shape_args(shape)),
+            "rand(2, 3): uniform [0, 1) from --seed (NAME=VALUE only)", positional_params=("shape",), varargs_param="shape")
+constructor("randn", "shape", lambda shape: torch.randn(_shape_args(shape)),
+            "randn(2, 3): standard normal from --seed (NAME=VALUE only)", positional_params=("shape",), varargs_param="shape")
+VALUE_ONLY = {"rand", "randn"}  # random values are inputs, never part of an expression
+
+
 def _tensor_torch(data: Any) -> torch.Tensor:
     def flat(d: Any) -> list[Any]:
         return [y for x in d for y in flat(x)] if isinstance(d, (list, tuple)) else [d]

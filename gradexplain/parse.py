@@ -15,7 +15,7 @@ from typing import Any
 from .errors import LimitError, ParseError
 from .ir import Call, Const, Input, Node, Program, Slice, Statement
 from .limits import DEFAULT, Limits
-from .ops import REGISTRY, REQUIRED, OpSpec, resolve
+from .ops import REGISTRY, REQUIRED, VALUE_ONLY, OpSpec, resolve
 
 FUNCTION_PREFIXES = ("torch", "F", "torch.nn.functional", "nn.functional", "functional")
 BINOPS = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div", ast.Pow: "pow", ast.MatMult: "matmul"}
@@ -220,6 +220,8 @@ class _Parser:
             spec = resolve(fname)
             if spec is None:
                 raise self.error(f"unknown function {fname!r} (see `gradexplain ops`)", node.func)
+            if spec.name in VALUE_ONLY and self.allow_names:
+                raise self.error(f"{fname}() makes an input: give it as NAME={fname}(...) with --seed", node.func)
             return self.bind(spec, node, [], depth)
         if isinstance(node.func, ast.Attribute):
             method = node.func.attr
@@ -354,10 +356,10 @@ class _Parser:
             inner = self.static(node.operand, pname)
             if isinstance(inner, (int, float)) and not isinstance(inner, bool):
                 return -inner
-        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div) and pname in ("fill_value", "p", "eps"):
+        if isinstance(node, ast.BinOp):  # 10**6, 1/2: constant arithmetic
             value = self.expr(node)
             if isinstance(value, Const):
-                return float(value.value)
+                return value.value if isinstance(value.value, int) else float(value.value)
         if isinstance(node, (ast.Tuple, ast.List)):
             items = tuple(self.static(e, pname) for e in node.elts)
             if all(isinstance(i, int) and not isinstance(i, bool) for i in items):

@@ -221,8 +221,11 @@ class ToSympy:
         self.by_text: dict[str, sympy.Symbol] = {}
         self.witnesses: list[Node] = []  # nodes whose shape an elementwise subtree broadcast over
 
-    def leaf(self, node: Node) -> sympy.Symbol:
+    def leaf(self, node: Node) -> sympy.Expr:
         node = self.simplify_leaf(node)
+        if isinstance(node, Call) and node.op in SHAPE_ONLY:  # simplifying revealed ones_like(...)
+            self.witnesses.append(node.args[0])
+            return sympy.Integer(SHAPE_ONLY[node.op])
         text = to_text(node)
         if text not in self.by_text:
             name = text if len(text) < 60 else f"t{len(self.by_text)}"

@@ -1,0 +1,247 @@
+"""The command line: a thin Typer app over :mod:`gradexplain.explain`.
+
+torch and SymPy are imported inside the commands, so ``--help``, ``--version`` and usage
+errors stay instant.  Every failure ends at one boundary (:func:`guarded`): bad input is exit 2
+with one ``error:`` line (plus a caret for parse errors), never a traceback (``--debug`` shows it).
+"""
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any, Callable, List, Optional
+
+import typer
+
+from . import __version__
+
+EVAL_HELP = """Explain the gradient of EXPR: PyTorch autograd and SymPy side by side.
+
+EXPR is Python/PyTorch syntax, one expression or statements separated by ';'.
+Inputs are NAME=VALUE: 3, 1,2,3, [[1,2],[3,4]], ones(2,5), randn(3), 1/3.
+
+\b
+Examples:
+  gradexplain eval "2*dot(x,x)" x=1,2,3
+  gradexplain eval "y = x*2; z = y*y*3; z.mean()" x=1,2,3 --json | jq .grads.x
+  gradexplain eval "z = x*w + b; mse_loss(z, t)" x=5 t=0 w=1 b=3 --const x,t
+  gradexplain eval "mm(a, w)" a=[[2,3],[1,2]] w=ones(2,1) -g [[1],[1]]
+  gradexplain eval "2*dot(x,x)" x=1,2,3 --expect x=4*x
+  gradexplain eval --json -- "-2*b" b=6,4     (-- before an EXPR that starts with -)
+
+Exit: 0 agree, 1 disagree or an --expect fails, 2 bad input.
+"""
+
+app = typer.Typer(
+    name="gradexplain",
+    help="A gradient explainer: see why PyTorch's autograd gives the gradient it gives, and prove it right "
+    "with SymPy.\n\nStart with:  gradexplain eval \"2*dot(x,x)\" x=1,2,3",
+    add_completion=False,
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"gradexplain {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
+) -> None:
+    """gradexplain: PyTorch autograd and SymPy, side by side."""
+
+
+def fail(message: str, caret: str | None = None) -> None:
+    typer.echo(f"error: {message}", err=True)
+    if caret:
+        typer.echo(caret, err=True)
+
+
+def guarded(fn: Callable[[], int], debug: bool) -> None:
+    """Run a command body; turn every failure into exit 2 with one ``error:`` line."""
+    from .errors import GradexplainError
+
+    try:
+        code = fn()
+    except GradexplainError as e:
+        if debug:
+            raise
+        fail(e.message, e.caret())
+        raise typer.Exit(2) from None
+    except typer.Exit:
+        raise
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+    except (RecursionError, MemoryError) as e:
+        if debug:
+            raise
+        fail(f"input too large or too deeply nested ({type(e).__name__})")
+        raise typer.Exit(2) from None
+    except Exception as e:  # noqa: BLE001 - the one boundary: never a traceback for users
+        if debug:
+            raise
+        detail = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        fail(f"{type(e).__name__}: {detail} (rerun with --debug for the traceback)")
+        raise typer.Exit(2) from None
+    raise typer.Exit(code)
+
+
+def split_names(values: list[str]) -> set[str]:
+    return {n.strip() for v in values for n in v.split(",") if n.strip()}
+
+
+def build_limits(max_elements: int, max_chars: int, max_depth: int, max_statements: int, max_exponent: int,
+                 symbolic_timeout: float) -> Any:
+    from .limits import Limits
+
+    return Limits(max_elements=max_elements, max_chars=max_chars, max_depth=max_depth,
+                  max_statements=max_statements, max_exponent=max_exponent, symbolic_timeout=symbolic_timeout)
+
+
+FORMATS = ("text", "json", "markdown", "latex")
+
+
+def resolve_format(fmt: str, as_json: bool) -> str:
+    from .errors import GradexplainError
+
+    fmt = "json" if as_json else fmt.lower()
+    if fmt not in FORMATS:
+        raise GradexplainError(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+    return fmt
+
+
+def emit(report: Any, fmt: str) -> None:
+    """Write a Report in the chosen format to stdout."""
+    if fmt == "json":
+        from .render.json import render
+
+        sys.stdout.write(render(report) + "\n")
+    elif fmt in ("markdown", "latex"):
+        from .render import writeup
+
+        sys.stdout.write(writeup.render(report, fmt) + "\n")
+    else:
+        from .render.text import print_report
+
+        print_report(report)
+
+
+@app.command("eval", help=EVAL_HELP, context_settings={"allow_interspersed_args": True})
+def eval_command(
+    args: List[str] = typer.Argument(..., metavar="EXPR [NAME=VALUE]...", help="The expression, then its inputs."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON document (schema gradexplain/1) on stdout."),
+    fmt: str = typer.Option("text", "--format", help="text | json | markdown | latex"),
+    grad_output: Optional[str] = typer.Option(None, "--grad-output", "-g", metavar="V",
+                                              help="backward()'s gradient for a non-scalar output (vJp)."),
+    jacobian: bool = typer.Option(False, "--jacobian", help="Also show the full Jacobian."),
+    expect: List[str] = typer.Option([], "--expect", metavar="NAME=VALUE|FORMULA",
+                                     help="The gradient you expect (repeatable); mismatch → exit 1."),
+    tol: Optional[float] = typer.Option(None, "--tol", help="Agreement tolerance (default 1e-6; 1e-4 for float32)."),
+    const: List[str] = typer.Option([], "--const", metavar="NAMES", help="Inputs that do not require grad: x,t"),
+    dtype: str = typer.Option("float64", "--dtype", help="float64 | float32"),
+    seed: int = typer.Option(0, "--seed", help="Seed for randn/rand values and dropout masks."),
+    output: Optional[str] = typer.Option(None, "--output", metavar="NAME", help="Use this statement as the output."),
+    no_numeric: bool = typer.Option(False, "--no-numeric", help="Skip the finite-difference third opinion."),
+    max_elements: int = typer.Option(10**7, "--max-elements", help="Limit on elements per tensor."),
+    max_chars: int = typer.Option(10_000, "--max-chars", help="Limit on EXPR length."),
+    max_depth: int = typer.Option(100, "--max-depth", help="Limit on nesting depth."),
+    max_statements: int = typer.Option(200, "--max-statements", help="Limit on statements."),
+    max_exponent: int = typer.Option(10**4, "--max-exponent", help="Limit on integer powers of constants."),
+    symbolic_timeout: float = typer.Option(10.0, "--symbolic-timeout", help="Seconds of SymPy work before giving up."),
+    debug: bool = typer.Option(False, "--debug", help="Show Python tracebacks (for developers)."),
+) -> None:
+    def body() -> int:
+        from .errors import GradexplainError
+        from .explain import EvalOptions, explain
+
+        chosen = resolve_format(fmt, as_json)
+        expr, values = args[0], list(args[1:])
+        stray = [v for v in values if "=" not in v]
+        if stray:
+            raise GradexplainError(f"expected NAME=VALUE after EXPR, got {stray[0]!r} (quote EXPR if it has spaces)")
+        opts = EvalOptions(expr=expr, values=values, const=split_names(const), grad_output=grad_output,
+                           jacobian=jacobian, expect=list(expect), tol=tol, dtype=dtype, seed=seed, output=output,
+                           limits=build_limits(max_elements, max_chars, max_depth, max_statements, max_exponent,
+                                               symbolic_timeout),
+                           numeric=not no_numeric)
+        report = explain(opts)
+        emit(report, chosen)
+        return report.exit_code
+
+    guarded(body, debug)
+
+
+@app.command("check")
+def check_command(
+    file: str = typer.Argument(..., metavar="FILE.toml", help="A problem set: [[problem]] tables."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON report (schema gradexplain-check/1)."),
+    fmt: str = typer.Option("text", "--format", help="text | json | markdown | latex"),
+    tol: Optional[float] = typer.Option(None, "--tol", help="Agreement tolerance."),
+    debug: bool = typer.Option(False, "--debug", help="Show Python tracebacks."),
+) -> None:
+    """Cross-check a problem set: every expected output and gradient, one line per problem.
+
+    \b
+    Example:
+      gradexplain check problems.toml
+      gradexplain check problems.toml --json | jq '.problems[] | select(.passed | not)'
+    """
+
+    def body() -> int:
+        from .check import render_check, run_check
+
+        chosen = resolve_format(fmt, as_json)
+        result = run_check(file, tol=tol, show_progress=chosen == "text" and sys.stderr.isatty())
+        render_check(result, chosen)
+        return 0 if result.failed == 0 else 1
+
+    guarded(body, debug)
+
+
+@app.command("ops")
+def ops_command(
+    as_json: bool = typer.Option(False, "--json", help="The registry as JSON."),
+) -> None:
+    """List the supported operations with their derivative rules (EXPR formulas over a, b, g, out)."""
+
+    def body() -> int:
+        from .render.text import print_ops
+
+        print_ops(as_json)
+        return 0
+
+    guarded(body, False)
+
+
+def main() -> None:
+    """Entry point: usage errors become one ``error:`` line too."""
+    try:
+        import click
+    except ImportError:  # typer >= 0.20 vendors click
+        from typer import _click as click  # type: ignore[no-redef]
+
+    if os.environ.get("NO_COLOR"):
+        os.environ.setdefault("TERM", "dumb")
+    try:
+        code = app(standalone_mode=False)
+    except click.exceptions.NoSuchOption as e:
+        hint = " (an EXPR starting with '-' needs '--' before it: eval -- \"-2*b\" b=6,4)" \
+            if e.option_name and e.option_name[1:2] != "-" else ""
+        fail(f"{e.format_message()}{hint}")
+        sys.exit(2)
+    except click.exceptions.UsageError as e:
+        fail(e.format_message())
+        sys.exit(2)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,157 @@
+"""The Report: plain data that every renderer (text, JSON, Markdown, LaTeX, DOT) reads.
+
+It mirrors the JSON schema ``gradexplain/1`` of the contract; tensors stay tensors here and
+are converted to nested lists (with ``"nan"``/``"inf"`` strings) only by :func:`to_plain`.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+SCHEMA = "gradexplain/1"
+
+
+@dataclass
+class InputInfo:
+    shape: list[int]
+    value: Any
+    requires_grad: bool
+    exact: Any | None = None
+
+
+@dataclass
+class ForwardEntry:
+    name: str
+    expr: str
+    shape: list[int]
+    value: Any
+    grad_fn: str | None
+    grad: Any | None = None
+
+
+@dataclass
+class OutputInfo:
+    name: str
+    shape: list[int]
+    value: Any
+    grad_fn: str | None
+    requires_grad: bool = True
+
+
+@dataclass
+class GraphEntry:
+    id: int
+    node: str
+    next: list[int | None]
+    variable: str | None
+    label: str | None
+    grad_output: Any | None
+    grad_inputs: list[Any | None]
+    saved: dict[str, Any] = field(default_factory=dict)
+    rule: str | None = None  # the registry's rule text for this node's op
+
+
+@dataclass
+class Symbolic:
+    expr: str | None
+    value: Any | None
+    exact: Any | None = None  # exact values (Fractions) when inputs were exact and small
+    note: str | None = None
+
+
+@dataclass
+class GradEntry:
+    torch: Any | None
+    symbolic: Symbolic | None
+    max_abs_diff: float | None
+    agree: bool | None
+    numeric: Any | None = None
+    note: str | None = None
+    reason: str | None = None  # why symbolic is null
+
+
+@dataclass
+class JacobianEntry:
+    torch: Any | None
+    symbolic: Symbolic | None
+    agree: bool | None
+    reason: str | None = None
+
+
+@dataclass
+class ExpectResult:
+    name: str
+    expected: str
+    kind: str  # "value" or "formula"
+    passed: bool
+    message: str
+    proved: bool | None = None  # formula: SymPy proved claim - derivative == 0 (None: could not decide)
+
+
+@dataclass
+class Report:
+    expr: str
+    inputs: dict[str, InputInfo]
+    forward: list[ForwardEntry]
+    output: OutputInfo
+    grad_output: Any | None
+    graph: list[GraphEntry]
+    grads: dict[str, GradEntry]
+    jacobian: dict[str, JacobianEntry] | None
+    agree: bool | None
+    notes: list[str] = field(default_factory=list)
+    expect: list[ExpectResult] = field(default_factory=list)
+    dtype: str = "float64"
+    tol: float = 1e-6
+    extra: dict[str, Any] = field(default_factory=dict)  # optional sections: steps, hessian, hvp
+
+    @property
+    def exit_code(self) -> int:
+        if self.agree is False or any(not e.passed for e in self.expect):
+            return 1
+        return 0
+
+
+def plain_number(v: Any) -> Any:
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, Fraction):
+        return v.numerator if v.denominator == 1 else f"{v.numerator}/{v.denominator}"
+    if isinstance(v, float):
+        if math.isnan(v):
+            return "nan"
+        if math.isinf(v):
+            return "inf" if v > 0 else "-inf"
+        return v
+    return v
+
+
+def to_plain(obj: Any) -> Any:
+    """Dataclasses, tensors and numbers → JSON-ready Python (NaN/Inf as strings)."""
+    import torch
+
+    if isinstance(obj, torch.Tensor):
+        t = obj.detach().cpu()
+        if t.dtype == torch.bool:
+            return t.tolist()
+        if not t.is_floating_point():
+            return t.tolist()
+        t = t.double()
+        if bool(torch.isfinite(t).all()):
+            return t.tolist()
+        return _replace_nonfinite(t.tolist())
+    if hasattr(obj, "__dataclass_fields__"):
+        return {k: to_plain(getattr(obj, k)) for k in obj.__dataclass_fields__}
+    if isinstance(obj, dict):
+        return {str(k): to_plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_plain(v) for v in obj]
+    return plain_number(obj)
+
+
+def _replace_nonfinite(v: Any) -> Any:
+    if isinstance(v, list):
+        return [_replace_nonfinite(x) for x in v]
+    return plain_number(v)

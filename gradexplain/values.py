@@ -1,0 +1,89 @@
+"""``NAME=VALUE`` arguments: ``3``, ``1,2,3``, ``[[1,2],[3,4]]``, ``ones(2,5)``, ``randn(3)``, ``1/3``.
+
+A value is parsed by the same safe parser as EXPR, with names forbidden, and evaluated by the
+same torch evaluator (after a meta-device size check).  Literal numbers stay exact
+(``1/3`` is a Fraction) so the symbolic side can compute with them exactly.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+import torch
+
+from .errors import GradexplainError
+from .execute import Evaluator, Shapes
+from .ir import Call, Const, Node
+from .limits import DEFAULT, Limits
+from .parse import parse_expression
+
+
+@dataclass
+class Value:
+    tensor: torch.Tensor
+    exact: Any | None  # nested lists of int/Fraction when every entry is known exactly
+    text: str
+
+    def literal(self) -> Node:
+        """The value as an EXPR constant node (exact where possible), e.g. a grad-output seed."""
+        if self.tensor.dim() == 0:
+            return Const(self.exact if self.exact is not None else float(self.tensor))
+        data = self.exact if self.exact is not None else self.tensor.tolist()
+        return Call("tensor", (), {"data": _as_float_literals(data)})
+
+
+def _as_float_literals(data: Any) -> Any:
+    """Integers printed as 1.0 inside tensor([...]) so the literal is floating, like the input."""
+    if isinstance(data, list):
+        return [_as_float_literals(d) for d in data]
+    return float(data) if isinstance(data, int) else data
+
+
+def split_assignment(arg: str) -> tuple[str, str]:
+    name, sep, text = arg.partition("=")
+    name = name.strip()
+    if not sep or not name.isidentifier() or name.startswith("_"):
+        raise GradexplainError(f"expected NAME=VALUE, got {arg!r}")
+    if not text.strip():
+        raise GradexplainError(f"{name}= has no value")
+    return name, text.strip()
+
+
+def _exact(node: Node, tensor: torch.Tensor) -> Any | None:
+    if isinstance(node, Const) and isinstance(node.value, (int, Fraction)):
+        return node.value
+    if isinstance(node, Call) and node.op == "tensor":
+        data = node.params["data"]
+        if all(isinstance(v, (int, Fraction)) or (isinstance(v, float) and v == v and abs(v) != float("inf"))
+               for v in _flatten(data)):
+            return _decimal(data)  # 0.5 as written is exactly 1/2
+        return None
+    if tensor.is_floating_point() and torch.isfinite(tensor).all() and bool((tensor == tensor.round()).all()) \
+            and tensor.numel() <= 10_000:
+        return tensor.to(torch.int64).tolist()
+    return None
+
+
+def _decimal(d: Any) -> Any:
+    if isinstance(d, list):
+        return [_decimal(x) for x in d]
+    if isinstance(d, float):
+        f = Fraction(repr(d))
+        return f.numerator if f.denominator == 1 else f
+    return d
+
+
+def _flatten(d: Any) -> list[Any]:
+    return [y for x in d for y in _flatten(x)] if isinstance(d, list) else [d]
+
+
+def parse_value(text: str, limits: Limits = DEFAULT, dtype: torch.dtype | None = None) -> Value:
+    """A VALUE as a floating tensor of ``dtype`` (default: torch's default dtype)."""
+    node = parse_expression(text, limits, allow_names=False)
+    Shapes({}, limits).shape(node)  # size limits, before anything real is made
+    with torch.no_grad():
+        raw = Evaluator({}, limits)(node)
+    tensor = raw if isinstance(raw, torch.Tensor) else torch.tensor(float(raw))
+    tensor = tensor.to(dtype or torch.get_default_dtype())
+    return Value(tensor, _exact(node, tensor), text)
