@@ -27,3 +27,7 @@ class ParseError(GradexplainError):
 
 class LimitError(GradexplainError):
     pass
+
+
+class NameInValue(ParseError):
+    """A VALUE mentioned a name: it is a formula, not a value."""

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import torch
 
-from .errors import GradexplainError
+from .errors import GradexplainError, NameInValue
 from .execute import Shapes, evaluate
-from .ir import Call, Const, Node, inputs_of
+from .ir import Call, Const, Node, Program, inputs_of
 from .limits import Limits
-from .ir import Program
 from .parse import parse_expression
 from .report import ExpectResult, Report
 from .values import parse_value
@@ -59,13 +58,15 @@ def check_expectation(name: str, claim: str, report: Report, program: Program, l
     from .explain import agree
 
     actual, who = actual_gradient(report, name)
-    node = parse_expression(claim, limits)
-    names = inputs_of(node)
-    unknown = sorted(names - set(leaves))
-    if unknown:
-        raise GradexplainError(f"--expect {name}={claim}: {unknown[0]!r} is not an input")
-    kind = "formula" if names else "value"
-    expected = evaluate(node, leaves, limits) if names else parse_value(claim, limits).tensor
+    try:
+        expected = parse_value(claim, limits).tensor
+        kind, node = "value", None
+    except NameInValue:
+        kind, node = "formula", parse_expression(claim, limits)
+        unknown = sorted(inputs_of(node) - set(leaves))
+        if unknown:
+            raise GradexplainError(f"--expect {name}={claim}: {unknown[0]!r} is not an input") from None
+        expected = evaluate(node, leaves, limits)
     expected = expected.to(actual.dtype)
     if expected.dim() == 0 and actual.dim() > 0 and kind == "formula":
         expected = expected.expand_as(actual)
@@ -85,7 +86,7 @@ def check_expectation(name: str, claim: str, report: Report, program: Program, l
                             f"{head}, {who} {short(actual)} (differs at {differing(expected, actual, tol)}){hint}")
     proved = None
     message = f"{name}: {claim} holds"
-    if kind == "formula":
+    if node is not None:
         proved = prove(node, report, name, shapes)
         message += " numerically and symbolically" if proved else " numerically (SymPy could not prove it in general)"
     return ExpectResult(name, claim, kind, True, message, proved)

@@ -12,7 +12,7 @@ import ast
 from fractions import Fraction
 from typing import Any
 
-from .errors import LimitError, ParseError
+from .errors import LimitError, NameInValue, ParseError
 from .ir import Call, Const, Input, Node, Program, Slice, Statement
 from .limits import DEFAULT, Limits
 from .ops import REGISTRY, REQUIRED, VALUE_ONLY, OpSpec, resolve
@@ -170,7 +170,7 @@ class _Parser:
         if name in FUNCTION_PREFIXES:
             raise self.error(f"{name!r} on its own is not a value; call a function: {name}.dot(...)", node)
         if not self.allow_names:
-            raise self.error(f"a value cannot refer to the name {name!r}", node)
+            raise self.error(f"a value cannot refer to the name {name!r}", node, NameInValue)
         if name not in self.inputs:
             self.inputs[name] = Input(name)
         return self.inputs[name]
