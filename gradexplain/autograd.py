@@ -13,6 +13,7 @@ import torch
 
 from .errors import GradexplainError
 from .execute import Evaluator
+from .graphview import Trace, link
 from .ir import Call, Node, Program
 from .limits import DEFAULT, Limits
 
@@ -28,6 +29,10 @@ class GraphNode:
     grad_inputs: list[torch.Tensor | None] = field(default_factory=list)  # sent along each edge
     saved: dict[str, Any] = field(default_factory=dict)  # _saved_self, _saved_other, ...
     op: str | None = None  # our registry op, for its rule text
+    edges: list[Any] = field(default_factory=list)  # graphview.Edge per next edge: argument, rule (None: unknown)
+    saved_from: dict[str, str] = field(default_factory=dict)  # saved tensor -> the argument it holds
+    shape: list[int] | None = None  # of the node's forward output (of the leaf, for AccumulateGrad)
+    value: Any = None  # that output, when small
 
 
 @dataclass
@@ -50,6 +55,7 @@ class TorchRun:
     grads: dict[str, torch.Tensor | None]
     backward_ran: bool
     notes: list[str] = field(default_factory=list)
+    trace: Trace | None = None  # per IR node: values and grad_fns of the forward run (graphview, misconceptions)
 
 
 def make_leaves(values: dict[str, torch.Tensor], const: set[str], dtype: torch.dtype) -> dict[str, torch.Tensor]:
@@ -141,8 +147,10 @@ def record_flow(index: dict[Any, GraphNode]) -> list[Any]:
 def torch_run(program: Program, leaves: dict[str, torch.Tensor], grad_output: torch.Tensor | None,
               limits: Limits = DEFAULT) -> TorchRun:
     labels: dict[Any, tuple[str, str]] = {}
+    trace = Trace.of(program)
 
     def on_value(node: Node, value: Any) -> None:
+        trace.record(node, value)
         if isinstance(node, Call) and isinstance(value, torch.Tensor) and value.grad_fn is not None:
             labels.setdefault(value.grad_fn, (node.src or "", node.op))
 
@@ -170,6 +178,7 @@ def torch_run(program: Program, leaves: dict[str, torch.Tensor], grad_output: to
         output = torch.tensor(output, dtype=torch.get_default_dtype())
     leaf_names = {id(t): name for name, t in leaves.items()}
     graph, index = walk_graph(output, leaf_names, labels)
+    link(index, trace)
     notes: list[str] = []
     backward_ran = False
     if output.requires_grad and (output.numel() == 1 and output.dim() == 0 or grad_output is not None):
@@ -189,7 +198,7 @@ def torch_run(program: Program, leaves: dict[str, torch.Tensor], grad_output: to
             statements[i].grad = t.grad.detach().clone() if t.grad is not None else None
     grads = {name: (t.grad.detach().clone() if t.grad is not None else None)
              for name, t in leaves.items() if t.requires_grad}
-    return TorchRun(leaves, statements, output, graph, grads, backward_ran, notes)
+    return TorchRun(leaves, statements, output, graph, grads, backward_ran, notes, trace)
 
 
 def torch_jacobian(program: Program, leaves: dict[str, torch.Tensor], limits: Limits = DEFAULT) -> dict[str, torch.Tensor]:

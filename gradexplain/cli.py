@@ -26,6 +26,7 @@ Examples:
   gradexplain eval "z = x*w + b; mse_loss(z, t)" x=5 t=0 w=1 b=3 --const x,t
   gradexplain eval "mm(a, w)" a=[[2,3],[1,2]] w=ones(2,1) -g [[1],[1]]
   gradexplain eval "2*dot(x,x)" x=1,2,3 --expect x=4*x
+  gradexplain eval "z = x*w + b; mse_loss(z, t)" x=5 t=0 w=1 b=3 --const x,t --step sgd --lr 0.01 --steps 2
   gradexplain eval --json -- "-2*b" b=6,4     (-- before an EXPR that starts with -)
 
 Exit: 0 agree, 1 disagree or an --expect fails, 2 bad input.
@@ -95,11 +96,21 @@ def split_names(values: list[str]) -> set[str]:
 
 
 def build_limits(max_elements: int, max_chars: int, max_depth: int, max_statements: int, max_exponent: int,
-                 symbolic_timeout: float) -> Any:
+                 symbolic_timeout: float, max_hessian: int = 10**6) -> Any:
+    from .errors import GradexplainError
     from .limits import Limits
 
+    counts = {"--max-elements": max_elements, "--max-chars": max_chars, "--max-depth": max_depth,
+              "--max-statements": max_statements, "--max-exponent": max_exponent, "--max-hessian": max_hessian}
+    negative = next((name for name, v in counts.items() if v < 0), None)
+    if negative:
+        raise GradexplainError(f"{negative} must be 0 or more, not {counts[negative]}")
+    if not 0 <= symbolic_timeout <= 10**6:  # NaN fails this too; the interval timer takes no more
+        raise GradexplainError(f"--symbolic-timeout must be between 0 (no limit) and 1e6 seconds, "
+                               f"not {symbolic_timeout:g}")
     return Limits(max_elements=max_elements, max_chars=max_chars, max_depth=max_depth,
-                  max_statements=max_statements, max_exponent=max_exponent, symbolic_timeout=symbolic_timeout)
+                  max_statements=max_statements, max_exponent=max_exponent, symbolic_timeout=symbolic_timeout,
+                  max_hessian=max_hessian)
 
 
 FORMATS = ("text", "json", "markdown", "latex")
@@ -138,6 +149,11 @@ def eval_command(
     grad_output: Optional[str] = typer.Option(None, "--grad-output", "-g", metavar="V",
                                               help="backward()'s gradient for a non-scalar output (vJp)."),
     jacobian: bool = typer.Option(False, "--jacobian", help="Also show the full Jacobian."),
+    hessian: bool = typer.Option(False, "--hessian", help="Second derivatives: the Hessian block for each pair of "
+                                 "inputs (scalar output), torch double backward and SymPy."),
+    hvp: List[str] = typer.Option([], "--hvp", metavar="V|NAME=V", help="Hessian-vector product H·v without building "
+                                  "the matrix (repeatable: one NAME=V per input)."),
+    max_hessian: int = typer.Option(10**6, "--max-hessian", help="Limit on Hessian entries (--hessian)."),
     expect: List[str] = typer.Option([], "--expect", metavar="NAME=VALUE|FORMULA",
                                      help="The gradient you expect (repeatable); mismatch → exit 1."),
     tol: Optional[float] = typer.Option(None, "--tol", help="Agreement tolerance (default 1e-6; 1e-4 for float32)."),
@@ -152,11 +168,25 @@ def eval_command(
     max_statements: int = typer.Option(200, "--max-statements", help="Limit on statements."),
     max_exponent: int = typer.Option(10**4, "--max-exponent", help="Limit on integer powers of constants."),
     symbolic_timeout: float = typer.Option(10.0, "--symbolic-timeout", help="Seconds of SymPy work before giving up."),
+    step: Optional[str] = typer.Option(None, "--step", metavar="OPT",
+                                       help="Train: sgd | adam | adamw | rmsprop | adagrad steps on the non-const inputs."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Learning rate for --step (default: the optimizer's)."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Number of --step steps (default 1)."),
+    momentum: Optional[float] = typer.Option(None, "--momentum", help="Momentum (sgd, rmsprop)."),
+    nesterov: bool = typer.Option(False, "--nesterov", help="Nesterov momentum (sgd)."),
+    betas: Optional[str] = typer.Option(None, "--betas", metavar="B1,B2", help="Adam/AdamW betas, e.g. 0.9,0.999."),
+    eps: Optional[float] = typer.Option(None, "--eps", help="Optimizer epsilon (adam, adamw, rmsprop, adagrad)."),
+    weight_decay: Optional[float] = typer.Option(None, "--weight-decay", help="Weight decay for --step."),
+    no_zero_grad: bool = typer.Option(False, "--no-zero-grad", help="Skip zero_grad(): show .grad accumulating."),
+    schedule: Optional[str] = typer.Option(None, "--schedule", metavar="NAME:K=V,...",
+                                           help="LR scheduler after each step: step:step_size=1,gamma=0.5 | "
+                                           "exponential:gamma=0.9 | cosine:T_max=10 | linear:total_iters=4"),
     debug: bool = typer.Option(False, "--debug", help="Show Python tracebacks (for developers)."),
 ) -> None:
     def body() -> int:
         from .errors import GradexplainError
         from .explain import EvalOptions, explain
+        from .train import train_options
 
         chosen = resolve_format(fmt, as_json)
         expr, values = args[0], list(args[1:])
@@ -166,8 +196,10 @@ def eval_command(
         opts = EvalOptions(expr=expr, values=values, const=split_names(const), grad_output=grad_output,
                            jacobian=jacobian, expect=list(expect), tol=tol, dtype=dtype, seed=seed, output=output,
                            limits=build_limits(max_elements, max_chars, max_depth, max_statements, max_exponent,
-                                               symbolic_timeout),
-                           numeric=not no_numeric)
+                                               symbolic_timeout, max_hessian),
+                           numeric=not no_numeric, hessian=hessian, hvp=list(hvp),
+                           train=train_options(step, lr, steps, momentum, nesterov, betas, eps, weight_decay,
+                                               no_zero_grad, schedule))
         report = explain(opts)
         emit(report, chosen)
         return report.exit_code
@@ -236,10 +268,8 @@ def main() -> None:
     except click.exceptions.UsageError as e:
         fail(e.format_message())
         sys.exit(2)
-    except click.exceptions.Abort:
+    except typer.Abort:  # typer.Exit never gets here: non-standalone mode returns its code
         sys.exit(130)
-    except click.exceptions.Exit as e:
-        sys.exit(e.exit_code)
     sys.exit(code if isinstance(code, int) else 0)
 
 

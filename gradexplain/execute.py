@@ -1,5 +1,5 @@
-"""Run IR with torch: for real (autograd), on the ``meta`` device (shapes and size limits
-before any real work), or without autograd (evaluating a gradient formula).
+"""Run IR with torch: for real (autograd), or without autograd (shapes of subexpressions,
+evaluating a gradient formula).
 
 One evaluator serves all three, so a gradient formula is computed by exactly the same op
 implementations as the forward program it came from.
@@ -15,7 +15,7 @@ import torch
 from .errors import GradexplainError, LimitError
 from .ir import Call, Const, Input, Node, to_text, walk
 from .limits import DEFAULT, Limits
-from .ops import REGISTRY
+from .ops import REGISTRY, as_tensor
 
 INPLACE = {"add": operator.iadd, "sub": operator.isub, "mul": operator.imul, "div": operator.itruediv,
            "pow": operator.ipow}
@@ -35,18 +35,16 @@ def describe(v: Any) -> str:
 class Evaluator:
     """Evaluate IR nodes against input values, memoised by node identity.
 
-    ``meta=True`` evaluates on the meta device: no data, just shapes and dtypes, and every
-    result's size is checked against the element limit *before* anything real is allocated.
-    Constant subtrees are still computed for real there (after a meta check of their size),
-    because some ops need values to know a shape (``one_hot`` of class indices).
+    Before an op that can make a tensor larger than its inputs runs (broadcasting, outer
+    products, constructors), its output size is predicted from the argument shapes and checked
+    against ``--max-elements``, so a size bomb is refused before anything is allocated.
     """
 
-    def __init__(self, inputs: dict[str, Any], limits: Limits = DEFAULT, meta: bool = False,
+    def __init__(self, inputs: dict[str, Any], limits: Limits = DEFAULT,
                  on_value: Callable[[Node, Any], None] | None = None):
         self.on_value = on_value  # called with (node, value) as each node is computed
         self.inputs = inputs
         self.limits = limits
-        self.meta = meta
         self.memo: dict[int, Any] = {}
         self.alive: list[Node] = []  # memo keys are ids: keep their nodes alive so ids are not reused
 
@@ -68,14 +66,19 @@ class Evaluator:
             return const_value(node)
         assert isinstance(node, Call)
         args = [self.memo[id(a)] for a in node.args]
-        if self.meta:
-            if any(isinstance(a, torch.Tensor) and a.is_meta for a in args):
-                args = [a.to("meta") if isinstance(a, torch.Tensor) else a for a in args]
-                return self._check(node, self._apply(node, args))
-            with torch.device("meta"):  # a constant: check its size before making it for real
-                self._check(node, self._apply(node, args))
-            return self._apply(node, args)
+        self._predict(node, args)
         return self._check(node, self._apply(node, args))
+
+    def _predict(self, node: Call, args: list[Any]) -> None:
+        spec = REGISTRY[node.op]
+        if spec.predict is None:
+            return
+        shapes = [tuple(a.shape) if isinstance(a, torch.Tensor) else () for a in args]
+        try:
+            shape = spec.predict(shapes, node.params)
+        except (RuntimeError, ValueError, TypeError, IndexError, KeyError):
+            return  # the op itself will report the mismatch
+        self._check_size(node, math.prod(shape), shape)
 
     def _apply(self, node: Call, args: list[Any]) -> Any:
         spec = REGISTRY[node.op]
@@ -88,6 +91,10 @@ class Evaluator:
             return spec.torch(*args, **params)
         except GradexplainError:
             raise
+        except ZeroDivisionError as e:  # Python numbers raise where torch gives inf/nan (1/0, 0**-1): do as torch does
+            if any(isinstance(a, (int, float)) for a in args):
+                return self._apply(node, [as_tensor(a) if isinstance(a, (int, float)) else a for a in args])
+            raise GradexplainError(self._message(node, args, e)) from None
         except (RuntimeError, ValueError, TypeError, IndexError, NotImplementedError, OverflowError) as e:
             raise GradexplainError(self._message(node, args, e)) from None
 
@@ -101,30 +108,40 @@ class Evaluator:
             detail += " — an input that requires grad cannot be changed in place; copy it first (y = x*1)"
         return f"{where}: {detail}"
 
-    def _check(self, node: Call, value: Any) -> Any:
-        if isinstance(value, torch.Tensor) and value.numel() > self.limits.max_elements:
-            raise LimitError(f"{node.src or to_text(node)} would make a tensor of {value.numel():,} elements "
-                             f"(shape {list(value.shape)}), over the limit of {self.limits.max_elements:,} "
+    def _check_size(self, node: Call, numel: int, shape: Any) -> None:
+        if numel > self.limits.max_elements:
+            raise LimitError(f"{node.src or to_text(node)} would make a tensor of {numel:,} elements "
+                             f"(shape {list(shape)}), over the limit of {self.limits.max_elements:,} "
                              "(raise it with --max-elements)")
+
+    def _check(self, node: Call, value: Any) -> Any:
+        if isinstance(value, torch.Tensor):
+            self._check_size(node, value.numel(), value.shape)
         return value
 
 
-def meta_inputs(inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    return {k: (v.detach().to("meta") if isinstance(v, torch.Tensor) else v) for k, v in inputs.items()}
-
-
 class Shapes:
-    """Shape and dtype of any IR node over the given inputs, from a meta evaluation."""
+    """Shape and dtype of any IR node over the given inputs.
+
+    Found by evaluating (without autograd, memoised) on copies of the real inputs: the meta
+    device would avoid the arithmetic but its first use imports ~1 s of torch internals, more
+    than the work it saves here.
+    """
 
     def __init__(self, inputs: dict[str, torch.Tensor], limits: Limits = DEFAULT):
-        self.evaluator = Evaluator(meta_inputs(inputs), limits, meta=True)
+        copies = {k: (v.detach().clone() if isinstance(v, torch.Tensor) else v) for k, v in inputs.items()}
+        self.evaluator = Evaluator(copies, limits)
+
+    def value(self, node: Node) -> Any:
+        with torch.no_grad():
+            return self.evaluator(node)
 
     def shape(self, node: Node) -> tuple[int, ...]:
-        v = self.evaluator(node)
+        v = self.value(node)
         return tuple(v.shape) if isinstance(v, torch.Tensor) else ()
 
     def dtype(self, node: Node) -> torch.dtype:
-        v = self.evaluator(node)
+        v = self.value(node)
         if isinstance(v, torch.Tensor):
             return v.dtype
         return torch.int64 if isinstance(v, int) else torch.get_default_dtype()

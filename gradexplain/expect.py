@@ -1,9 +1,13 @@
 """``--expect NAME=VALUE`` and formula answers: is the user's gradient the right one?
 
 A value is compared with torch's gradient.  A formula (EXPR over the input names, ``4*x``) is
-checked twice: numerically at the inputs, and symbolically — SymPy simplifies
-``claim - derivative``; 0 proves it, anything else is reported as "could not prove", which is
-a distinct outcome from a numeric mismatch.
+checked numerically at the inputs and then symbolically: SymPy simplifies
+``claim - derivative`` (shape-generic), or, for small inputs, every entry of it over symbolic
+inputs of the given shapes.  0 proves it.  A formula that matches at the given inputs but not at a
+nearby point is wrong in general; one SymPy can neither prove nor refute is "unproved" — it passes
+numerically, and that outcome is reported, never silently merged with "proved".
+
+``ExpectResult.outcome`` is one of :data:`OUTCOMES`.
 """
 from __future__ import annotations
 
@@ -17,22 +21,37 @@ from .parse import parse_expression
 from .report import ExpectResult, Report
 from .values import parse_value
 
+OUTCOMES = {
+    "holds": "a value that matches the gradient",
+    "proved": "a formula that matches numerically, and SymPy proves claim - derivative = 0",
+    "unproved": "a formula that matches numerically (also at a nearby point); SymPy could not prove it",
+    "wrong": "entries differ from the gradient",
+    "wrong-shape": "the answer has another shape than the gradient (or cannot be evaluated)",
+    "transposed": "the answer is the transpose of the right one",
+    "not-general": "a formula that matches at the given inputs, but not at a nearby point",
+}
+PASSING = {"holds", "proved", "unproved"}
+PROOF_ELEMENTS = 64  # per-element proofs only when inputs and gradient are this small
+SHOWN_DIFFERENCES = 3
+
 
 def short(t: torch.Tensor, limit: int = 8) -> str:
     """Compact text of a tensor for a one-line message: [[12, 194]]."""
     if t.numel() > limit:
         return f"tensor of shape {list(t.shape)}"
 
-    def fmt(v: float) -> str:
-        return str(int(v)) if float(v).is_integer() and abs(v) < 1e15 else f"{v:.6g}"
-
     def nest(x: object) -> str:
-        return "[" + ", ".join(nest(i) for i in x) + "]" if isinstance(x, list) else fmt(float(x))
+        return "[" + ", ".join(nest(i) for i in x) + "]" if isinstance(x, list) else fmt_number(float(x))
 
     return nest(t.double().tolist())
 
 
+def fmt_number(v: float) -> str:
+    return str(int(v)) if float(v).is_integer() and abs(v) < 1e15 else f"{v:.6g}"
+
+
 def actual_gradient(report: Report, name: str) -> tuple[torch.Tensor, str]:
+    """The gradient an expectation is compared with, and who computed it (for the message)."""
     if name in report.grads:
         entry = report.grads[name]
         value = entry.torch if entry.torch is not None else (entry.symbolic.value if entry.symbolic else None)
@@ -44,67 +63,179 @@ def actual_gradient(report: Report, name: str) -> tuple[torch.Tensor, str]:
     raise GradexplainError(f"--expect {name}: {name} is not an input that gets a gradient")
 
 
-def differing(expected: torch.Tensor, actual: torch.Tensor, tol: float, limit: int = 3) -> str:
-    diff = (expected.double() - actual.double()).abs()
-    bad = (diff > tol * (1 + torch.maximum(expected.double().abs(), actual.double().abs()))).nonzero().tolist()
-    parts = [f"[{', '.join(map(str, i))}] {float(expected[tuple(i)]):.6g} vs {float(actual[tuple(i)]):.6g}"
-             for i in bad[:limit]]
-    more = f" (+{len(bad) - limit} more)" if len(bad) > limit else ""
+def differing(expected: torch.Tensor, actual: torch.Tensor, tol: float, limit: int = SHOWN_DIFFERENCES) -> str:
+    """The first entries that differ: ``[0, 1] 195 instead of 194 (off by 1)`` (claimed, then right)."""
+    e, a = expected.double(), actual.double()
+    diff = (e - a).abs()
+    bad = ~(diff <= tol * (1 + torch.maximum(e.abs(), a.abs())))
+    positions = bad.nonzero().tolist()
+    parts = []
+    for i in positions[:limit]:
+        where = f"[{', '.join(map(str, i))}] " if i else ""
+        off = float(e[tuple(i)] - a[tuple(i)])
+        parts.append(f"{where}{fmt_number(float(e[tuple(i)]))} instead of {fmt_number(float(a[tuple(i)]))} "
+                     f"(off by {fmt_number(off)})")
+    more = f" (+{len(positions) - limit} more)" if len(positions) > limit else ""
     return "; ".join(parts) + more
+
+
+def read_claim(name: str, claim: str, leaves: dict[str, torch.Tensor], limits: Limits
+               ) -> tuple[torch.Tensor | str, Node | None]:
+    """The claimed gradient's value and, for a formula, its IR.
+
+    A formula that cannot be evaluated at the inputs (a shape error in ``x@W``) is a wrong answer,
+    so that message comes back as a string instead of ending the run.
+    """
+    try:
+        return parse_value(claim, limits).tensor, None
+    except NameInValue:
+        node = parse_expression(claim, limits)
+    unknown = sorted(inputs_of(node) - set(leaves))
+    if unknown:
+        raise GradexplainError(f"--expect {name}={claim}: {unknown[0]!r} is not an input") from None
+    try:
+        return evaluate(node, leaves, limits), node
+    except GradexplainError as e:
+        return e.message, node
 
 
 def check_expectation(name: str, claim: str, report: Report, program: Program, leaves: dict[str, torch.Tensor],
                       shapes: Shapes, limits: Limits, tol: float) -> ExpectResult:
+    """Compare one claim with the gradient: value, shape, transpose, then (formulas) the proof."""
     from .explain import agree
 
     actual, who = actual_gradient(report, name)
-    try:
-        expected = parse_value(claim, limits).tensor
-        kind, node = "value", None
-    except NameInValue:
-        kind, node = "formula", parse_expression(claim, limits)
-        unknown = sorted(inputs_of(node) - set(leaves))
-        if unknown:
-            raise GradexplainError(f"--expect {name}={claim}: {unknown[0]!r} is not an input") from None
-        expected = evaluate(node, leaves, limits)
+    expected, node = read_claim(name, claim, leaves, limits)
+    kind = "value" if node is None else "formula"
+
+    def result(outcome: str, message: str) -> ExpectResult:
+        proved = True if outcome == "proved" else (None if outcome in PASSING else False)
+        return ExpectResult(name, claim, kind, outcome in PASSING, message,
+                            proved if kind == "formula" else None, outcome)
+
+    if isinstance(expected, str):
+        return result("wrong-shape", f"{name}: expected {claim}, which cannot be evaluated at these inputs: {expected}")
     expected = expected.to(actual.dtype)
     if expected.dim() == 0 and actual.dim() > 0 and kind == "formula":
         expected = expected.expand_as(actual)
     head = f"{name}: expected {claim if kind == 'formula' else short(expected)}"
     if tuple(expected.shape) != tuple(actual.shape):
-        hint = ""
-        if expected.dim() == 2 and tuple(expected.T.shape) == tuple(actual.shape) and agree(expected.T, actual, tol)[0]:
-            hint = " — that is the transpose of the right answer"
-        return ExpectResult(name, claim, kind, False,
-                            f"{head}: shape {list(expected.shape)}, but the gradient has shape {list(actual.shape)}{hint}")
-    ok, diff = agree(actual, expected, tol)
+        return result(*wrong_shape(head, expected, actual, tol))
+    ok, _ = agree(actual, expected, tol)
     if not ok:
-        hint = ""
-        if expected.dim() == 2 and expected.shape[0] == expected.shape[1] and agree(expected.T, actual, tol)[0]:
-            hint = " — that is the transpose of the right answer"
-        return ExpectResult(name, claim, kind, False,
-                            f"{head}, {who} {short(actual)} (differs at {differing(expected, actual, tol)}){hint}")
-    proved = None
-    message = f"{name}: {claim} holds"
-    if node is not None:
-        proved = prove(node, report, name, shapes)
-        message += " numerically and symbolically" if proved else " numerically (SymPy could not prove it in general)"
-    return ExpectResult(name, claim, kind, True, message, proved)
+        if expected.dim() == 2 and agree(expected.T, actual, tol)[0]:
+            return result("transposed", f"{head}, {who} {short(actual)}: that is the transpose of the right answer")
+        return result("wrong", f"{head}, {who} {short(actual)} (differs at {differing(expected, actual, tol)})")
+    if node is None:
+        return result("holds", f"{name}: {short(expected)} holds")
+    outcome, detail = prove(node, report, program, name, shapes, leaves, limits, tol)
+    return result(outcome, f"{name}: {claim} {detail}")
 
 
-def prove(claim: Node, report: Report, name: str, shapes: Shapes) -> bool | None:
-    """True when SymPy simplifies ``claim - derivative`` to 0; None when it cannot decide."""
-    from .symbolic import SymbolicTimeout, Simplifier, budget
+def wrong_shape(head: str, expected: torch.Tensor, actual: torch.Tensor, tol: float) -> tuple[str, str]:
+    """Name a wrong shape, and say when it is the transpose or the right entries reshaped."""
+    from .explain import agree
 
+    message = f"{head}: shape {list(expected.shape)}, but the gradient has shape {list(actual.shape)}"
+    if expected.dim() == 2 and tuple(expected.T.shape) == tuple(actual.shape) and agree(expected.T, actual, tol)[0]:
+        return "transposed", message + " — that is the transpose of the right answer"
+    if expected.numel() == actual.numel() and agree(expected.reshape(actual.shape), actual, tol)[0]:
+        return "wrong-shape", message + " — the right entries, in the wrong shape"
+    return "wrong-shape", message
+
+
+def prove(claim: Node, report: Report, program: Program, name: str, shapes: Shapes, leaves: dict[str, torch.Tensor],
+          limits: Limits, tol: float) -> tuple[str, str]:
+    """``(outcome, detail)`` for a formula that already matches at the given inputs."""
+    from .symbolic import SymbolicTimeout, budget
+
+    derivative = derivative_formula(report, name)
+    try:
+        with budget(limits.symbolic_timeout):
+            if derivative is not None and proved_generic(claim, derivative, shapes):
+                return "proved", "holds numerically and symbolically (SymPy: claim - derivative = 0)"
+            nearby = differs_nearby(claim, report, program, name, leaves, limits, tol)
+            if nearby:
+                return "not-general", f"matches at these inputs, but not in general: {nearby}"
+            if derivative is not None and proved_per_element(claim, derivative, leaves):
+                return "proved", ("holds numerically and symbolically (SymPy: every entry of claim - derivative is 0 "
+                                  "for inputs of these shapes)")
+    except SymbolicTimeout:
+        pass
+    return "unproved", "holds numerically, but SymPy could not prove it in general (not proved)"
+
+
+def derivative_formula(report: Report, name: str) -> Node | None:
     entry = report.grads.get(name)
     if entry is None or entry.symbolic is None or entry.symbolic.expr is None:
         return None
+    return parse_expression(entry.symbolic.expr)
+
+
+def proved_generic(claim: Node, derivative: Node, shapes: Shapes) -> bool:
+    """SymPy simplifies ``claim - derivative`` to 0 with tensors as symbols (any values, any shapes)."""
+    from .symbolic import Simplifier
+
     try:
-        derivative = parse_expression(entry.symbolic.expr)
-        with budget(5.0):
-            difference = Simplifier(shapes)(Call("sub", (claim, derivative)))
-    except (SymbolicTimeout, GradexplainError, Exception):  # noqa: BLE001 - undecided, never a crash
+        difference = Simplifier(shapes)(Call("sub", (claim, derivative)))
+    except (GradexplainError, ArithmeticError, TypeError, ValueError, NotImplementedError, RecursionError):
+        return False
+    if isinstance(difference, Const):
+        return difference.value == 0
+    return isinstance(difference, Call) and difference.op == "zeros_like"
+
+
+def proved_per_element(claim: Node, derivative: Node, leaves: dict[str, torch.Tensor]) -> bool:
+    """Every entry of ``claim - derivative``, over symbolic inputs of these shapes, simplifies to 0."""
+    import numpy as np
+    import sympy
+
+    from .symbolic import NoClosedForm, ObjEvaluator, element_symbols
+
+    if sum(t.numel() for t in leaves.values()) > PROOF_ELEMENTS:
+        return False
+    env = {n: element_symbols(n, tuple(t.shape)) for n, t in leaves.items()}
+    try:
+        evaluator = ObjEvaluator(env)
+        difference = np.asarray(evaluator(claim) - evaluator(derivative), dtype=object)
+    except (NoClosedForm, ArithmeticError, TypeError, ValueError, NotImplementedError):
+        return False
+    if difference.size > PROOF_ELEMENTS:
+        return False
+    return all(sympy.expand(d) == 0 or sympy.simplify(d) == 0 for d in difference.reshape(-1))
+
+
+def differs_nearby(claim: Node, report: Report, program: Program, name: str, leaves: dict[str, torch.Tensor],
+                   limits: Limits, tol: float) -> str | None:
+    """Plain torch at a nearby random point: a formula that only matches at the given inputs is wrong.
+
+    Only inputs that require grad move (``--const`` values are fixed data); the point is close
+    (relative 5 %) so domains (``log``, ``sqrt``) are kept.  None when it agrees there or the
+    comparison is impossible (non-finite values, a non-scalar output without a gradient argument).
+    """
+    from .autograd import run_program
+    from .explain import agree
+
+    if name not in report.grads or (report.grad_output is None and report.output.shape):
         return None
-    zero = isinstance(difference, Const) and difference.value == 0
-    zero = zero or (isinstance(difference, Call) and difference.op == "zeros_like")
-    return True if zero else None
+    gen = torch.Generator().manual_seed(1)
+    moved = {}
+    for n, t in leaves.items():
+        t = t.detach()
+        if report.inputs[n].requires_grad:
+            u = torch.rand(t.shape, generator=gen, dtype=torch.float64).to(t.dtype)
+            t = t + 0.05 * (1 + t.abs()) * (u + 0.5)
+        moved[n] = t.clone().requires_grad_(report.inputs[n].requires_grad)
+    try:
+        out = run_program(program, moved, limits)[program.output]
+        (grad,) = torch.autograd.grad(out, moved[name], grad_outputs=report.grad_output, allow_unused=True)
+        claimed = evaluate(claim, moved, limits)
+    except (GradexplainError, RuntimeError):
+        return None
+    if grad is None or not (torch.isfinite(grad).all() and torch.isfinite(claimed).all()):
+        return None
+    claimed = claimed.expand_as(grad) if claimed.dim() == 0 else claimed
+    if tuple(claimed.shape) != tuple(grad.shape) or agree(grad, claimed.to(grad.dtype), tol)[0]:
+        return None
+    point = ", ".join(f"{n}={short(t.detach())}" for n, t in moved.items() if report.inputs[n].requires_grad)
+    return f"at {point} it gives {short(claimed)}, torch gives {short(grad)}"

@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 
+from . import misconceptions
 from .autograd import TorchRun, make_leaves, torch_jacobian, torch_run
 from .errors import GradexplainError
 from .execute import Shapes, evaluate
@@ -42,6 +43,9 @@ class EvalOptions:
     output: str | None = None
     limits: Limits = DEFAULT
     numeric: bool = True
+    train: Any = None  # train.TrainOptions: --step and its options (None: no training steps)
+    hessian: bool = False  # --hessian: second derivatives, every pair of inputs
+    hvp: list[str] = field(default_factory=list)  # --hvp V or NAME=V: Hessian-vector products
 
 
 def agree(a: torch.Tensor, b: torch.Tensor, tol: float) -> tuple[bool, float]:
@@ -93,6 +97,10 @@ def explain(opts: EvalOptions) -> Report:
     dtype = DTYPES.get(opts.dtype)
     if dtype is None:
         raise GradexplainError(f"--dtype must be float64 or float32, not {opts.dtype!r}")
+    if not -2**63 <= opts.seed < 2**64:  # what torch.manual_seed accepts
+        raise GradexplainError(f"--seed must fit in 64 bits, not {opts.seed}")
+    if opts.tol is not None and not 0 <= opts.tol < math.inf:  # NaN fails this too
+        raise GradexplainError(f"--tol must be a finite number of 0 or more, not {opts.tol}")
     torch.set_default_dtype(dtype)
     torch.manual_seed(opts.seed)
     tol = opts.tol if opts.tol is not None else DEFAULT_TOL[opts.dtype]
@@ -116,6 +124,10 @@ def explain(opts: EvalOptions) -> Report:
     run = torch_run(program, leaves, grad_output.tensor if grad_output is not None else None, opts.limits)
     output = run.output
     wrt = [n for n in program.inputs if n not in opts.const]
+    if opts.train is not None:
+        from .train import check_trainable
+
+        check_trainable(output, wrt, opts.grad_output)
     report = Report(
         expr=opts.expr,
         inputs={n: InputInfo(list(v.tensor.shape), v.tensor, n not in opts.const, v.exact) for n, v in used.items()},
@@ -125,15 +137,25 @@ def explain(opts: EvalOptions) -> Report:
                           type(output.grad_fn).__name__ if output.grad_fn is not None else None, output.requires_grad),
         grad_output=grad_output.tensor if grad_output is not None else None,
         graph=[GraphEntry(g.id, g.node, g.next, g.variable, g.label, g.grad_output, g.grad_inputs, g.saved,
-                          _rule_summary(g.op)) for g in run.graph],
+                          _rule_summary(g.op), edges=g.edges, saved_from=g.saved_from, shape=g.shape, value=g.value)
+               for g in run.graph],
         grads={}, jacobian=None, agree=True, notes=notes, dtype=opts.dtype, tol=tol,
     )
+    report.notes.extend(misconceptions.notes(program, run.trace, opts.const))
+    from .train import dropout_masks
+
+    masks = dropout_masks(program, shapes.shape)
+    if masks:
+        report.extra["dropout"] = masks
     output_node = program.output_node
     if not output.requires_grad:
         report.notes.append("the output depends on no input that requires grad (constants and --const inputs "
                             "only): there is nothing to differentiate, so grads is empty")
         return report
     scalar = output.dim() == 0
+    if grad_output is None and not scalar and (opts.hessian or opts.hvp):
+        raise GradexplainError(f"--hessian/--hvp need a scalar output, and this one has shape {list(output.shape)}: "
+                               "pass --grad-output V for the second derivatives of v·output")
     if grad_output is None and not scalar:
         report.notes.append(
             f"the output has shape {list(output.shape)}, not a scalar: backward() needs a `gradient` argument "
@@ -146,21 +168,41 @@ def explain(opts: EvalOptions) -> Report:
 
     seed: Node = Const(1) if grad_output is None else grad_output.literal()
     report.grads = gradient_entries(output_node, seed, wrt, run, leaves, used, shapes, opts, tol)
+    if all(v.exact is not None for v in used.values()) and (grad_output is None or grad_output.exact is not None):
+        _exact_values(report, used, opts.limits)
     if opts.numeric:
-        from .numeric import numeric_gradients
+        from .numeric import attach_numeric, numeric_gradients
 
         numeric = numeric_gradients(program, leaves, grad_output.tensor if grad_output is not None else None, wrt,
                                     run.grads)
-        for name, value in numeric.items():
-            if name in report.grads:
-                report.grads[name].numeric = value
+        report.notes.extend(attach_numeric(report.grads, numeric, tol))
     report.agree = _all_agree(e.agree for e in report.grads.values())
+    if opts.hessian or opts.hvp:
+        from .hessian import second_order
+
+        flags = second_order(report, program, leaves, wrt, grad_output.tensor if grad_output is not None else None,
+                             opts, tol)
+        report.agree = _all_agree([report.agree, *flags])
     if opts.jacobian or (grad_output is not None and
                          sum(output.numel() * leaves[n].numel() for n in wrt) <= JACOBIAN_WITH_VJP):
         report.jacobian = jacobians(program, leaves, used, wrt, shapes, opts, tol)
     _expectations(report, opts, program, leaves, run, shapes, tol)
     report.notes.extend(run.notes)
+    if opts.train is not None:
+        from .train import explain_steps
+
+        explain_steps(report, program, leaves, wrt, opts, tol)
     return report
+
+
+def _exact_values(report: Report, used: dict[str, Value], limits: Limits) -> None:
+    """``symbolic.exact``: the symbolic gradient over the exact inputs (``1/3``), when all-rational."""
+    from .symbolic import exact_value
+
+    exact_inputs = {n: v.exact for n, v in used.items()}
+    for entry in report.grads.values():
+        if entry.symbolic is not None and entry.symbolic.expr is not None:
+            entry.symbolic.exact = exact_value(parse_expression(entry.symbolic.expr, limits), exact_inputs)
 
 
 def _rule_summary(op: str | None) -> str | None:
@@ -231,6 +273,9 @@ def jacobians(program: Program, leaves: dict[str, torch.Tensor], used: dict[str,
     if too_big:
         return {n: JacobianEntry(None, None, None, reason=f"a Jacobian of {out_numel * leaves[n].numel():,} entries "
                                  f"is too large to show (limit {JACOBIAN_MAX:,})") for n in wrt}
+    if any(out_numel * leaves[n].numel() == 0 for n in wrt):  # torch's jacobian() cannot stack nothing
+        return {n: JacobianEntry(None, None, None, reason="the Jacobian is empty: a tensor with no elements is "
+                                 "involved") for n in wrt}
     jac = torch_jacobian(program, leaves, opts.limits)
     input_shapes = {n: tuple(t.shape) for n, t in leaves.items()}
     for name in wrt:

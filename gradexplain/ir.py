@@ -107,6 +107,12 @@ class Program:
     def output_node(self) -> Node:
         return self.statements[self.output].node
 
+    @property
+    def in_place(self) -> bool:
+        """Whether any statement changes a tensor in place (``y += x``, ``b[0] = e``): then the
+        inputs must be copied before each run, since a view of an input may be what changes."""
+        return any(isinstance(n, Call) and n.inplace for n in walk([s.node for s in self.statements]))
+
 
 def walk(roots: Node | list[Node]) -> Iterator[Node]:
     """Every node reachable from ``roots``, children before parents, each once."""
@@ -250,7 +256,9 @@ class Printer:
                 arg_texts.extend(param_text(v) for v in value)
             elif name in spec.positional_params:
                 arg_texts.append(param_text(value))
-            elif value != spec.param_defaults.get(name, object()):
+            elif value != spec.param_defaults.get(name, object()) or (op == "dropout" and name == "seed"):
+                # a dropout's seed always: parsing numbers seed-less dropouts by position, so a formula
+                # that repeats one dropout would otherwise read back with other masks
                 arg_texts.append(f"{name}={param_text(value)}")
         if spec.method and args and not spec.variadic:
             receiver = self._wrap(args[0], PREC_POSTFIX)

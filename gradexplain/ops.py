@@ -84,6 +84,9 @@ class OpSpec:
     decompose: Callable[[RuleContext], str] | None = None  # EXPR the symbolic side expands the op into
     constructor: bool = False  # builds a constant tensor from params alone
     user: bool = True  # callable from EXPR by name (internal ops are not)
+    # Output shape from argument shapes and params, for ops that can make a tensor larger than their
+    # inputs (broadcasting, outer products, constructors): checked against --max-elements before running.
+    predict: Callable[[list[tuple[int, ...]], dict[str, Any]], tuple[int, ...]] | None = None
 
     @property
     def param_names(self) -> tuple[str, ...]:
@@ -107,7 +110,7 @@ class OpSpec:
         rule = self.rules.get(arg)
         if isinstance(rule, str):
             return rule
-        if self.elementwise and self.sym is not None:
+        if self.elementwise and self.sym is not None and len(self.tensor_args) == 1:  # where's cond: no rule
             return elementwise_rule(self.name, arg)
         return None
 
@@ -200,7 +203,7 @@ for _name, _doc in [("exp", "e**a"), ("log", "natural logarithm"), ("sqrt", "squ
                     ("abs", "|a| (PyTorch: gradient 0 at 0)"), ("sin", "sine"), ("cos", "cosine"),
                     ("tan", "tangent"), ("tanh", "hyperbolic tangent"), ("sigmoid", "1/(1 + exp(-a))"),
                     ("relu", "max(a, 0) (PyTorch: gradient 0 at 0)"), ("sign", "-1, 0 or 1 (gradient 0)")]:
-    op(_name, "a", torch=getattr(torch, _name) if _name != "relu" else torch.relu, elementwise=True,
+    op(_name, "a", torch=lambda a, fn=getattr(torch, _name): fn(as_tensor(a)), elementwise=True,  # log(2) in formulas
        sym=_sym(_name), doc=_doc)
 REGISTRY["sign"].rules = {}
 op("heaviside", "a, values", torch=lambda a, v: torch.heaviside(as_tensor(a), as_tensor(v)), elementwise=True,
@@ -616,7 +619,7 @@ def _loss_scale(c: RuleContext, arg_names: tuple[str, str]) -> str:
         return ""
     import math as _m
 
-    shape = torch.broadcast_shapes(c.shapes[arg_names[0]], c.shapes[arg_names[1]])
+    shape = broadcast_shape(c.shapes[arg_names[0]], c.shapes[arg_names[1]])
     return f"/{_m.prod(shape)}"
 
 
@@ -703,19 +706,28 @@ op("one_hot", "t", "num_classes=-1", torch=lambda t, num_classes=-1: F.one_hot(t
    positional_params=("num_classes",), obj=_one_hot_obj, doc="class indices → 0/1 rows (integer, no gradient)")
 
 
-def _layer_norm_decompose(c: RuleContext) -> str:
-    shape = c.params["normalized_shape"]
-    k = len(shape) if isinstance(shape, (list, tuple)) else 1
-    nd = c.ndim("x")
-    dims = tuple(range(nd - k, nd))
-    d = dims[0] if len(dims) == 1 else dims
-    centred = f"(x - x.mean({d}, keepdim=True))"
-    text = f"{centred}/sqrt(({centred}**2).mean({d}, keepdim=True) + {c.params.get('eps', 1e-5)!r})"
-    if "weight" in c.shapes:
-        text = f"{text}*weight"
-    if "bias" in c.shapes:
-        text = f"{text} + bias"
-    return text
+def _layer_norm_rule(arg: str) -> Callable[[RuleContext], str]:
+    """Closed-form rules with xhat = (x - mean)/sqrt(var + eps) over the normalised (last) dims:
+    x: (gw - mean(gw) - xhat*mean(gw*xhat))/sqrt(var + eps) with gw = g*weight; weight: g*xhat;
+    bias: g (both summed over the batch dims by the engine's un-broadcast)."""
+
+    def rule(c: RuleContext) -> str:
+        shape = c.params["normalized_shape"]
+        k = len(shape) if isinstance(shape, (list, tuple)) else 1
+        nd = c.ndim("x")
+        dims = tuple(range(nd - k, nd))
+        d = dims[0] if len(dims) == 1 else dims
+        centred = f"(x - x.mean({d}, keepdim=True))"
+        std = f"sqrt(({centred}**2).mean({d}, keepdim=True) + {c.params.get('eps', 1e-5)!r})"
+        xhat = f"({centred}/{std})"
+        if arg == "bias":
+            return "g"
+        if arg == "weight":
+            return f"g*{xhat}"
+        gw = "(g*weight)" if "weight" in c.shapes else "g"
+        return f"({gw} - {gw}.mean({d}, keepdim=True) - {xhat}*({gw}*{xhat}).mean({d}, keepdim=True))/{std}"
+
+    return rule
 
 
 def _obj_layer_norm(x: Any, weight: Any = None, bias: Any = None, normalized_shape: Any = None, eps: float = 1e-5) -> Any:
@@ -739,8 +751,10 @@ def _obj_layer_norm(x: Any, weight: Any = None, bias: Any = None, normalized_sha
 op("layer_norm", "x, weight, bias", "normalized_shape, eps=1e-05", optional_args=("weight", "bias"),
    torch=lambda x, weight=None, bias=None, normalized_shape=None, eps=1e-5: F.layer_norm(
        x, list(normalized_shape) if isinstance(normalized_shape, (list, tuple)) else [normalized_shape], weight, bias, eps),
-   positional_params=("normalized_shape",), decompose=_layer_norm_decompose, obj=_obj_layer_norm,
-   shown={"x": "through (x - mean)/sqrt(var + eps)*weight + bias"},
+   positional_params=("normalized_shape",), obj=_obj_layer_norm,
+   rules={a: _layer_norm_rule(a) for a in ("x", "weight", "bias")},
+   shown={"x": "(gw - mean(gw) - xhat*mean(gw*xhat))/sqrt(var + eps), gw = g*weight, xhat = (x - mean)/sqrt(var + eps)",
+          "weight": "g*xhat  (summed over batch dims)", "bias": "g  (summed over batch dims)"},
    doc="normalise over the last dims, then scale and shift")
 
 
@@ -755,8 +769,6 @@ def dropout_mask(shape: tuple[int, ...], p: float, seed: int) -> torch.Tensor:
 
 def _dropout_torch(x: Any, p: float = 0.5, training: bool = True, seed: int = 0) -> torch.Tensor:
     x = as_tensor(x)
-    if x.is_meta:
-        return x.clone()
     if not training or p == 0:
         return F.dropout(x, p, training=False)
     return x * dropout_mask(tuple(x.shape), p, seed).to(x.dtype)
@@ -880,6 +892,53 @@ def _obj_tensor(data: Any) -> Any:
 
 op("tensor", "", "data", torch=_tensor_torch, constructor=True, obj=_obj_tensor,
    doc="tensor([[1, 2], [3, 4]]): a constant (all-integer literals give an integer tensor)")
+
+
+def broadcast_shape(*shapes: tuple[int, ...]) -> tuple[int, ...]:
+    """NumPy/PyTorch broadcasting of shapes (torch.broadcast_shapes imports ~0.3 s of torch.fx)."""
+    ndim = max((len(s) for s in shapes), default=0)
+    out: list[int] = []
+    for i in range(ndim):
+        sizes = {s[len(s) - ndim + i] for s in shapes if len(s) - ndim + i >= 0} - {1}
+        if len(sizes) > 1:
+            raise ValueError(f"shapes {', '.join(str(list(s)) for s in shapes)} do not broadcast")
+        out.append(sizes.pop() if sizes else 1)
+    return tuple(out)
+
+
+def _matmul_shape(shapes: list[tuple[int, ...]], params: dict[str, Any]) -> tuple[int, ...]:
+    a, b = shapes[0], shapes[1]
+    if len(a) < 2 or len(b) < 2:
+        return tuple(a[:-1]) + tuple(b[:-2] + b[-1:] if len(b) >= 2 else ())
+    return broadcast_shape(a[:-2], b[:-2]) + (a[-2], b[-1])
+
+
+def _constructor_shape(name: str) -> Callable[[list[tuple[int, ...]], dict[str, Any]], tuple[int, ...]]:
+    def predict(shapes: list[tuple[int, ...]], p: dict[str, Any]) -> tuple[int, ...]:
+        if name == "eye":
+            return (p["n"], p["m"] if p.get("m") is not None else p["n"])
+        if name == "arange":
+            start, end, step = (0, p["start"], 1) if p.get("end") is None else (p["start"], p["end"], p.get("step", 1))
+            return (max(0, math.ceil((end - start) / step)) if step else 0,)
+        return _shape_args(p["shape"])
+
+    return predict
+
+
+def _broadcast_shape(shapes: list[tuple[int, ...]], params: dict[str, Any]) -> tuple[int, ...]:
+    return broadcast_shape(*shapes)
+
+
+for _spec in REGISTRY.values():
+    if _spec.elementwise or _spec.name in ("mse_loss", "binary_cross_entropy"):
+        _spec.predict = _broadcast_shape
+    elif _spec.constructor and _spec.name != "tensor":
+        _spec.predict = _constructor_shape(_spec.name)
+for _name in ("matmul", "mm", "mv", "dot"):
+    REGISTRY[_name].predict = _matmul_shape
+REGISTRY["outer"].predict = lambda shapes, p: (math.prod(shapes[0]), math.prod(shapes[1]))
+REGISTRY["linear"].predict = lambda shapes, p: _matmul_shape([shapes[0], tuple(reversed(shapes[1]))], p)
+REGISTRY["one_hot"].predict = lambda shapes, p: tuple(shapes[0]) + (max(p.get("num_classes", -1), 1),)
 
 
 def resolve(name: str) -> OpSpec | None:

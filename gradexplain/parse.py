@@ -46,6 +46,8 @@ class _Parser:
     def error(self, message: str, node: ast.AST | None = None, cls: type = ParseError) -> ParseError:
         col = getattr(node, "col_offset", None)
         line = getattr(node, "lineno", 1)
+        if isinstance(node, ast.Attribute) and node.end_col_offset is not None:  # caret under .name, not the receiver
+            col, line = node.end_col_offset - len(node.attr), node.end_lineno or line
         return cls(message, col=col, line=line, source=self.text)
 
     def src(self, node: ast.AST) -> str:
@@ -275,6 +277,11 @@ class _Parser:
             if pname in params:
                 continue
             params[pname] = self.static(positional.pop(0), pname)
+            # torch puts layer_norm's optional tensors after a param: F.layer_norm(x, (3,), w, b)
+            pending = [n for n in spec.optional_args if n not in tensors]
+            while positional and pending and isinstance(positional[0], (ast.Name, ast.Call, ast.Attribute,
+                                                                        ast.Subscript)):
+                tensors[pending.pop(0)] = self.expr(positional.pop(0), depth)
         if positional:
             raise self.error(f"{spec.name}() got too many positional arguments", positional[0])
 

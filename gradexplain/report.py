@@ -51,6 +51,10 @@ class GraphEntry:
     grad_inputs: list[Any | None]
     saved: dict[str, Any] = field(default_factory=dict)
     rule: str | None = None  # the registry's rule text for this node's op
+    edges: list[Any] = field(default_factory=list)  # per next edge: arg, source, rule (instantiated), constant
+    saved_from: dict[str, str] = field(default_factory=dict)  # saved tensor -> the argument whose value it is
+    shape: list[int] | None = None  # of the node's forward output (the leaf's, for AccumulateGrad)
+    value: Any | None = None  # that output when small (<= 64 elements), else null
 
 
 @dataclass
@@ -68,6 +72,7 @@ class GradEntry:
     max_abs_diff: float | None
     agree: bool | None
     numeric: Any | None = None
+    numeric_agree: bool | None = None  # finite differences agree with torch (None: not computed)
     note: str | None = None
     reason: str | None = None  # why symbolic is null
 
@@ -87,7 +92,8 @@ class ExpectResult:
     kind: str  # "value" or "formula"
     passed: bool
     message: str
-    proved: bool | None = None  # formula: SymPy proved claim - derivative == 0 (None: could not decide)
+    proved: bool | None = None  # formula: True proved, None could not decide, False wrong
+    outcome: str = ""  # holds | proved | unproved | wrong | wrong-shape | transposed | not-general (expect.OUTCOMES)
 
 
 @dataclass
@@ -128,19 +134,38 @@ def plain_number(v: Any) -> Any:
     return v
 
 
+BULK = 1024  # tensors this large stay numpy arrays, which render.json.dumps writes in bulk
+
+
+def exact_text(exact: Any) -> str:
+    """Exact values as text: ``[16/3, 4]``."""
+    if isinstance(exact, list):
+        return "[" + ", ".join(exact_text(x) for x in exact) + "]"
+    return str(plain_number(exact))
+
+
+def has_fraction(exact: Any) -> bool:
+    """Whether exact values say more than their floats: some entry is not an integer."""
+    if isinstance(exact, list):
+        return any(has_fraction(x) for x in exact)
+    return isinstance(exact, Fraction) and exact.denominator != 1
+
+
 def to_plain(obj: Any) -> Any:
-    """Dataclasses, tensors and numbers → JSON-ready Python (NaN/Inf as strings)."""
+    """Dataclasses, tensors and numbers → JSON-ready Python (NaN/Inf as strings).
+
+    Large finite float tensors become float64 numpy arrays rather than lists: building and
+    printing 10^6 Python floats costs seconds; :func:`gradexplain.render.json.dumps` writes
+    arrays directly."""
     import torch
 
     if isinstance(obj, torch.Tensor):
         t = obj.detach().cpu()
-        if t.dtype == torch.bool:
-            return t.tolist()
-        if not t.is_floating_point():
+        if t.dtype == torch.bool or not t.is_floating_point():
             return t.tolist()
         t = t.double()
         if bool(torch.isfinite(t).all()):
-            return t.tolist()
+            return t.numpy().copy() if t.dim() > 0 and t.numel() >= BULK else t.tolist()
         return _replace_nonfinite(t.tolist())
     if hasattr(obj, "__dataclass_fields__"):
         return {k: to_plain(getattr(obj, k)) for k in obj.__dataclass_fields__}

@@ -1,7 +1,7 @@
 """``NAME=VALUE`` arguments: ``3``, ``1,2,3``, ``[[1,2],[3,4]]``, ``ones(2,5)``, ``randn(3)``, ``1/3``.
 
 A value is parsed by the same safe parser as EXPR, with names forbidden, and evaluated by the
-same torch evaluator (after a meta-device size check).  Literal numbers stay exact
+same torch evaluator (which refuses oversized tensors before making them).  Literal numbers stay exact
 (``1/3`` is a Fraction) so the symbolic side can compute with them exactly.
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from .errors import GradexplainError
-from .execute import Evaluator, Shapes
+from .execute import Evaluator
 from .ir import Call, Const, Node
 from .limits import DEFAULT, Limits
 from .parse import parse_expression
@@ -81,9 +81,11 @@ def _flatten(d: Any) -> list[Any]:
 def parse_value(text: str, limits: Limits = DEFAULT, dtype: torch.dtype | None = None) -> Value:
     """A VALUE as a floating tensor of ``dtype`` (default: torch's default dtype)."""
     node = parse_expression(text, limits, allow_names=False)
-    Shapes({}, limits).shape(node)  # size limits, before anything real is made
     with torch.no_grad():
         raw = Evaluator({}, limits)(node)
-    tensor = raw if isinstance(raw, torch.Tensor) else torch.tensor(float(raw))
+    try:
+        tensor = raw if isinstance(raw, torch.Tensor) else torch.tensor(float(raw))
+    except OverflowError:
+        raise GradexplainError(f"{text} is too large for a floating-point number") from None
     tensor = tensor.to(dtype or torch.get_default_dtype())
     return Value(tensor, _exact(node, tensor), text)

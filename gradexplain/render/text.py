@@ -1,5 +1,6 @@
-"""The terminal view (rich): inputs, forward steps, the backward graph as a tree with the
-gradient flowing through each node, and the torch | SymPy comparison per input.
+"""The terminal view (rich): inputs, forward steps, the backward pass (render/backward.py: a tree
+with the gradient flowing through each node, the leaves, the Jacobian behind a vJp), and the
+torch | SymPy comparison per input.
 
 Big tensors are summarised (shape, a few entries, min/max/mean), never printed whole.
 Colour is off when stdout is not a terminal or ``NO_COLOR`` is set (rich does both).
@@ -7,7 +8,7 @@ Colour is off when stdout is not a terminal or ``NO_COLOR`` is set (rich does bo
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Callable
 
 from rich import box
 from rich.console import Console, Group
@@ -17,10 +18,9 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from ..report import GraphEntry, Report
+from ..report import GraphEntry, Report, exact_text, has_fraction
 
 SHOW_MAX = 24  # elements printed in full; more are summarised
-TREE_MAX = 60  # graph nodes drawn; more are cut with a note
 
 
 def number(v: float) -> str:
@@ -84,60 +84,6 @@ def forward_table(report: Report) -> Table:
     return table
 
 
-def graph_tree(report: Report) -> Tree | None:
-    """The grad_fn graph from the output down to each AccumulateGrad, with the flow through it."""
-    if not report.graph:
-        return None
-    by_id = {g.id: g for g in report.graph}
-    root = Tree(Text("backward graph (output.grad_fn → leaves)", style="bold"))
-    drawn: set[int] = set()
-    count = 0
-
-    def describe(g: GraphEntry) -> Text:
-        text = Text()
-        text.append(g.node, style="bold cyan" if g.node != "AccumulateGrad" else "bold magenta")
-        if g.label:
-            text.append(f"  {g.label}", style="italic")
-        if g.node == "AccumulateGrad":
-            text.append(f"  → {g.variable}.grad = {fmt_value(g.grad_output)}", style="green")
-            arriving = [p for p in report.graph if g.id in p.next]
-            parts = []
-            for p in arriving:
-                for edge, target in enumerate(p.next):
-                    if target == g.id and edge < len(p.grad_inputs) and p.grad_inputs[edge] is not None:
-                        parts.append(fmt_value(p.grad_inputs[edge]))
-            if len(parts) > 1:
-                text.append(f"  (sum of {len(parts)} contributions: {' + '.join(parts)})", style="yellow")
-            return text
-        if g.grad_output is not None:
-            text.append(f"  receives {fmt_value(g.grad_output)}")
-        if g.grad_inputs:
-            sends = ", ".join(fmt_value(x) if x is not None else "∅" for x in g.grad_inputs)
-            text.append(f"  sends [{sends}]")
-        if g.rule:
-            text.append(f"\n    rule: {g.rule}", style="dim")
-        return text
-
-    def add(parent: Tree, g: GraphEntry) -> None:
-        nonlocal count
-        if count >= TREE_MAX:
-            return
-        count += 1
-        if g.id in drawn and g.node != "AccumulateGrad":
-            parent.add(Text(f"{g.node} (#{g.id}, shown above)", style="dim"))
-            return
-        drawn.add(g.id)
-        branch = parent.add(describe(g))
-        for nxt in g.next:
-            if nxt is not None:
-                add(branch, by_id[nxt])
-
-    add(root, report.graph[0])
-    if count >= TREE_MAX:
-        root.add(Text(f"… {len(report.graph)} nodes in all; the first {TREE_MAX} are drawn", style="dim"))
-    return root
-
-
 def grads_table(report: Report) -> Table:
     table = Table(title="gradients", box=box.SIMPLE_HEAD, title_justify="left", show_edge=False)
     for col in ("input", "torch (.grad)", "symbolic formula", "its value", "finite diff.", "agree"):
@@ -146,48 +92,26 @@ def grads_table(report: Report) -> Table:
         sym = g.symbolic
         formula = sym.expr if sym and sym.expr else (g.reason or (sym.note if sym else "—"))
         value = fmt_value(sym.value) if sym else "—"
-        if sym and sym.exact is not None:
-            value += f"  (exact {sym.exact})"
-        numeric = g.numeric
-        numeric_text = fmt_value(numeric) if not isinstance(numeric, dict) else \
-            "directional: " + ", ".join(number(x) for x in numeric.get("estimates", []))
+        if sym and sym.exact is not None and has_fraction(sym.exact):
+            value += f"  (exact {exact_text(sym.exact)})"
         table.add_row(name, fmt_value(g.torch) if g.torch is not None else "None", escape(formula or "—"), value,
-                      numeric_text if numeric is not None else "—", mark(g.agree))
+                      numeric_cell(g), mark(g.agree))
     return table
 
 
-def jacobian_section(report: Report) -> Group | None:
-    if not report.jacobian:
-        return None
-    parts: list[Any] = []
-    for name, j in report.jacobian.items():
-        table = Table(title=f"Jacobian d{report.output.name}/d{name}", box=box.SIMPLE_HEAD, title_justify="left",
-                      show_edge=False)
-        for col in ("torch", "symbolic", "agree"):
-            table.add_column(col, overflow="fold")
-        sym = j.symbolic
-        table.add_row(fmt_value(j.torch, 64), escape(sym.expr) if sym and sym.expr else (j.reason or "—"), mark(j.agree))
-        parts.append(table)
-        if report.grad_output is not None and j.torch is not None and name in report.grads:
-            parts.append(vjp_explanation(report, name, j.torch))
-    return Group(*parts)
-
-
-def vjp_explanation(report: Report, name: str, jac: Any) -> Text:
-    """Spell out x.grad = vᵀ J: each entry as the sum of products."""
-    import torch
-
-    v = report.grad_output.double()
-    out_n = v.numel()
-    j = jac.double().reshape(out_n, -1)
-    grad = (v.reshape(1, -1) @ j).reshape(-1)
-    lines = [f"vector-Jacobian product: {name}.grad = vᵀ·J with v = {fmt_value(report.grad_output)}"]
-    if j.shape[1] <= 8 and out_n <= 8:
-        for col in range(j.shape[1]):
-            terms = " + ".join(f"{number(float(v.reshape(-1)[r]))}·{number(float(j[r, col]))}" for r in range(out_n))
-            lines.append(f"  entry {col}: {terms} = {number(float(grad[col]))}")
-    lines.append(f"  = {fmt_value(grad.reshape(report.inputs[name].shape) if report.inputs[name].shape else grad[0])}")
-    return Text("\n".join(lines))
+def numeric_cell(g: Any) -> Text:
+    """The finite-difference estimate (directional ones next to grad·u), ✗ when it disagrees with torch."""
+    numeric = g.numeric
+    if numeric is None:
+        return Text("—")
+    if isinstance(numeric, dict):
+        pairs = zip(numeric.get("estimates", []), numeric.get("grad_dot_u", []))
+        text = Text("directional (estimate vs grad·u): " + ", ".join(f"{number(e)} vs {number(p)}" for e, p in pairs))
+    else:
+        text = Text(fmt_value(numeric))
+    if g.numeric_agree is False:
+        text.append("  ✗ disagrees", style="bold red")
+    return text
 
 
 def verdict(report: Report) -> Text:
@@ -198,27 +122,112 @@ def verdict(report: Report) -> Text:
     return Text("✗ torch and SymPy disagree", style="bold red")
 
 
-def report_renderables(report: Report) -> list[Any]:
-    items: list[Any] = [Text(f"gradexplain  {report.expr}", style="bold"), inputs_table(report), forward_table(report)]
+def header(report: Report) -> list[Any]:
     out = report.output
-    items.append(Text(f"output {out.name}: shape {out.shape}, value {fmt_value(out.value)}, grad_fn {out.grad_fn or '—'}"))
+    items: list[Any] = [Text(f"gradexplain  {report.expr}", style="bold"), inputs_table(report), forward_table(report),
+                        Text(f"output {out.name}: shape {out.shape}, value {fmt_value(out.value)}, "
+                             f"grad_fn {out.grad_fn or '—'}")]
     if report.grad_output is not None:
         items.append(Text(f"backward(gradient={fmt_value(report.grad_output)})"))
-    tree = graph_tree(report)
-    if tree is not None:
-        items.append(tree)
-    if report.grads:
-        items.append(grads_table(report))
-    jac = jacobian_section(report)
-    if jac is not None:
-        items.append(jac)
-    for e in report.expect:
-        items.append(Text(("✓ " if e.passed else "✗ ") + e.message, style="green" if e.passed else "red"))
+    return items
+
+
+def expectations(report: Report) -> list[Any]:
+    """One line per --expect: ✓ held (or proved), ? held numerically but not proved, ✗ failed."""
+    def line(e: Any) -> Text:
+        if not e.passed:
+            return Text("✗ " + e.message, style="red")
+        return Text("? " + e.message, style="yellow") if e.outcome == "unproved" else Text("✓ " + e.message, style="green")
+
+    return [line(e) for e in report.expect]
+
+
+def notes_panel(report: Report) -> Panel | None:
     notes = list(report.notes) + [f"{n}: {g.note}" for n, g in report.grads.items() if g.note]
-    if notes:
-        items.append(Panel("\n".join(f"• {escape(n)}" for n in notes), title="notes", title_align="left",
-                           border_style="dim"))
-    items.append(verdict(report))
+    if not notes:
+        return None
+    return Panel("\n".join(f"• {escape(n)}" for n in notes), title="notes", title_align="left", border_style="dim")
+
+
+def hessian_section(report: Report) -> Group | None:
+    """``--hessian`` / ``--hvp``: each block as a matrix beside SymPy's formula, symmetry and eigenvalues
+    (convex here or not), and how torch got it: the gradient's own grad_fn graph, differentiated again."""
+    from ..hessian import grad_chain
+
+    blocks, hvp, info = report.extra.get("hessian"), report.extra.get("hvp"), report.extra.get("hessian_info")
+    if not blocks and not hvp:
+        return None
+    parts: list[Any] = [Text(f"second derivatives of {report.output.name}", style="bold")]
+
+    def matrix(t: Any) -> str:  # a small 2-D block as aligned rows, anything else as fmt_value does
+        if t is None or t.dim() != 2 or max(t.shape) > 8:
+            return fmt_value(t, 64)
+        cells = [[number(float(x)) for x in row] for row in t.double().tolist()]
+        width = max(len(c) for row in cells for c in row)
+        return "\n".join("[ " + "  ".join(c.rjust(width) for c in row) + " ]" for row in cells)
+
+    if blocks:
+        table = Table(title=f"Hessian blocks H[a, b] = ∂²{report.output.name}/∂a∂b (shape a.shape + b.shape)",
+                      box=box.SIMPLE_HEAD, title_justify="left", show_edge=False)
+        for col in ("block", "torch (double backward)", "symbolic formula", "its value", "finite diff.", "agree",
+                    "square block"):
+            table.add_column(col, overflow="fold")
+        for a, row in blocks.items():
+            for b, h in row.items():
+                sym = h.symbolic
+                square = "" if h.symmetric is None else ("symmetric ✓" if h.symmetric else "NOT symmetric ✗")
+                if h.eigenvalues:
+                    square += "\neigenvalues " + ", ".join(number(e) for e in h.eigenvalues)
+                table.add_row(escape(f"H[{a}, {b}]"), matrix(h.torch),
+                              escape(sym.expr if sym and sym.expr else (h.reason or "—")),
+                              matrix(sym.value) if sym else "—", matrix(h.numeric) if h.numeric is not None else "—",
+                              mark(h.agree), square)
+        parts.append(table)
+    if info is not None:
+        if info.definiteness and len(info.order) > 1:
+            parts.append(Text(f"whole Hessian (inputs {', '.join(info.order)}, flattened):\n{matrix(info.matrix)}\n"
+                              f"eigenvalues {', '.join(number(e) for e in info.eigenvalues)}: {info.definiteness}"))
+        elif info.definiteness:
+            parts.append(Text(f"at this point the Hessian is {info.definiteness}"))
+        lines = ["how PyTorch computed it: g = torch.autograd.grad(out, inputs, create_graph=True) records the "
+                 "backward pass itself as a graph, so each gradient has a grad_fn of its own:"]
+        lines += [f"  grad of {a}: {grad_chain(nodes)}" for a, nodes in info.grad_graphs.items()]
+        lines.append("then each row i of H[a, ·] is torch.autograd.grad(g_a, inputs, grad_outputs=e_i): a backward "
+                     "pass through that second graph (all rows at once with is_grads_batched=True).")
+        parts.append(Text("\n".join(lines)))
+    if hvp:
+        table = Table(title="Hessian-vector products H·v = torch.autograd.grad(g·v, inputs), no matrix built",
+                      box=box.SIMPLE_HEAD, title_justify="left", show_edge=False)
+        for col in ("input", "v", "torch", "symbolic formula", "its value", "finite diff.", "agree"):
+            table.add_column(col, overflow="fold")
+        for b, e in hvp.items():
+            sym = e.symbolic
+            table.add_row(b, fmt_value(e.direction), fmt_value(e.torch),
+                          escape(sym.expr if sym and sym.expr else (e.reason or "—")), fmt_value(sym.value) if sym else "—",
+                          fmt_value(e.numeric), mark(e.agree))
+        parts.append(table)
+    return Group(*parts)
+
+
+def sections() -> list[Callable[[Report], Any]]:
+    """The report's parts in order; each returns a renderable, a list of them, or None (left out).
+
+    A new part (training steps, Hessians) is one more function in this list."""
+    from .backward import concepts_section, graph_tree, jacobian_section, leaves_section
+    from .train_text import train_section
+
+    return [header, graph_tree, leaves_section, lambda r: grads_table(r) if r.grads else None, jacobian_section,
+            concepts_section, train_section, hessian_section, expectations, notes_panel, verdict]
+
+
+def report_renderables(report: Report) -> list[Any]:
+    items: list[Any] = []
+    for section in sections():
+        part = section(report)
+        if isinstance(part, list):
+            items.extend(part)
+        elif part is not None:
+            items.append(part)
     return items
 
 

@@ -1,0 +1,577 @@
+"""Second derivatives (``eval --hessian``, ``--hvp V``): torch double backward beside SymPy.
+
+**torch.**  ``torch.autograd.grad(out, inputs, create_graph=True)`` returns gradients that are
+themselves graph outputs (their own ``grad_fn`` chain, recorded while backward ran).
+Differentiating every entry of ``grad_a`` again w.r.t. ``b`` gives the block ``H_ab`` (one
+batched backward pass over the rows of an identity matrix); ``grad(grad · v)`` gives ``H v``.
+
+**SymPy.**  The closed-form gradient ``G_a`` (``grads.a.symbolic.expr``, read back as EXPR) is
+an expression like any other, so the same reverse-mode engine differentiates it again: the
+gradient of ``(G_a * v).sum()`` w.r.t. ``b`` is ``R(v)[j] = Σ_i v[i] ∂G_a[i]/∂b[j]``, linear in
+the direction ``v``.  Summed over the inputs that is the printed Hessian-vector product (``4*v``
+for ``2*dot(x,x)``).  Reading off the matrix of that linear map (:class:`LinearMap`) gives the
+block in closed form (``A + A.T``, ``4*eye(3)``); where that fails it is written per element.
+
+**Numbers.**  Central differences of the torch gradient are the third opinion for small inputs.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from .autograd import make_leaves, run_program, walk_graph
+from .errors import GradexplainError, LimitError
+from .execute import Shapes, evaluate
+from .explain import agree
+from .ir import Call, Const, Input, Node, Program, Slice, to_text, walk
+from .numeric import STEP
+from .parse import parse_expression
+from .report import Report, Symbolic
+from .symbolic import NoClosedForm, Simplifier, SymbolicTimeout, budget, gradients, jacobian_text, printable
+from .values import parse_value, split_assignment
+
+NUMERIC_MAX = 256  # input elements (all inputs together) for the finite-difference Hessian
+EIGEN_MAX = 32  # rows of a square matrix whose eigenvalues are shown
+SHAPE_ONLY = {"ones_like", "zeros_like", "full_like", "numel"}  # depend on their argument's shape only
+
+
+@dataclass
+class HessianBlock:
+    """``H_ab[i..., j...] = ∂² out / ∂a[i...] ∂b[j...]``, shape ``a.shape + b.shape``."""
+
+    torch: Any | None
+    symbolic: Symbolic | None
+    max_abs_diff: float | None
+    agree: bool | None
+    numeric: Any | None = None
+    reason: str | None = None  # why symbolic is null
+    symmetric: bool | None = None  # diagonal blocks: H_aa equals its transpose
+    eigenvalues: list[float] | None = None  # small diagonal blocks
+
+
+@dataclass
+class HvpEntry:
+    """``(H v)_b = Σ_a H_ba v_a``: what ``torch.autograd.grad(grad · v, b)`` returns."""
+
+    torch: Any | None
+    symbolic: Symbolic | None
+    max_abs_diff: float | None
+    agree: bool | None
+    numeric: Any | None = None
+    reason: str | None = None
+    direction: Any | None = None
+
+
+@dataclass
+class HessianInfo:
+    """How torch built the second derivatives, and what the whole Hessian says about the point."""
+
+    grad_graphs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # grad_a.grad_fn chain per input
+    matrix: Any | None = None  # the full Hessian over the flattened inputs in `order`, when small
+    order: list[str] = field(default_factory=list)
+    eigenvalues: list[float] | None = None  # of the full Hessian, when small
+    definiteness: str | None = None
+    method: str = ("torch.autograd.grad(out, inputs, create_graph=True), then torch.autograd.grad(grad_a, b, "
+                   "grad_outputs=eye, is_grads_batched=True) per input a")
+
+
+# =========================================================================== entry point
+
+
+def second_order(report: Report, program: Program, leaves: dict[str, torch.Tensor], wrt: list[str],
+                 seed: torch.Tensor | None, opts: Any, tol: float) -> list[bool | None]:
+    """Fill ``report.extra`` with ``hessian`` and/or ``hvp``; return their agreement flags."""
+    directions = read_directions(opts.hvp, wrt, leaves, opts.limits) if opts.hvp else {}
+    if opts.hessian:
+        check_size(leaves, wrt, opts.limits.max_hessian)
+    torch_side = TorchSecondOrder(program, leaves, wrt, seed, opts.limits)
+    symbolic_side = SymbolicSecondOrder(report, leaves, wrt, opts.limits)
+    flags: list[bool | None] = []
+    if opts.hessian:
+        blocks = hessian_blocks(torch_side, symbolic_side, tol, opts.numeric)
+        report.extra["hessian"] = blocks
+        report.extra["hessian_info"] = torch_side.info(blocks, tol)
+        flags += [b.agree for row in blocks.values() for b in row.values()]
+    if directions:
+        report.extra["hvp"] = hvp_entries(torch_side, symbolic_side, directions, tol, opts.numeric)
+        flags += [e.agree for e in report.extra["hvp"].values()]
+    return flags
+
+
+def check_size(leaves: dict[str, torch.Tensor], wrt: list[str], limit: int) -> None:
+    n = sum(leaves[a].numel() for a in wrt)
+    if n * n > limit:
+        raise LimitError(f"the Hessian would have {n * n:,} entries ({n:,} input elements squared), over the limit "
+                         f"of {limit:,} (raise it with --max-hessian, or use --hvp V for Hessian-vector products "
+                         "without building the matrix)")
+
+
+def read_directions(texts: list[str], wrt: list[str], leaves: dict[str, torch.Tensor], limits: Any) -> dict[str, torch.Tensor]:
+    """``--hvp V`` (the only input that requires grad) or ``--hvp NAME=V`` per input."""
+    directions: dict[str, torch.Tensor] = {}
+    for text in texts:
+        head = text.partition("=")[0].strip()
+        if "=" in text and head.isidentifier():
+            name, value = split_assignment(text)
+        elif len(wrt) == 1:
+            name, value = wrt[0], text
+        else:
+            raise GradexplainError(f"--hvp {text}: several inputs require grad ({', '.join(wrt)}); "
+                                   "say which with --hvp NAME=V")
+        if name not in leaves:
+            raise GradexplainError(f"--hvp {name}: no input of that name")
+        if name not in wrt:
+            raise GradexplainError(f"--hvp {name}: {name} is --const, so it has no second derivatives")
+        if name in directions:
+            raise GradexplainError(f"--hvp {name} is given twice")
+        v = parse_value(value, limits, leaves[name].dtype).tensor
+        if tuple(v.shape) != tuple(leaves[name].shape):
+            if v.numel() != 1 or leaves[name].dim() != 0:
+                raise GradexplainError(f"--hvp {name}: the direction has shape {list(v.shape)} but {name} has shape "
+                                       f"{list(leaves[name].shape)}")
+            v = v.reshape(())
+        directions[name] = v
+    return directions
+
+
+# ================================================================================ torch
+
+
+class TorchSecondOrder:
+    """Double backward on one fresh run of the program."""
+
+    def __init__(self, program: Program, leaves: dict[str, torch.Tensor], wrt: list[str],
+                 seed: torch.Tensor | None, limits: Any):
+        self.program, self.wrt, self.seed, self.limits = program, wrt, seed, limits
+        self.values = {n: t.detach() for n, t in leaves.items()}
+        self.leaves = make_leaves(self.values, set(leaves) - set(wrt), leaves[wrt[0]].dtype)
+        self.grads = first_grads(program, self.leaves, wrt, seed, limits, create_graph=True)
+
+    def block_rows(self, a: str) -> dict[str, torch.Tensor]:
+        """``H_ab`` for every b: ``grad_a`` differentiated again, one batched pass over eye's rows."""
+        g, shape = self.grads[a], tuple(self.values[a].shape)
+        zero = {b: torch.zeros(shape + tuple(self.values[b].shape), dtype=g.dtype) for b in self.wrt}
+        if not g.requires_grad:
+            return zero  # the gradient is a constant: no graph to differentiate
+        n = g.numel()
+        eye = torch.eye(n, dtype=g.dtype).reshape((n,) + shape)
+        targets = [self.leaves[b] for b in self.wrt]
+        try:
+            rows = torch.autograd.grad(g, targets, grad_outputs=eye, retain_graph=True, materialize_grads=True,
+                                       is_grads_batched=True)
+        except RuntimeError:  # an op without a batching rule: one backward pass per row
+            per_row = [torch.autograd.grad(g, targets, grad_outputs=eye[i], retain_graph=True,
+                                           materialize_grads=True) for i in range(n)]
+            rows = tuple(torch.stack([r[k] for r in per_row]) for k in range(len(targets)))
+        return {b: r.detach().reshape(zero[b].shape) for b, r in zip(self.wrt, rows)}
+
+    def hvp(self, directions: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """``grad(Σ_a grad_a · v_a, b)`` — the matrix is never built."""
+        pairs = [(self.grads[a], v.to(self.grads[a].dtype)) for a, v in directions.items()
+                 if self.grads[a].requires_grad]
+        if not pairs:
+            return {b: torch.zeros_like(self.values[b]) for b in self.wrt}
+        hv = torch.autograd.grad([g for g, _ in pairs], [self.leaves[b] for b in self.wrt],
+                                 grad_outputs=[v for _, v in pairs], retain_graph=True, materialize_grads=True)
+        return {b: h.detach() for b, h in zip(self.wrt, hv)}
+
+    def info(self, blocks: dict[str, dict[str, HessianBlock]], tol: float) -> HessianInfo:
+        names = {id(t): n for n, t in self.leaves.items()}
+        graphs = {a: [{"id": n.id, "node": n.node, "next": n.next, "variable": n.variable}
+                      for n in walk_graph(self.grads[a], names, {})[0]] for a in self.wrt}
+        info = HessianInfo(grad_graphs=graphs, order=list(self.wrt))
+        full = full_matrix(blocks, self.wrt, self.values)
+        if full is not None and full.shape[0] <= EIGEN_MAX:
+            info.matrix, info.eigenvalues = full, eigenvalues(full)
+            info.definiteness = definiteness(info.eigenvalues, tol)
+        return info
+
+
+def first_grads(program: Program, leaves: dict[str, torch.Tensor], wrt: list[str], seed: torch.Tensor | None,
+                limits: Any, create_graph: bool = False) -> dict[str, torch.Tensor]:
+    """The gradients of one run (zeros for inputs the output does not reach)."""
+    out = run_program(program, leaves, limits)[program.output]
+    grads = torch.autograd.grad(out, [leaves[n] for n in wrt], grad_outputs=seed.to(out.dtype) if seed is not None
+                                else None, create_graph=create_graph, materialize_grads=True)
+    return dict(zip(wrt, grads))
+
+
+def numeric_hessian(program: Program, values: dict[str, torch.Tensor], wrt: list[str], seed: torch.Tensor | None,
+                    limits: Any) -> dict[str, dict[str, torch.Tensor]]:
+    """``H_ab[:, j] ≈ (grad_a(b + h e_j) - grad_a(b - h e_j)) / 2h``, in float64."""
+    env = {n: v.double() for n, v in values.items()}
+    cols: dict[str, dict[str, torch.Tensor]] = {a: {} for a in wrt}
+    for b in wrt:
+        flat = env[b].reshape(-1)
+        h = STEP * (1 + flat.abs())
+        per_j = []
+        for j in range(flat.numel()):
+            shift = torch.zeros_like(flat)
+            shift[j] = h[j]
+            plus = _grads_at(program, dict(env, **{b: (flat + shift).reshape(env[b].shape)}), wrt, seed, limits)
+            minus = _grads_at(program, dict(env, **{b: (flat - shift).reshape(env[b].shape)}), wrt, seed, limits)
+            per_j.append({a: (plus[a] - minus[a]) / (2 * h[j]) for a in wrt})
+        for a in wrt:
+            stacked = torch.stack([p[a] for p in per_j], dim=-1) if per_j else torch.zeros(env[a].shape + (0,))
+            cols[a][b] = stacked.reshape(tuple(env[a].shape) + tuple(env[b].shape))
+    return cols
+
+
+def numeric_hvp(program: Program, values: dict[str, torch.Tensor], wrt: list[str], seed: torch.Tensor | None,
+                directions: dict[str, torch.Tensor], limits: Any) -> dict[str, torch.Tensor]:
+    """``(grad(x + h v) - grad(x - h v)) / 2h``: two gradient runs, whatever the size."""
+    env = {n: v.double() for n, v in values.items()}
+    scale = max(float(v.abs().max()) if v.numel() else 0.0 for v in directions.values()) or 1.0
+    h = STEP * (1 + max(float(env[a].abs().max()) if env[a].numel() else 0.0 for a in directions)) / scale
+    plus = _grads_at(program, dict(env, **{a: env[a] + h * v.double() for a, v in directions.items()}), wrt, seed,
+                     limits)
+    minus = _grads_at(program, dict(env, **{a: env[a] - h * v.double() for a, v in directions.items()}), wrt, seed,
+                      limits)
+    return {b: (plus[b] - minus[b]) / (2 * h) for b in wrt}
+
+
+def _grads_at(program: Program, env: dict[str, torch.Tensor], wrt: list[str], seed: torch.Tensor | None,
+              limits: Any) -> dict[str, torch.Tensor]:
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        leaves = make_leaves(env, set(env) - set(wrt), torch.float64)
+        grads = first_grads(program, leaves, wrt, seed.double() if seed is not None else None, limits)
+        return {n: g.detach() for n, g in grads.items()}
+    finally:
+        torch.set_default_dtype(previous)
+
+
+# ================================================================================ SymPy
+
+
+class SymbolicSecondOrder:
+    """The gradient formulas of the report, differentiated again by the same engine."""
+
+    def __init__(self, report: Report, leaves: dict[str, torch.Tensor], wrt: list[str], limits: Any):
+        self.leaves, self.wrt, self.limits = leaves, wrt, limits
+        self.formulas: dict[str, Node | None] = {}
+        self.reasons: dict[str, str] = {}
+        for a in wrt:
+            entry = report.grads.get(a)
+            text = entry.symbolic.expr if entry is not None and entry.symbolic is not None else None
+            if text is None:
+                why = entry.reason.removeprefix("symbolic: ") if entry is not None and entry.reason else "none"
+                self.reasons[a] = f"the gradient of {a} has no formula to differentiate again ({why})"
+                self.formulas[a] = None
+            else:
+                self.formulas[a] = parse_expression(text, limits)
+        taken = set(leaves)
+        self.v_names = {a: direction_name(a, taken, len(wrt) == 1) for a in wrt}
+
+    def env(self, directions: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return dict(self.leaves, **{self.v_names[a]: v for a, v in directions.items()})
+
+    def directional(self, directions: dict[str, torch.Tensor]) -> tuple[dict[str, Any], Shapes]:
+        """``∂/∂b Σ_a (G_a * v_a).sum()`` for every b: the Hessian-vector product as formulas in ``v``."""
+        env = self.env(directions)
+        shapes = Shapes(env, self.limits)
+        missing = [a for a in directions if self.formulas[a] is None]
+        if missing:
+            raise NoFormula(self.reasons[missing[0]])
+        terms = [Call("sum", (Call("mul", (self.formulas[a], Input(self.v_names[a]))),)) for a in directions]
+        total = terms[0]
+        for t in terms[1:]:
+            total = Call("add", (total, t))
+        input_shapes = {n: tuple(t.shape) for n, t in env.items()}
+        return gradients(total, Const(1), self.wrt, shapes, input_shapes, self.limits), shapes
+
+    def block_row(self, a: str) -> dict[str, Symbolic]:
+        """``H_ab`` for every b: the matrix of ``v ↦ R(v)``, closed form or else per element."""
+        v = torch.zeros_like(self.leaves[a])
+        directional, shapes = self.directional({a: v})
+        simplify = Simplifier(shapes)
+        row: dict[str, Symbolic] = {}
+        for b in self.wrt:
+            target = tuple(self.leaves[a].shape) + tuple(self.leaves[b].shape)
+            try:
+                node = simplify(LinearMap(self.v_names[a], shapes)(directional[b].expr))
+                if not printable(node):
+                    raise NoClosedForm("not printable")
+                text, note = to_text(node), "closed form"
+            except NoClosedForm:
+                input_shapes = {n: tuple(t.shape) for n, t in self.leaves.items()}
+                text = jacobian_text(self.formulas[a], b, input_shapes, self.limits)
+                note = "written per element: the Jacobian of the gradient formula"
+            value = evaluate(parse_expression(text, self.limits), self.leaves, self.limits)
+            row[b] = Symbolic(text, value.to(self.leaves[a].dtype).reshape(target), note=note)
+        return row
+
+
+class NoFormula(Exception):
+    """A gradient formula is missing (symbolic budget, no closed form): no second derivative either."""
+
+
+def direction_name(a: str, taken: set[str], only: bool) -> str:
+    """``v`` for the only input, ``v_x`` per input otherwise; never an input's name."""
+    name = "v" if only else f"v_{a}"
+    while name in taken:
+        name += "_"
+    taken.add(name)
+    return name
+
+
+class LinearMap:
+    """The matrix ``K[i..., j...] = ∂f[j...]/∂v[i...]`` of a formula ``f`` that is linear in ``v``.
+
+    The direction's dims lead, so broadcasting and batched ``@`` line up with ``f``'s own dims:
+    ``A.T @ v`` ↦ ``eye(n) @ A`` (= A), ``v * s`` ↦ ``eye(n) * s`` (a diagonal).  Only the linear
+    ops a gradient applies to its seed are known; anything else is :class:`NoClosedForm`.
+    """
+
+    def __init__(self, v: str, shapes: Shapes):
+        self.v, self.shapes = v, shapes
+        self.lead: tuple[int, ...] = ()
+        self.memo: dict[int, Node | None] = {}
+        self.alive: list[Node] = []
+
+    def __call__(self, root: Node) -> Node:
+        v_node = next((n for n in walk(root) if isinstance(n, Input) and n.name == self.v), None)
+        self.lead = self.shapes.shape(v_node) if v_node is not None else ()
+        full = self.lead + self.shapes.shape(root)
+        for n in walk(root):
+            self.alive.append(n)
+            self.memo[id(n)] = self.rule(n)
+        k = self.memo[id(root)]
+        if k is None:
+            return Call("zeros", (), {"shape": full}) if full else Const(0)
+        if self.shapes.shape(k) != full:
+            raise NoClosedForm(f"linear map of shape {list(self.shapes.shape(k))}, expected {list(full)}")
+        return k
+
+    def rule(self, n: Node) -> Node | None:
+        if isinstance(n, Input):
+            return self.identity() if n.name == self.v else None
+        if not isinstance(n, Call) or n.op in SHAPE_ONLY:
+            return None
+        ks = [self.memo[id(a)] for a in n.args]
+        if all(k is None for k in ks):
+            return None
+        handler = getattr(self, f"op_{n.op}", None) if n.op in LINEAR_OPS else None
+        if handler is None:
+            raise NoClosedForm(f"{n.op} of the direction has no closed-form matrix here")
+        return handler(n, ks)
+
+    def identity(self) -> Node:
+        n = math.prod(self.lead)
+        if not self.lead:
+            return Const(1)
+        eye = Call("eye", (), {"n": n})
+        return eye if len(self.lead) == 1 else Call("reshape", (eye,), {"shape": self.lead + self.lead})
+
+    def shape(self, n: Node) -> tuple[int, ...]:
+        return self.shapes.shape(n)
+
+    def align(self, k: Node, arg: Node, out: Node, full: bool = False) -> Node:
+        """``k`` (for ``arg``) broadcast like ``arg`` is broadcast to ``out`` (all the way if ``full``)."""
+        sa, so = self.shape(arg), self.shape(out)
+        if self.lead and len(sa) < len(so):
+            k = Call("reshape", (k,), {"shape": self.lead + (1,) * (len(so) - len(sa)) + sa})
+        if full and self.shape(k) != self.lead + so:
+            k = Call("mul", (k, Call("ones", (), {"shape": self.lead + so})))
+        return k
+
+    def one_linear(self, n: Call, ks: list[Node | None]) -> int:
+        if sum(k is not None for k in ks) != 1:
+            raise NoClosedForm(f"{n.op} of the direction with itself is not linear")
+        return next(i for i, k in enumerate(ks) if k is not None)
+
+    def op_add(self, n: Call, ks: list[Node | None], sign: str = "add") -> Node:
+        parts = [self.align(k, a, n, full=True) if k is not None else None for k, a in zip(ks, n.args)]
+        if parts[0] is None:
+            return parts[1] if sign == "add" else Call("neg", (parts[1],))
+        return parts[0] if parts[1] is None else Call(sign, (parts[0], parts[1]))
+
+    def op_sub(self, n: Call, ks: list[Node | None]) -> Node:
+        return self.op_add(n, ks, sign="sub")
+
+    def op_neg(self, n: Call, ks: list[Node | None]) -> Node:
+        return Call("neg", (ks[0],))
+
+    def op_mul(self, n: Call, ks: list[Node | None]) -> Node:
+        i = self.one_linear(n, ks)
+        k = self.align(ks[i], n.args[i], n)
+        return Call("mul", (k, n.args[1 - i]))
+
+    def op_div(self, n: Call, ks: list[Node | None]) -> Node:
+        if ks[1] is not None:
+            raise NoClosedForm("division by the direction is not linear")
+        return Call("div", (self.align(ks[0], n.args[0], n), n.args[1]))
+
+    def op_where(self, n: Call, ks: list[Node | None]) -> Node:
+        if ks[0] is not None:
+            raise NoClosedForm("a condition on the direction is not linear")
+        parts = [self.align(k, a, n) if k is not None else Const(0) for k, a in zip(ks[1:], n.args[1:])]
+        return Call("where", (n.args[0], parts[0], parts[1]))
+
+    def op_matmul(self, n: Call, ks: list[Node | None]) -> Node:
+        i = self.one_linear(n, ks)
+        a, b = n.args
+        if i == 0:
+            return Call("matmul", (ks[0], b))  # batched over the leading direction dims
+        if len(self.shape(b)) >= 2 or not self.lead:
+            return Call("matmul", (a, ks[1]))
+        other = Call("t", (a,)) if len(self.shape(a)) == 2 else a
+        return Call("matmul", (ks[1], other))
+
+    op_mm = op_mv = op_dot = op_matmul
+
+    def op_t(self, n: Call, ks: list[Node | None]) -> Node:
+        if len(self.shape(n.args[0])) < 2:
+            return ks[0]
+        return Call("transpose", (ks[0],), {"dim0": -2, "dim1": -1}) if self.lead else Call("t", (ks[0],))
+
+    def op_transpose(self, n: Call, ks: list[Node | None]) -> Node:
+        nd = len(self.shape(n.args[0]))
+        d0, d1 = (n.params["dim0"] % nd + len(self.lead), n.params["dim1"] % nd + len(self.lead))
+        return Call("transpose", (ks[0],), {"dim0": d0, "dim1": d1})
+
+    def op_sum(self, n: Call, ks: list[Node | None], mean: bool = False) -> Node:
+        nd, lead = len(self.shape(n.args[0])), len(self.lead)
+        dim = n.params.get("dim")
+        dims = tuple(range(nd)) if dim is None else tuple(d % nd for d in (dim if isinstance(dim, (tuple, list))
+                                                                            else (dim,)))
+        if not dims:
+            return ks[0]
+        shifted = tuple(d + lead for d in dims)
+        params = {"dim": shifted if len(shifted) > 1 else shifted[0]}
+        if dim is not None and n.params.get("keepdim"):
+            params["keepdim"] = True
+        total = Call("sum", (ks[0],), params)
+        count = math.prod(self.shape(n.args[0])[d] for d in dims)
+        return Call("div", (total, Const(count))) if mean else total
+
+    def op_mean(self, n: Call, ks: list[Node | None]) -> Node:
+        return self.op_sum(n, ks, mean=True)
+
+    def op_reshape(self, n: Call, ks: list[Node | None]) -> Node:
+        return Call("reshape", (ks[0],), {"shape": self.lead + self.shape(n)})
+
+    op_view = op_squeeze = op_unsqueeze = op_reshape
+
+    def op_expand_as(self, n: Call, ks: list[Node | None]) -> Node:
+        return self.align(ks[0], n.args[0], n, full=True)
+
+    def op_index(self, n: Call, ks: list[Node | None]) -> Node:
+        key = (Slice(),) * len(self.lead) + tuple(n.params["key"])
+        return Call("index", (ks[0],), {"key": key})
+
+
+LINEAR_OPS = {"add", "sub", "neg", "mul", "div", "where", "matmul", "mm", "mv", "dot", "t", "transpose", "sum",
+              "mean", "reshape", "view", "squeeze", "unsqueeze", "expand_as", "index"}
+
+
+# ========================================================================== the sections
+
+
+def hessian_blocks(torch_side: TorchSecondOrder, symbolic_side: SymbolicSecondOrder, tol: float,
+                   numeric: bool) -> dict[str, dict[str, HessianBlock]]:
+    wrt = torch_side.wrt
+    fd = None
+    if numeric and sum(torch_side.values[a].numel() for a in wrt) <= NUMERIC_MAX:
+        fd = numeric_hessian(torch_side.program, torch_side.values, wrt, torch_side.seed, torch_side.limits)
+    rows = {a: torch_side.block_rows(a) for a in wrt}
+    sym: dict[str, dict[str, Symbolic]] = {}
+    reasons: dict[str, str] = {}
+    try:
+        with budget(symbolic_side.limits.symbolic_timeout):
+            for a in wrt:
+                try:
+                    sym[a] = symbolic_side.block_row(a)
+                except (NoFormula, NoClosedForm, NotImplementedError) as e:
+                    reasons[a] = f"symbolic: skipped — {e}"
+    except SymbolicTimeout as e:
+        reasons = {a: f"symbolic: skipped — {e}" for a in wrt if a not in sym}
+    blocks: dict[str, dict[str, HessianBlock]] = {a: {} for a in wrt}
+    for a in wrt:
+        for b in wrt:
+            s = sym.get(a, {}).get(b)
+            ok, diff = agree(rows[a][b], s.value, tol) if s is not None else (None, None)
+            blocks[a][b] = HessianBlock(rows[a][b], s, diff, ok, fd[a][b] if fd is not None else None,
+                                        reasons.get(a))
+    for a in wrt:
+        describe_diagonal(blocks[a][a], tol)
+    return blocks
+
+
+def hvp_entries(torch_side: TorchSecondOrder, symbolic_side: SymbolicSecondOrder, directions: dict[str, torch.Tensor],
+                tol: float, numeric: bool) -> dict[str, HvpEntry]:
+    hv = torch_side.hvp(directions)
+    fd = numeric_hvp(torch_side.program, torch_side.values, torch_side.wrt, torch_side.seed, directions,
+                     torch_side.limits) if numeric else {}
+    formulas: dict[str, Any] = {}
+    reason = None
+    try:
+        with budget(symbolic_side.limits.symbolic_timeout):
+            formulas, _ = symbolic_side.directional(directions)
+    except (NoFormula, NoClosedForm, NotImplementedError, SymbolicTimeout) as e:
+        reason = f"symbolic: skipped — {e}"
+    env = symbolic_side.env(directions)
+    entries: dict[str, HvpEntry] = {}
+    for b in torch_side.wrt:
+        sg = formulas.get(b)
+        sym = None
+        if sg is not None and sg.expr is not None:
+            value = evaluate(sg.expr, env, symbolic_side.limits).to(hv[b].dtype).reshape(hv[b].shape)
+            sym = Symbolic(sg.text, value, note=None if printable(sg.expr) else sg.note)
+        ok, diff = agree(hv[b], sym.value, tol) if sym is not None else (None, None)
+        entries[b] = HvpEntry(hv[b], sym, diff, ok, fd.get(b), reason if sym is None else None, directions.get(b))
+    return entries
+
+
+def as_matrix(t: torch.Tensor, rows: int) -> torch.Tensor:
+    return t.double().reshape(rows, -1)
+
+
+def describe_diagonal(block: HessianBlock, tol: float) -> None:
+    """A diagonal block ``H_aa`` is square: note whether it is symmetric, and its eigenvalues when small."""
+    n = int(math.isqrt(block.torch.numel()))
+    if n < 2:
+        return  # a single number: nothing to say beyond its sign
+    m = as_matrix(block.torch, n)
+    block.symmetric = agree(m, m.T, tol)[0]
+    if n <= EIGEN_MAX:
+        block.eigenvalues = eigenvalues(m)
+
+
+def full_matrix(blocks: dict[str, dict[str, HessianBlock]], wrt: list[str],
+                values: dict[str, torch.Tensor]) -> torch.Tensor | None:
+    """All blocks as one square matrix over the flattened inputs (None if a block is missing)."""
+    if any(blocks[a][b].torch is None for a in wrt for b in wrt):
+        return None
+    rows = [torch.cat([as_matrix(blocks[a][b].torch, values[a].numel()) for b in wrt], dim=1) for a in wrt]
+    return torch.cat(rows, dim=0)
+
+
+def eigenvalues(m: torch.Tensor) -> list[float]:
+    """Of the symmetric part (what a quadratic form sees), ascending."""
+    return [float(e) for e in torch.linalg.eigvalsh((m + m.T) / 2)]
+
+
+def definiteness(eigs: list[float], tol: float) -> str:
+    """Convex, concave or a saddle at this point, from the signs of the eigenvalues."""
+    scale = tol * (1 + max((abs(e) for e in eigs), default=0.0))
+    pos, neg = sum(e > scale for e in eigs), sum(e < -scale for e in eigs)
+    if neg == 0:
+        return ("positive definite: locally strictly convex here" if pos == len(eigs) else
+                "positive semidefinite: convex along every direction here, flat along some")
+    if pos == 0:
+        return ("negative definite: locally strictly concave here" if neg == len(eigs) else
+                "negative semidefinite: concave along every direction here, flat along some")
+    return "indefinite: a saddle point shape here (convex along some directions, concave along others)"
+
+
+def grad_chain(nodes: list[dict[str, Any]], limit: int = 12) -> str:
+    """``grad_a.grad_fn`` and what it leads to, as ``MulBackward0 → … → AccumulateGrad(x)``."""
+    if not nodes:
+        return "(no grad_fn: the gradient is a constant, so its derivative is 0)"
+    names = [n["node"] + (f"({n['variable']})" if n.get("variable") else "") for n in nodes[:limit]]
+    return " → ".join(names) + (f" → … ({len(nodes)} nodes)" if len(nodes) > limit else "")

@@ -1,0 +1,101 @@
+"""Notes for the classic autograd surprises, flagged only where this expression hits them.
+
+Each check looks at the program and the values of the real torch run (the graphview Trace):
+``--const`` inputs that get no ``.grad``, constants built in EXPR that cut the graph, integer
+tensors that cannot require grad, and ops evaluated exactly at a point where they are not
+differentiable (which subgradient PyTorch picks, and what SymPy's default would say).
+"""
+from __future__ import annotations
+
+from typing import Iterator
+
+import torch
+
+from .graphview import Trace
+from .ir import Call, Program, walk
+from .ops import REGISTRY
+
+WHERE_MAX = 4  # positions listed per note
+
+# op -> (where it is not differentiable, what PyTorch uses, what SymPy's default says)
+KINKS = {
+    "relu": ("relu is not differentiable at 0", "PyTorch uses the subgradient 0 there",
+             "SymPy's derivative Heaviside(x) is 1/2 at 0 (gradexplain writes heaviside(x, 0) to match PyTorch)"),
+    "abs": ("abs is not differentiable at 0", "PyTorch uses the subgradient 0 there (sign(0) = 0)",
+            "SymPy's derivative sign(x) is 0 at 0 as well"),
+    "sqrt": ("sqrt has an infinite slope at 0", "PyTorch's gradient is inf there (inf·0 = nan downstream)",
+             "SymPy's 1/(2*sqrt(x)) is zoo (complex infinity) at 0"),
+}
+
+
+def notes(program: Program, trace: Trace, const: set[str]) -> list[str]:
+    """Every misconception note that applies to this run, in a stable order."""
+    found = list(const_notes(program, const))
+    nodes = [n for n in walk([s.node for s in program.statements]) if isinstance(n, Call)]
+    found += constant_notes(nodes, trace)
+    for node in nodes:
+        found += kink_notes(node, trace)
+    return found
+
+
+def const_notes(program: Program, const: set[str]) -> Iterator[str]:
+    used = [n for n in program.inputs if n in const]
+    if used:
+        yield (f"{', '.join(used)}: --const, so requires_grad=False — PyTorch computes no gradient for "
+               f"{'it' if len(used) == 1 else 'them'} and .grad stays None; in the formulas "
+               f"{'it stays a symbol' if len(used) == 1 else 'they stay symbols'} with a fixed value")
+
+
+def constant_notes(nodes: list[Call], trace: Trace) -> list[str]:
+    """Tensors built inside EXPR are constants: the graph (and the gradient) stops there."""
+    out = []
+    built = [n for n in nodes if REGISTRY[n.op].constructor and isinstance(trace.values.get(id(n)), torch.Tensor)]
+    in_graph = {id(a) for c in trace.calls.values() for a in c.args}
+    feeding = [n for n in built if id(n) in in_graph]
+    if feeding:
+        names = ", ".join(dict.fromkeys(trace.source(n) for n in feeding))
+        out.append(f"{names}: built inside EXPR, so a constant (requires_grad=False, like a tensor after "
+                   ".detach()): no gradient flows into it — its edge in the graph leads to nothing")
+    integer = [n for n in built if not trace.values[id(n)].is_floating_point()]
+    if integer:
+        names = ", ".join(dict.fromkeys(trace.source(n) for n in integer))
+        out.append(f"{names}: an integer tensor (all-integer literals give int64, as in PyTorch), and integer "
+                   "tensors cannot require grad — right for class targets; write 1.0 to get a float. Inputs given "
+                   "as NAME=VALUE are always floating, so they can")
+    return out
+
+
+def _positions(mask: torch.Tensor, name: str) -> str:
+    idx = mask.nonzero().tolist()
+    shown = [f"{name}[{','.join(map(str, i))}]" if i else name for i in idx[:WHERE_MAX]]
+    return ", ".join(shown) + (f" and {len(idx) - WHERE_MAX} more" if len(idx) > WHERE_MAX else "")
+
+
+def kink_notes(node: Call, trace: Trace) -> list[str]:
+    """An op evaluated exactly where it has no derivative, on a value that requires grad."""
+    args = [trace.values.get(id(a)) for a in node.args]
+    first = args[0] if args else None
+    if not isinstance(first, torch.Tensor) or not any(isinstance(a, torch.Tensor) and a.requires_grad for a in args):
+        return []
+    where = node.src or trace.text(node)
+    if node.op in KINKS:
+        mask = first.detach() == 0
+        if not bool(mask.any()):
+            return []
+        what, torch_says, sympy_says = KINKS[node.op]
+        return [f"{where}: {what}, and {_positions(mask, trace.source(node.args[0]))} is exactly 0 — "
+                f"{torch_says}; {sympy_says}"]
+    if node.op in ("max", "min") and len(args) == 2 and node.params.get("dim") is None:
+        other = torch.as_tensor(args[1], dtype=first.dtype)
+        mask = (first.detach() == other.detach()).expand(torch.broadcast_shapes(first.shape, other.shape))
+        if bool(mask.any()):
+            return [f"{where}: a tie at {_positions(mask, 'out')} — {node.op}(a, b) is not differentiable where "
+                    "a = b; PyTorch splits the gradient evenly (0.5 to each); SymPy's "
+                    f"{node.op.capitalize()} has no derivative there (gradexplain writes heaviside(a - b, 1/2))"]
+    if node.op in ("max", "min") and len(args) == 1 and node.params.get("dim") is None and first.numel() > 1:
+        extreme = first.detach().max() if node.op == "max" else first.detach().min()
+        ties = int((first.detach() == extreme).sum())
+        if ties > 1:
+            return [f"{where}: {ties} entries tie for the {node.op}imum — PyTorch splits the gradient evenly "
+                    f"(1/{ties} to each); a single argmax would give it all to one entry"]
+    return []
