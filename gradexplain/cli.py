@@ -56,8 +56,13 @@ def main_options(
     """gradexplain: PyTorch autograd and SymPy, side by side."""
 
 
+def visible(text: str) -> str:
+    """User text inside a message: newlines and control codes (terminal escapes, bidi overrides) escaped."""
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+
+
 def fail(message: str, caret: str | None = None) -> None:
-    typer.echo(f"error: {message}", err=True)
+    typer.echo(f"error: {visible(message)}", err=True)
     if caret:
         typer.echo(caret, err=True)
 
@@ -89,6 +94,17 @@ def guarded(fn: Callable[[], int], debug: bool) -> None:
         fail(f"{type(e).__name__}: {detail} (rerun with --debug for the traceback)")
         raise typer.Exit(2) from None
     raise typer.Exit(code)
+
+
+def expr_and_values(args: list[str]) -> tuple[str, list[str]]:
+    """``EXPR NAME=VALUE...`` as given on the command line (eval, graph)."""
+    from .errors import GradexplainError
+
+    expr, values = args[0], list(args[1:])
+    stray = [v for v in values if "=" not in v]
+    if stray:
+        raise GradexplainError(f"expected NAME=VALUE after EXPR, got {stray[0]!r} (quote EXPR if it has spaces)")
+    return expr, values
 
 
 def split_names(values: list[str]) -> set[str]:
@@ -189,10 +205,7 @@ def eval_command(
         from .train import train_options
 
         chosen = resolve_format(fmt, as_json)
-        expr, values = args[0], list(args[1:])
-        stray = [v for v in values if "=" not in v]
-        if stray:
-            raise GradexplainError(f"expected NAME=VALUE after EXPR, got {stray[0]!r} (quote EXPR if it has spaces)")
+        expr, values = expr_and_values(args)
         opts = EvalOptions(expr=expr, values=values, const=split_names(const), grad_output=grad_output,
                            jacobian=jacobian, expect=list(expect), tol=tol, dtype=dtype, seed=seed, output=output,
                            limits=build_limits(max_elements, max_chars, max_depth, max_statements, max_exponent,
@@ -230,6 +243,42 @@ def check_command(
         result = run_check(file, tol=tol, show_progress=chosen == "text" and sys.stderr.isatty())
         render_check(result, chosen)
         return 0 if result.failed == 0 else 1
+
+    guarded(body, debug)
+
+
+@app.command("graph", context_settings={"allow_interspersed_args": True})
+def graph_command(
+    args: List[str] = typer.Argument(..., metavar="EXPR [NAME=VALUE]...", help="The expression, then its inputs."),
+    fmt: str = typer.Option("dot", "--format", help="dot | mermaid | svg (svg needs Graphviz's dot program)"),
+    grad_output: Optional[str] = typer.Option(None, "--grad-output", "-g", metavar="V",
+                                              help="backward()'s gradient for a non-scalar output (vJp)."),
+    const: List[str] = typer.Option([], "--const", metavar="NAMES", help="Inputs that do not require grad: x,t"),
+    dtype: str = typer.Option("float64", "--dtype", help="float64 | float32"),
+    seed: int = typer.Option(0, "--seed", help="Seed for randn/rand values and dropout masks."),
+    output: Optional[str] = typer.Option(None, "--output", metavar="NAME", help="Use this statement as the output."),
+    max_nodes: int = typer.Option(150, "--max-nodes", help="Draw at most this many graph nodes (a note says so)."),
+    debug: bool = typer.Option(False, "--debug", help="Show Python tracebacks."),
+) -> None:
+    """Print the backward graph with the user's labels, shapes, values and gradients on its nodes.
+
+    \b
+    Examples:
+      gradexplain graph "2*dot(x,x)" x=1,2,3 | dot -Tpng > graph.png
+      gradexplain graph "2*dot(x,x)" x=1,2,3 --format mermaid
+      gradexplain graph "2*dot(x,x)" x=1,2,3 --format svg > graph.svg
+    """
+
+    def body() -> int:
+        from .explain import EvalOptions, explain
+        from .render.dot import renderer
+
+        draw = renderer(fmt.lower())
+        expr, values = expr_and_values(args)
+        report = explain(EvalOptions(expr=expr, values=values, const=split_names(const), grad_output=grad_output,
+                                     dtype=dtype, seed=seed, output=output, numeric=False))
+        sys.stdout.write(draw(report, max_nodes))
+        return 0
 
     guarded(body, debug)
 

@@ -17,7 +17,7 @@ class GradexplainError(Exception):
         if self.col is None or self.source is None:
             return None
         lines = self.source.splitlines() or [""]
-        text = lines[min(self.line, len(lines)) - 1]
+        text = "".join(c if c.isprintable() else "?" for c in lines[min(self.line, len(lines)) - 1])  # one column each
         return f"  {text}\n  {' ' * min(self.col, len(text))}^"
 
 

@@ -105,7 +105,9 @@ class Evaluator:
         detail = detail.replace("thesame", "the same")
         where = f"in {text}" + (f" ({shapes})" if shapes else "")
         if "leaf Variable that requires grad" in detail:
-            detail += " — an input that requires grad cannot be changed in place; copy it first (y = x*1)"
+            detail += (" — an input that requires grad is a leaf: backward() needs the value it had when it was "
+                       "used, and its .grad belongs to that value, so PyTorch refuses to change it in place. "
+                       "Change a copy instead (y = x*1; y += 1), or pass --const for an input that needs no gradient")
         return f"{where}: {detail}"
 
     def _check_size(self, node: Call, numel: int, shape: Any) -> None:

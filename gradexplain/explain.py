@@ -13,7 +13,7 @@ import torch
 
 from . import misconceptions
 from .autograd import TorchRun, make_leaves, torch_jacobian, torch_run
-from .errors import GradexplainError
+from .errors import GradexplainError, LimitError
 from .execute import Shapes, evaluate
 from .ir import Const, Node, Program
 from .limits import DEFAULT, Limits
@@ -286,7 +286,7 @@ def jacobians(program: Program, leaves: dict[str, torch.Tensor], used: dict[str,
                 text = jacobian_text(program.output_node, name, input_shapes, opts.limits)
             value = evaluate(parse_expression(text, opts.limits), leaves, opts.limits).to(jac[name].dtype)
             sym = Symbolic(text, value.reshape(jac[name].shape) if value.numel() == jac[name].numel() else value)
-        except (SymbolicTimeout, NoClosedForm, NotImplementedError) as e:
+        except (SymbolicTimeout, NoClosedForm, NotImplementedError, LimitError) as e:  # LimitError: formula too long
             reason = f"symbolic: skipped — {e}"
         ok = agree(jac[name], sym.value, tol)[0] if sym is not None else None
         entries[name] = JacobianEntry(jac[name], sym, ok, reason)

@@ -47,6 +47,7 @@ class HessianBlock:
     max_abs_diff: float | None
     agree: bool | None
     numeric: Any | None = None
+    numeric_max_abs_diff: float | None = None  # |torch - finite differences|, at most
     reason: str | None = None  # why symbolic is null
     symmetric: bool | None = None  # diagonal blocks: H_aa equals its transpose
     eigenvalues: list[float] | None = None  # small diagonal blocks
@@ -160,13 +161,13 @@ class TorchSecondOrder:
         eye = torch.eye(n, dtype=g.dtype).reshape((n,) + shape)
         targets = [self.leaves[b] for b in self.wrt]
         try:
-            rows = torch.autograd.grad(g, targets, grad_outputs=eye, retain_graph=True, materialize_grads=True,
+            rows = torch.autograd.grad(g, targets, grad_outputs=eye, retain_graph=True, allow_unused=True,
                                        is_grads_batched=True)
         except RuntimeError:  # an op without a batching rule: one backward pass per row
             per_row = [torch.autograd.grad(g, targets, grad_outputs=eye[i], retain_graph=True,
                                            materialize_grads=True) for i in range(n)]
             rows = tuple(torch.stack([r[k] for r in per_row]) for k in range(len(targets)))
-        return {b: r.detach().reshape(zero[b].shape) for b, r in zip(self.wrt, rows)}
+        return {b: r.detach().reshape(zero[b].shape) if r is not None else zero[b] for b, r in zip(self.wrt, rows)}
 
     def hvp(self, directions: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """``grad(Σ_a grad_a · v_a, b)`` — the matrix is never built."""
@@ -424,6 +425,13 @@ class LinearMap:
 
     op_mm = op_mv = op_dot = op_matmul
 
+    def op_outer(self, n: Call, ks: list[Node | None]) -> Node:
+        i = self.one_linear(n, ks)
+        a, b = n.args
+        if i == 0:
+            return Call("mul", (Call("unsqueeze", (ks[0],), {"dim": -1}), b))
+        return Call("mul", (Call("unsqueeze", (a,), {"dim": -1}), Call("unsqueeze", (ks[1],), {"dim": -2})))
+
     def op_t(self, n: Call, ks: list[Node | None]) -> Node:
         if len(self.shape(n.args[0])) < 2:
             return ks[0]
@@ -465,7 +473,7 @@ class LinearMap:
         return Call("index", (ks[0],), {"key": key})
 
 
-LINEAR_OPS = {"add", "sub", "neg", "mul", "div", "where", "matmul", "mm", "mv", "dot", "t", "transpose", "sum",
+LINEAR_OPS = {"add", "sub", "neg", "mul", "div", "where", "matmul", "mm", "mv", "dot", "outer", "t", "transpose", "sum",
               "mean", "reshape", "view", "squeeze", "unsqueeze", "expand_as", "index"}
 
 
@@ -495,8 +503,9 @@ def hessian_blocks(torch_side: TorchSecondOrder, symbolic_side: SymbolicSecondOr
         for b in wrt:
             s = sym.get(a, {}).get(b)
             ok, diff = agree(rows[a][b], s.value, tol) if s is not None else (None, None)
-            blocks[a][b] = HessianBlock(rows[a][b], s, diff, ok, fd[a][b] if fd is not None else None,
-                                        reasons.get(a))
+            num = fd[a][b] if fd is not None else None
+            num_diff = agree(rows[a][b], num, tol)[1] if num is not None else None
+            blocks[a][b] = HessianBlock(rows[a][b], s, diff, ok, num, num_diff, reasons.get(a))
     for a in wrt:
         describe_diagonal(blocks[a][a], tol)
     return blocks

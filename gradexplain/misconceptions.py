@@ -46,19 +46,26 @@ def const_notes(program: Program, const: set[str]) -> Iterator[str]:
                f"{'it stays a symbol' if len(used) == 1 else 'they stay symbols'} with a fixed value")
 
 
+def _label(node: Call, trace: Trace) -> str:
+    """``b = zeros(1,2)`` for a named constant, else its text."""
+    text = node.src or trace.text(node)
+    name = trace.names.get(id(node))
+    return f"{name} = {text}" if name and name != text else text
+
+
 def constant_notes(nodes: list[Call], trace: Trace) -> list[str]:
     """Tensors built inside EXPR are constants: the graph (and the gradient) stops there."""
     out = []
     built = [n for n in nodes if REGISTRY[n.op].constructor and isinstance(trace.values.get(id(n)), torch.Tensor)]
     in_graph = {id(a) for c in trace.calls.values() for a in c.args}
-    feeding = [n for n in built if id(n) in in_graph]
+    integer = [n for n in built if not trace.values[id(n)].is_floating_point()]
+    feeding = [n for n in built if id(n) in in_graph and n not in integer]
     if feeding:
-        names = ", ".join(dict.fromkeys(trace.source(n) for n in feeding))
+        names = ", ".join(dict.fromkeys(_label(n, trace) for n in feeding))
         out.append(f"{names}: built inside EXPR, so a constant (requires_grad=False, like a tensor after "
                    ".detach()): no gradient flows into it — its edge in the graph leads to nothing")
-    integer = [n for n in built if not trace.values[id(n)].is_floating_point()]
     if integer:
-        names = ", ".join(dict.fromkeys(trace.source(n) for n in integer))
+        names = ", ".join(dict.fromkeys(_label(n, trace) for n in integer))
         out.append(f"{names}: an integer tensor (all-integer literals give int64, as in PyTorch), and integer "
                    "tensors cannot require grad — right for class targets; write 1.0 to get a float. Inputs given "
                    "as NAME=VALUE are always floating, so they can")

@@ -81,7 +81,6 @@ class OpSpec:
     optional_args: tuple[str, ...] = ()  # tensor args that may be left out (``linear``'s bias)
     positional_params: tuple[str, ...] = ()
     hidden_params: tuple[str, ...] = ()
-    decompose: Callable[[RuleContext], str] | None = None  # EXPR the symbolic side expands the op into
     constructor: bool = False  # builds a constant tensor from params alone
     user: bool = True  # callable from EXPR by name (internal ops are not)
     # Output shape from argument shapes and params, for ops that can make a tensor larger than their

@@ -92,7 +92,8 @@ class _Parser:
             if name in FUNCTION_PREFIXES:
                 raise self.error(f"cannot assign to {name!r}", target)
             self.env[name] = node
-            return Statement(name, node, self.src(stmt))
+            plain = isinstance(stmt, ast.Assign)  # y = x*2 → "x*2"; y += x keeps the whole statement
+            return Statement(name, node, self.src(stmt.value) if plain else self.src(stmt))
         if isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name):
             name = target.value.id
             if name not in self.env and name not in self.inputs:

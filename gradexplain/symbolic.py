@@ -109,27 +109,6 @@ def _template(text: str) -> Node:
 # ============================================================================ reverse mode
 
 
-def expand_composites(root: Node, shapes: Shapes) -> Node:
-    """Replace ops that carry a ``decompose`` formula (layer_norm) by that formula."""
-    memo: dict[int, Node] = {}
-    for n in walk(root):
-        if isinstance(n, Call):
-            args = tuple(memo[id(a)] for a in n.args)
-            spec = REGISTRY[n.op]
-            if spec.decompose is not None:
-                names = [a for a in spec.tensor_args][: len(args)]
-                ctx = RuleContext(dict(n.params), {k: shapes.shape(v) for k, v in zip(names, args)},
-                                  {k: shapes.dtype(v) for k, v in zip(names, args)}, shapes.shape(n))
-                memo[id(n)] = substitute(_template(spec.decompose(ctx)), dict(zip(names, args)))
-            elif any(a is not b for a, b in zip(args, n.args)):
-                memo[id(n)] = Call(n.op, args, n.params, n.src, n.inplace)
-            else:
-                memo[id(n)] = n
-        else:
-            memo[id(n)] = n
-    return memo[id(root)]
-
-
 def add_all(terms: list[Node]) -> Node:
     total = terms[0]
     for t in terms[1:]:
@@ -156,7 +135,6 @@ def unbroadcast(contrib: Node, arg: Node, shapes: Shapes) -> Node:
 
 def reverse_mode(root: Node, seed: Node, wrt: list[str], shapes: Shapes) -> dict[str, Node | None]:
     """d(seed · root)/d(input) for each name in ``wrt``, as unsimplified IR (None: no path)."""
-    root = expand_composites(root, shapes)
     order = list(walk(root))
     depends: set[int] = set()
     for n in order:
@@ -224,7 +202,7 @@ class ToSympy:
     def leaf(self, node: Node) -> sympy.Expr:
         node = self.simplify_leaf(node)
         if isinstance(node, Call) and node.op in SHAPE_ONLY:  # simplifying revealed ones_like(...)
-            self.witnesses.append(node.args[0])
+            self.witnesses.extend(elementwise_parts(node.args[0]))
             return sympy.Integer(SHAPE_ONLY[node.op])
         text = to_text(node)
         if text not in self.by_text:
@@ -254,7 +232,7 @@ class ToSympy:
             elif isinstance(n, Const):
                 memo[id(n)] = sympy_number(n.value)
             elif isinstance(n, Call) and n.op in SHAPE_ONLY:
-                self.witnesses.append(n.args[0])
+                self.witnesses.extend(elementwise_parts(n.args[0]))
                 memo[id(n)] = sympy.Integer(SHAPE_ONLY[n.op])
             elif isinstance(n, Call) and n.op == "full_like" and isinstance(n.args[1], Const):
                 self.witnesses.append(n.args[0])
@@ -267,6 +245,18 @@ class ToSympy:
                 memo[id(n)] = self.leaf(n)
             stack.pop()
         return memo[id(node)]
+
+
+def elementwise_parts(node: Node) -> list[Node]:
+    """``node`` and what it is built from through elementwise ops only: the tensors whose shape an
+    elementwise expression takes (``x`` in ``x*1 + x``, but not inside ``A @ x``)."""
+    parts, stack = [], [node]
+    while stack:
+        n = stack.pop()
+        parts.append(n)
+        if is_elementwise(n):
+            stack.extend(n.args)
+    return parts
 
 
 def is_elementwise(node: Node) -> bool:
@@ -437,7 +427,9 @@ class Simplifier:
         """Broadcast ``node`` back to ``shape`` when simplification made it smaller (x - x → 0)."""
         if self.shapes.shape(node) == shape:
             return node
-        witness = next((w for w in witnesses if self.shapes.shape(w) == shape and w is not witnesses[-1]), None)
+        fits = [w for w in witnesses[:-1] if self.shapes.shape(w) == shape]
+        # the plainest witness reads best: ones_like(x) rather than ones_like(x*1 + x)
+        witness = min(fits, key=lambda w: (not isinstance(w, Input), len(to_text(w))), default=None)
         if witness is None:
             return Call("mul", (node, Call("ones", (), {"shape": shape})))
         if isinstance(node, Const) and node.value in (0, 1):

@@ -21,6 +21,7 @@ from .text import fmt_value, mark, number
 
 DETAIL_STEPS = 3  # steps written out in full; the rest are in the table
 TABLE_AFTER = 3  # more steps than this add the table and sparklines
+TABLE_ENDS = 10  # a longer table shows this many first and last rows
 SPARK_WIDTH = 60
 BARS = "▁▂▃▄▅▆▇█"
 
@@ -103,7 +104,11 @@ def _table(steps: list[dict[str, Any]]) -> Table:
     names = list(steps[0]["params"])
     for col in ["step", "lr", "loss", *names, "agree"]:
         table.add_column(col, overflow="fold")
-    for s in steps:
+    shown = steps if len(steps) <= 2 * TABLE_ENDS else steps[:TABLE_ENDS] + [None] + steps[-TABLE_ENDS:]
+    for s in shown:
+        if s is None:
+            table.add_row("…", *[""] * (len(names) + 3))
+            continue
         table.add_row(str(s["step"]), fmt_value(s["lr"]), fmt_value(s["loss"]),
                       *(fmt_value(s["params"][n]["after"], 6) for n in names), mark(s["agree"]))
     return table

@@ -1,0 +1,349 @@
+"""Write-ups to paste into a homework or a notebook: ``--format markdown`` and ``--format latex``.
+
+Both show the expression, each derivative formula (LaTeX from SymPy's ``latex()``), the values
+(torch, SymPy, exact, finite differences) and the verdict.  Markdown uses GitHub's pipe tables and
+``$$`` math; LaTeX is a complete ``article`` using only ``amsmath``/``amssymb``, ASCII only, so it
+compiles with pdflatex as it is.
+
+Formulas: maximal elementwise subtrees go through :class:`symbolic.ToSympy` and ``sympy.latex``;
+the rest (``W @ x``, ``.T``, ``sum``) is written here with its usual notation; anything else
+falls back to ``\\texttt{EXPR}``.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ..ir import Call, Const, Input, Node, to_text
+from ..report import Report, exact_text
+from .text import fmt_value
+
+UNICODE_TEX = {"—": "---", "–": "--", "…": "\\ldots{}", "✓": "$\\checkmark$", "✗": "$\\times$", "·": "$\\cdot$",
+               "ᵀ": "$^{\\top}$", "−": "-", "≤": "$\\le$", "≥": "$\\ge$", "←": "$\\leftarrow$", "→": "$\\to$",
+               "⟶": "$\\to$", "∂": "$\\partial$", "∅": "$\\emptyset$", "±": "$\\pm$", "×": "$\\times$"}
+TEX_SPECIAL = {"\\": "\\textbackslash{}", "{": "\\{", "}": "\\}", "$": "\\$", "&": "\\&", "#": "\\#", "%": "\\%",
+               "_": "\\_", "^": "\\^{}", "~": "\\~{}", "<": "\\textless{}", ">": "\\textgreater{}", "|": "\\textbar{}"}
+
+
+# ============================================================================ formulas as LaTeX
+
+
+def formula_latex(node: Node) -> str:
+    """LaTeX for an IR formula; ``\\texttt`` of its EXPR text when it has no nicer form."""
+    try:
+        return LatexWriter().latex(node)
+    except Exception:  # noqa: BLE001 - a write-up never fails over one formula
+        return texttt(to_text(node))
+
+
+def text_latex(text: str) -> str:
+    """LaTeX for EXPR text (a gradient formula from the Report)."""
+    from ..parse import parse_expression
+
+    try:
+        return formula_latex(parse_expression(text))
+    except Exception:  # noqa: BLE001
+        return texttt(text)
+
+
+class LatexWriter:
+    """IR → LaTeX: SymPy for elementwise parts, matrix notation for the rest."""
+
+    def latex(self, node: Node) -> str:
+        import sympy
+
+        from ..symbolic import SHAPE_ONLY, ToSympy, is_elementwise
+
+        if isinstance(node, Call) and node.op in SHAPE_ONLY:
+            return "\\mathbf{%d}" % SHAPE_ONLY[node.op]
+        if isinstance(node, Call) and not is_elementwise(node):
+            return self.opaque(node)
+        to = ToSympy(None)
+        expr = to.convert(node)
+        powered = {p.base for p in expr.atoms(sympy.Pow)}
+        names = {sym: self.leaf(leaf, sym in powered) for sym, leaf in to.leaves.items()}
+        return sympy.latex(expr, symbol_names=names)
+
+    def leaf(self, node: Node, powered: bool) -> str:
+        """A tensor SymPy saw as one symbol; ``(W x)^2`` needs the parentheses a symbol never gets."""
+        import sympy
+
+        if isinstance(node, Input):
+            return sympy.latex(sympy.Symbol(node.name))
+        return self.wrap(node) if powered else self.latex(node)
+
+    def wrap(self, node: Node) -> str:
+        """An argument inside matrix notation, parenthesised unless it is a single term."""
+        text = self.latex(node)
+        atomic = isinstance(node, Input) or (isinstance(node, Const) and not str(node.value).startswith("-")) or \
+            (isinstance(node, Call) and node.op in ("t", "index", "sum", "mean", "trace", "norm", "stack", "dot"))
+        return text if atomic else f"\\left({text}\\right)"
+
+    def opaque(self, node: Call) -> str:
+        a = node.args
+        if node.op in ("matmul", "mm", "mv") and len(a) == 2:
+            return f"{self.wrap(a[0])} {self.wrap(a[1])}"
+        if node.op == "t" and len(a) == 1:
+            return f"{self.wrap(a[0])}^{{\\top}}"
+        if node.op == "dot":
+            return f"{self.wrap(a[0])}^{{\\top}} {self.wrap(a[1])}"
+        if node.op == "outer":
+            return f"{self.wrap(a[0])} {self.wrap(a[1])}^{{\\top}}"
+        if node.op == "index" and all(isinstance(k, int) for k in _key(node)):
+            return f"{self.wrap(a[0])}_{{{','.join(map(str, _key(node)))}}}"
+        if node.op == "stack" and not node.params:
+            return self.matrix(node)
+        name = {"trace": "tr"}.get(node.op, node.op)
+        args = [self.latex(x) for x in a] + [f"\\text{{{tex_escape(k)}}}={tex_escape(_param(v))}"
+                                            for k, v in node.params.items()]
+        return f"\\operatorname{{{tex_escape(name)}}}\\left({', '.join(args)}\\right)"
+
+    def matrix(self, node: Call) -> str:
+        """``stack([...])`` (per-element formulas) as a bmatrix: a column, or rows of a matrix."""
+        rows = node.args
+        if all(isinstance(r, Call) and r.op == "stack" and not r.params for r in rows):
+            if any(isinstance(c, Call) and c.op == "stack" for r in rows for c in r.args):
+                raise ValueError("more than two dimensions")
+            body = " \\\\ ".join(" & ".join(self.latex(c) for c in r.args) for r in rows)  # type: ignore[union-attr]
+        else:
+            body = " \\\\ ".join(self.latex(r) for r in rows)
+        return f"\\begin{{bmatrix}} {body} \\end{{bmatrix}}"
+
+
+def _key(node: Call) -> tuple[Any, ...]:
+    key = node.params.get("key")
+    return key if isinstance(key, tuple) else (key,)
+
+
+def _param(v: Any) -> str:
+    return ", ".join(map(str, v)) if isinstance(v, tuple) else str(v)
+
+
+def texttt(text: str) -> str:
+    return f"\\texttt{{{tex_escape(text)}}}"
+
+
+def tex_escape(text: str) -> str:
+    """Text for LaTeX text mode: specials escaped, common symbols as macros, other non-ASCII as ``?``."""
+    out = []
+    for ch in str(text):
+        if ch in TEX_SPECIAL:
+            out.append(TEX_SPECIAL[ch])
+        elif ch in UNICODE_TEX:
+            out.append(UNICODE_TEX[ch])
+        elif ord(ch) < 128:
+            out.append(ch)
+        else:
+            out.append("?")
+    return "".join(out)
+
+
+def md_escape(text: str) -> str:
+    """Text for a GitHub table cell: pipes escaped, newlines flattened."""
+    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def md_code(text: str) -> str:
+    """Inline code in a table cell (backticks inside become quotes; pipes escaped)."""
+    return "`" + md_escape(str(text).replace("`", "'")) + "`"
+
+
+# ============================================================================ the pieces of a Report
+
+
+def statement_lines(report: Report) -> list[str]:
+    """One aligned LaTeX line per statement (``z &= 3 y^{2}``), earlier statements referred to by name;
+    indexed and in-place assignments as their EXPR text."""
+    from ..parse import parse_program
+
+    try:
+        program = parse_program(report.expr)
+    except Exception:  # noqa: BLE001
+        return [f"&{texttt(report.expr)}"]
+    named: dict[int, Node] = {}
+    lines = []
+    for stmt in program.statements:
+        if stmt.src.startswith(f"{stmt.name}[") or (isinstance(stmt.node, Call) and stmt.node.inplace):
+            lines.append(f"&{texttt(stmt.src)}")
+        else:
+            lines.append(f"{_sym(stmt.name)} &= {formula_latex(_with_names(stmt.node, named))}")
+        named[id(stmt.node)] = Input(stmt.name)
+    return lines
+
+
+def _with_names(node: Node, named: dict[int, Node]) -> Node:
+    """``node`` with earlier statements' nodes replaced by their names (``z = 3 y^2``, not ``3 (2x)^2``)."""
+    if id(node) in named:
+        return named[id(node)]
+    if isinstance(node, Call):
+        args = tuple(_with_names(a, named) for a in node.args)
+        if any(x is not y for x, y in zip(args, node.args)):
+            return Call(node.op, args, node.params, node.src, node.inplace)
+    return node
+
+
+def verdict_text(report: Report) -> str:
+    if report.agree is None:
+        return "torch computed; the symbolic check was unavailable"
+    return "torch and SymPy agree" if report.agree else "torch and SymPy disagree"
+
+
+def value_columns(report: Report) -> list[tuple[str, list[str]]]:
+    """Per input: torch, symbolic value, exact value, finite differences, agreement (plain text cells)."""
+    rows = []
+    for name, g in report.grads.items():
+        sym = g.symbolic
+        numeric = g.numeric
+        if isinstance(numeric, dict):
+            numeric_text = "directional: " + ", ".join(f"{e:.6g} vs {p:.6g}" for e, p in
+                                                       zip(numeric["estimates"], numeric["grad_dot_u"]))
+        else:
+            numeric_text = fmt_value(numeric)
+        if g.numeric_agree is False:
+            numeric_text += " (disagrees)"
+        rows.append((name, [fmt_value(g.torch) if g.torch is not None else "None",
+                            fmt_value(sym.value) if sym is not None else "—",
+                            exact_text(sym.exact) if sym is not None and sym.exact is not None else "—",
+                            numeric_text, {True: "yes", False: "NO", None: "—"}[g.agree]]))
+    return rows
+
+
+VALUE_HEADERS = ["input", "torch (.grad)", "SymPy", "exact", "finite differences", "agree"]
+
+
+def derivative_lines(report: Report) -> list[tuple[str, str | None, str | None]]:
+    """``(input, EXPR text, LaTeX)`` per gradient (or Jacobian when the output is not a scalar)."""
+    entries: dict[str, Any] = report.grads or (report.jacobian or {})
+    out = []
+    for name, g in entries.items():
+        text = g.symbolic.expr if g.symbolic is not None else None
+        out.append((name, text, text_latex(text) if text is not None else None))
+    return out
+
+
+def lhs(report: Report, name: str) -> str:
+    import sympy
+
+    out, var = sympy.latex(sympy.Symbol(report.output.name)), sympy.latex(sympy.Symbol(name))
+    if report.grad_output is not None:
+        return f"v^{{\\top}} \\frac{{\\partial {out}}}{{\\partial {var}}}"
+    return f"\\frac{{\\partial {out}}}{{\\partial {var}}}"
+
+
+# ============================================================================ Markdown
+
+
+def markdown(report: Report, level: int = 2) -> str:
+    h = "#" * level
+    lines = [f"{h} Gradient of `{report.expr.replace('`', chr(39))}`", ""]
+    lines += ["$$", "\\begin{aligned}", " \\\\\n".join(statement_lines(report)), "\\end{aligned}", "$$", ""]
+    lines += md_table(["input", "shape", "value", "requires grad"],
+                      [[n, str(i.shape), fmt_value(i.value), "yes" if i.requires_grad else "no (const)"]
+                       for n, i in report.inputs.items()])
+    lines += ["", f"Output `{report.output.name}` = {fmt_value(report.output.value)}"
+              + (f", backward with gradient v = {fmt_value(report.grad_output)}" if report.grad_output is not None
+                 else ""), ""]
+    derivs = derivative_lines(report)
+    if derivs:
+        lines += [f"{h}# Derivatives", ""]
+        for name, text, tex in derivs:
+            if text is None:
+                lines += [f"- {name}: no symbolic formula", ""]
+                continue
+            lines += ["$$", f"{lhs(report, name)} = {tex}", "$$", "", f"EXPR: `{text}`", ""]
+    if report.grads:
+        lines += md_table(VALUE_HEADERS, [[n, *cells] for n, cells in value_columns(report)]) + [""]
+    lines += [f"- {_mark_md(e)} {md_escape(e.message)}" for e in report.expect]
+    lines += [f"- note: {md_escape(n)}" for n in report.notes if "finite differences" in n]
+    lines += ["", f"**Verdict:** {_verdict_mark(report)} {verdict_text(report)}"
+              + ("; every expectation holds" if report.expect and all(e.passed for e in report.expect) else "")]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).rstrip() + "\n"
+
+
+def _sym(name: str) -> str:
+    import sympy
+
+    return sympy.latex(sympy.Symbol(name))
+
+
+def md_table(headers: list[str], rows: list[list[str]]) -> list[str]:
+    out = ["| " + " | ".join(md_escape(h) for h in headers) + " |", "|" + "---|" * len(headers)]
+    out += ["| " + " | ".join(md_escape(c) for c in row) + " |" for row in rows]
+    return out
+
+
+def _mark_md(e: Any) -> str:
+    return "✗" if not e.passed else ("?" if e.outcome == "unproved" else "✓")
+
+
+def _verdict_mark(report: Report) -> str:
+    failed = report.agree is False or any(not e.passed for e in report.expect)
+    return "✗" if failed else ("✓" if report.agree else "?")
+
+
+# ============================================================================ LaTeX
+
+
+PREAMBLE = ("\\documentclass{article}\n\\usepackage{amsmath}\n\\usepackage{amssymb}\n"
+            "\\usepackage[margin=2cm]{geometry}\n\\begin{document}\n")
+ENDING = "\\end{document}\n"
+
+
+def latex_body(report: Report, heading: str = "\\section*") -> str:
+    lines = [f"{heading}{{Gradient of {texttt(report.expr)}}}", "", "\\begin{align*}"]
+    lines.append(" \\\\\n".join(statement_lines(report)))
+    lines += ["\\end{align*}", ""]
+    lines += tex_table(["input", "shape", "value", "requires grad"],
+                       [[n, str(i.shape), fmt_value(i.value), "yes" if i.requires_grad else "no (const)"]
+                        for n, i in report.inputs.items()])
+    lines += ["", f"Output {texttt(report.output.name)} $= $ {tex_escape(fmt_value(report.output.value))}"
+              + (f", backward with gradient $v = $ {tex_escape(fmt_value(report.grad_output))}"
+                 if report.grad_output is not None else "") + ".", ""]
+    derivs = [(n, tex) for n, text, tex in derivative_lines(report) if tex is not None]
+    if derivs:
+        lines += ["\\begin{align*}", " \\\\\n".join(f"{lhs(report, n)} &= {tex}" for n, tex in derivs),
+                  "\\end{align*}", ""]
+    if report.grads:
+        lines += tex_table(VALUE_HEADERS, [[n, *cells] for n, cells in value_columns(report)]) + [""]
+    if report.expect:
+        lines += ["\\begin{itemize}"] + [f"\\item {tex_escape(_mark_md(e))} {tex_escape(e.message)}"
+                                          for e in report.expect] + ["\\end{itemize}", ""]
+    lines.append(f"\\textbf{{Verdict:}} {tex_escape(_verdict_mark(report))} {tex_escape(verdict_text(report))}.")
+    return "\n".join(lines) + "\n"
+
+
+def tex_table(headers: list[str], rows: list[list[str]], spec: str | None = None) -> list[str]:
+    spec = spec or "l" * len(headers)
+    out = ["\\begin{center}", f"\\begin{{tabular}}{{{spec}}}", "\\hline",
+           " & ".join(f"\\textbf{{{tex_escape(h)}}}" for h in headers) + " \\\\", "\\hline"]
+    out += [" & ".join(tex_escape(c) for c in row) + " \\\\" for row in rows]
+    return out + ["\\hline", "\\end{tabular}", "\\end{center}"]
+
+
+# ============================================================================ entry points
+
+
+def render(report: Report, fmt: str) -> str:
+    """An eval Report as a Markdown section or a complete LaTeX document."""
+    if fmt == "markdown":
+        return markdown(report)
+    return PREAMBLE + latex_body(report) + ENDING
+
+
+def render_check(result: Any, fmt: str) -> str:
+    """A check result: a summary table, then each problem that ran, as for eval."""
+    rows = [[p.name, "pass" if p.passed else "FAIL", "; ".join(p.failures or p.warnings) or "—"]
+            for p in result.problems]
+    title = f"Problem set {result.file}: {result.passed} passed, {result.failed} failed"
+    reports: list[Any] = [p for p in result.problems if p.result is not None]
+    if fmt == "markdown":
+        parts = [f"## {title.replace('`', chr(39))}", ""] + md_table(["problem", "result", "details"], rows) + [""]
+        for p in reports:
+            parts.append(markdown(p.result, level=3).replace("### Gradient of", f"### {md_escape(p.name)}: gradient of",
+                                                            1))
+        return "\n".join(parts).rstrip() + "\n"
+    body = [f"\\section*{{{tex_escape(title)}}}", ""] + tex_table(["problem", "result", "details"], rows, "llp{11cm}") + [""]
+    body += [latex_body(p.result, heading="\\subsection*").replace(
+        "\\subsection*{Gradient of", f"\\subsection*{{{tex_escape(p.name)}: gradient of", 1) for p in reports]
+    return PREAMBLE + "\n".join(body) + ENDING
+
