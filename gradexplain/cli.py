@@ -276,7 +276,7 @@ def graph_command(
         draw = renderer(fmt.lower())
         expr, values = expr_and_values(args)
         report = explain(EvalOptions(expr=expr, values=values, const=split_names(const), grad_output=grad_output,
-                                     dtype=dtype, seed=seed, output=output, numeric=False))
+                                     dtype=dtype, seed=seed, output=output, numeric=False, symbolic=False))
         sys.stdout.write(draw(report, max_nodes))
         return 0
 

@@ -109,6 +109,7 @@ def check_expectation(name: str, claim: str, report: Report, program: Program, l
     kind = "value" if node is None else "formula"
 
     def result(outcome: str, message: str) -> ExpectResult:
+        assert outcome in OUTCOMES, outcome
         proved = True if outcome == "proved" else (None if outcome in PASSING else False)
         return ExpectResult(name, claim, kind, outcome in PASSING, message,
                             proved if kind == "formula" else None, outcome)

@@ -16,7 +16,7 @@ from .autograd import TorchRun, make_leaves, torch_jacobian, torch_run
 from .errors import GradexplainError, LimitError
 from .execute import Shapes, evaluate
 from .ir import Const, Node, Program
-from .limits import DEFAULT, Limits
+from .limits import DEFAULT, Limits, run_budget
 from .ops import REGISTRY
 from .parse import parse_expression, parse_program
 from .report import (ExpectResult, ForwardEntry, GradEntry, GraphEntry, InputInfo, JacobianEntry, OutputInfo, Report,
@@ -43,6 +43,7 @@ class EvalOptions:
     output: str | None = None
     limits: Limits = DEFAULT
     numeric: bool = True
+    symbolic: bool = True  # False: torch only (``graph`` pictures need no SymPy work)
     train: Any = None  # train.TrainOptions: --step and its options (None: no training steps)
     hessian: bool = False  # --hessian: second derivatives, every pair of inputs
     hvp: list[str] = field(default_factory=list)  # --hvp V or NAME=V: Hessian-vector products
@@ -94,6 +95,12 @@ def read_values(opts: EvalOptions, program: Program, dtype: torch.dtype) -> dict
 
 
 def explain(opts: EvalOptions) -> Report:
+    """The whole pipeline for one EXPR, its SymPy work within one --symbolic-timeout budget."""
+    with run_budget(opts.limits.symbolic_timeout):
+        return _explain(opts)
+
+
+def _explain(opts: EvalOptions) -> Report:
     dtype = DTYPES.get(opts.dtype)
     if dtype is None:
         raise GradexplainError(f"--dtype must be float64 or float32, not {opts.dtype!r}")
@@ -228,12 +235,12 @@ def gradient_entries(output_node: Node, seed: Node, wrt: list[str], run: TorchRu
     from .symbolic import NoClosedForm, SymbolicTimeout, budget, gradients
 
     entries: dict[str, GradEntry] = {}
-    reason = None
+    reason = None if opts.symbolic else "symbolic: not computed (torch only)"
     symbolic: dict[str, Any] = {}
     try:
         with budget(opts.limits.symbolic_timeout):
             symbolic = gradients(output_node, seed, wrt, shapes, {n: tuple(t.shape) for n, t in leaves.items()},
-                                 opts.limits)
+                                 opts.limits) if opts.symbolic else {}
     except SymbolicTimeout as e:
         reason = f"symbolic: skipped — {e}"
     except (NoClosedForm, NotImplementedError) as e:
@@ -280,12 +287,13 @@ def jacobians(program: Program, leaves: dict[str, torch.Tensor], used: dict[str,
     input_shapes = {n: tuple(t.shape) for n, t in leaves.items()}
     for name in wrt:
         sym: Symbolic | None = None
-        reason = None
+        reason = None if opts.symbolic else "symbolic: not computed (torch only)"
         try:
-            with budget(opts.limits.symbolic_timeout):
-                text = jacobian_text(program.output_node, name, input_shapes, opts.limits)
-            value = evaluate(parse_expression(text, opts.limits), leaves, opts.limits).to(jac[name].dtype)
-            sym = Symbolic(text, value.reshape(jac[name].shape) if value.numel() == jac[name].numel() else value)
+            if opts.symbolic:
+                with budget(opts.limits.symbolic_timeout):
+                    text = jacobian_text(program.output_node, name, input_shapes, opts.limits)
+                value = evaluate(parse_expression(text, opts.limits), leaves, opts.limits).to(jac[name].dtype)
+                sym = Symbolic(text, value.reshape(jac[name].shape) if value.numel() == jac[name].numel() else value)
         except (SymbolicTimeout, NoClosedForm, NotImplementedError, LimitError) as e:  # LimitError: formula too long
             reason = f"symbolic: skipped — {e}"
         ok = agree(jac[name], sym.value, tol)[0] if sym is not None else None

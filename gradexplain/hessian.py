@@ -26,7 +26,7 @@ from .autograd import make_leaves, run_program, walk_graph
 from .errors import GradexplainError, LimitError
 from .execute import Shapes, evaluate
 from .explain import agree
-from .ir import Call, Const, Input, Node, Program, Slice, to_text, walk
+from .ir import Call, Const, Input, Node, Program, Slice, substitute, to_text, walk
 from .numeric import STEP
 from .parse import parse_expression
 from .report import Report, Symbolic
@@ -75,8 +75,6 @@ class HessianInfo:
     order: list[str] = field(default_factory=list)
     eigenvalues: list[float] | None = None  # of the full Hessian, when small
     definiteness: str | None = None
-    method: str = ("torch.autograd.grad(out, inputs, create_graph=True), then torch.autograd.grad(grad_a, b, "
-                   "grad_outputs=eye, is_grads_batched=True) per input a")
 
 
 # =========================================================================== entry point
@@ -255,6 +253,7 @@ class SymbolicSecondOrder:
     def __init__(self, report: Report, leaves: dict[str, torch.Tensor], wrt: list[str], limits: Any):
         self.leaves, self.wrt, self.limits = leaves, wrt, limits
         self.formulas: dict[str, Node | None] = {}
+        self.inputs: dict[str, Node] = {n: Input(n) for n in leaves}
         self.reasons: dict[str, str] = {}
         for a in wrt:
             entry = report.grads.get(a)
@@ -264,7 +263,8 @@ class SymbolicSecondOrder:
                 self.reasons[a] = f"the gradient of {a} has no formula to differentiate again ({why})"
                 self.formulas[a] = None
             else:
-                self.formulas[a] = parse_expression(text, limits)
+                # one shared Input node per name: reverse mode tells inputs apart by node, not by name
+                self.formulas[a] = substitute(parse_expression(text, limits), self.inputs)
         taken = set(leaves)
         self.v_names = {a: direction_name(a, taken, len(wrt) == 1) for a in wrt}
 
@@ -335,8 +335,7 @@ class LinearMap:
         self.alive: list[Node] = []
 
     def __call__(self, root: Node) -> Node:
-        v_node = next((n for n in walk(root) if isinstance(n, Input) and n.name == self.v), None)
-        self.lead = self.shapes.shape(v_node) if v_node is not None else ()
+        self.lead = self.shapes.shape(Input(self.v))
         full = self.lead + self.shapes.shape(root)
         for n in walk(root):
             self.alive.append(n)
@@ -577,10 +576,3 @@ def definiteness(eigs: list[float], tol: float) -> str:
                 "negative semidefinite: concave along every direction here, flat along some")
     return "indefinite: a saddle point shape here (convex along some directions, concave along others)"
 
-
-def grad_chain(nodes: list[dict[str, Any]], limit: int = 12) -> str:
-    """``grad_a.grad_fn`` and what it leads to, as ``MulBackward0 → … → AccumulateGrad(x)``."""
-    if not nodes:
-        return "(no grad_fn: the gradient is a constant, so its derivative is 0)"
-    names = [n["node"] + (f"({n['variable']})" if n.get("variable") else "") for n in nodes[:limit]]
-    return " → ".join(names) + (f" → … ({len(nodes)} nodes)" if len(nodes) > limit else "")

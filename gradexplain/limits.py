@@ -1,7 +1,10 @@
 """Hard limits on what one run may ask for; each has a CLI option to raise it."""
 from __future__ import annotations
 
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Iterator
 
 
 @dataclass(frozen=True)
@@ -17,3 +20,23 @@ class Limits:
 
 
 DEFAULT = Limits()
+
+
+_run: tuple[float, float] | None = None  # (monotonic end, seconds) of the enclosing run_budget
+
+
+@contextmanager
+def run_budget(seconds: float) -> Iterator[None]:
+    """One symbolic budget for a whole run (gradients, Jacobians, --expect, exact values), so that
+    ``--symbolic-timeout`` bounds the run's SymPy time, not each step's.  0 means no limit."""
+    global _run
+    outer, _run = _run, ((time.monotonic() + seconds, seconds) if seconds > 0 else None)
+    try:
+        yield
+    finally:
+        _run = outer
+
+
+def run_left() -> tuple[float, float] | None:
+    """(seconds left, seconds in all) of the enclosing :func:`run_budget`, or None outside one."""
+    return None if _run is None else (_run[0] - time.monotonic(), _run[1])

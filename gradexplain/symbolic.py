@@ -31,7 +31,7 @@ import sympy
 from . import symfuncs
 from .execute import Shapes, const_value
 from .ir import Call, Const, Input, Node, Slice, substitute, to_text, walk
-from .limits import DEFAULT, Limits
+from .limits import DEFAULT, Limits, run_left
 from .ops import REGISTRY, RuleContext, variadic_rule
 from .parse import parse_rule
 
@@ -49,13 +49,21 @@ class NoClosedForm(Exception):
 
 @contextmanager
 def budget(seconds: float) -> Iterator[None]:
-    """Raise :class:`SymbolicTimeout` inside SymPy when ``seconds`` of wall time pass."""
+    """Raise :class:`SymbolicTimeout` inside SymPy when ``seconds`` of wall time pass, or the run's
+    whole budget (:func:`gradexplain.limits.run_budget`) is spent, whichever comes first."""
+    total = seconds
+    run = run_left()
+    if run is not None:
+        left, total = run
+        if left <= 0:
+            raise SymbolicTimeout(f"symbolic work exceeded {total:g} s (raise it with --symbolic-timeout)")
+        seconds = min(seconds, left) if seconds > 0 else left
     if seconds <= 0 or not hasattr(signal, "setitimer"):
         yield
         return
 
     def on_alarm(signum: int, frame: Any) -> None:
-        raise SymbolicTimeout(f"symbolic work exceeded {seconds:g} s (raise it with --symbolic-timeout)")
+        raise SymbolicTimeout(f"symbolic work exceeded {total:g} s (raise it with --symbolic-timeout)")
 
     try:
         previous = signal.signal(signal.SIGALRM, on_alarm)

@@ -57,13 +57,13 @@ def leaf(vector: bool) -> st.SearchStrategy[Gen]:
 
 
 @st.composite
-def expr(draw: st.DrawFn, vector: bool, depth: int = 0) -> Gen:
+def expr(draw: st.DrawFn, vector: bool, depth: int = 0, reductions: tuple[str, ...] = tuple(REDUCE)) -> Gen:
     """An expression of shape [3] (``vector``) or [] built from x, y, z and small constants."""
     if depth >= 4 or draw(st.integers(0, 3)) == 0:
         return draw(leaf(vector))
     kinds = ["binary", "neg", "unary", "pow"] + ([] if vector else ["reduce", "dot", "matmul"])
     kind = draw(st.sampled_from(kinds))
-    sub = lambda vec: draw(expr(vec, depth + 1))  # noqa: E731 - local shorthand
+    sub = lambda vec: draw(expr(vec, depth + 1, reductions))  # noqa: E731 - local shorthand
     if kind == "binary":
         sym = draw(st.sampled_from(sorted(BINARY)))
         left_vec = vector and draw(st.booleans())
@@ -84,7 +84,7 @@ def expr(draw: st.DrawFn, vector: bool, depth: int = 0) -> Gen:
         return Gen(f"({a.text} ** {k})", lambda env: a.fn(env) ** k)
     a = sub(True)
     if kind == "reduce":
-        name = draw(st.sampled_from(sorted(REDUCE)))
+        name = draw(st.sampled_from(sorted(reductions)))
         f = REDUCE[name]
         text = f"{name}({a.text})" if draw(st.booleans()) else f"({a.text}).{name}()"
         return Gen(text, lambda env: f(a.fn(env)))

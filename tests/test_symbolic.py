@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 from hypothesis import HealthCheck, assume, given, settings
 
@@ -102,7 +103,7 @@ def test_mse_of_a_linear_layer_wrt_w_is_an_outer_product():
 def test_exact_rationals_stay_exact():
     g = grads_of("x*x*x", "x=1/3")["x"]
     assert g["symbolic"]["exact"] == "1/3"  # 3 x² at x = 1/3, not 0.333...
-    assert g["torch"] == torch.tensor(1 / 3, dtype=torch.float64).item() * 1.0 or abs(g["torch"] - 1 / 3) < 1e-15
+    assert abs(g["torch"] - 1 / 3) < 1e-15
     g = grads_of("(x*x).sum()", "x=[1/3, 0.1]")["x"]
     assert g["symbolic"]["exact"] == ["2/3", "1/5"]  # 0.1 as written is 1/10
     g = grads_of("y = x*2; z = y*y*3; z.mean()", "x=1/3,2/3")["x"]
@@ -128,7 +129,7 @@ def well_conditioned(out: torch.Tensor, grads: dict[str, torch.Tensor]) -> bool:
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
-@given(expr(False))
+@given(expr(False, reductions=("sum", "mean")))  # max: see the xfail below
 def test_generated_expressions_torch_and_sympy_agree_and_formulas_read_back(gen: Gen):
     out, expected = torch_grads(gen)
     assume(well_conditioned(out, expected))
@@ -144,3 +145,13 @@ def test_generated_expressions_torch_and_sympy_agree_and_formulas_read_back(gen:
         back = reads_back(sym["expr"], *ENV_ARGS)
         assert torch.allclose(torch.tensor(back, dtype=torch.float64).expand_as(want), want,
                               rtol=1e-6, atol=1e-8), (gen.text, name, sym["expr"])
+
+
+@pytest.mark.xfail(strict=True, reason="core bug: max's tie mask heaviside(a - out, 1) relies on a - out being exactly "
+                   "0 at the maximum, but SymPy reorders the sum (sin(2) - x - M → sin(2) - M - x) and the float "
+                   "result is -1e-16, so the mask is all zeros and the formula evaluates to 0/0")
+def test_max_tie_mask_survives_simplification():
+    x = torch.tensor([0.5, -1.25, 2.0], requires_grad=True)
+    (torch.sin(torch.tensor(2.0)) - x).max().backward()
+    g = run_cli("eval", "--json", "(sin(2) - x).max()", f"x={text(x)}").json()["grads"]["x"]
+    assert g["symbolic"]["value"] == x.grad.tolist()

@@ -21,6 +21,7 @@ from .text import fmt_value
 UNICODE_TEX = {"—": "---", "–": "--", "…": "\\ldots{}", "✓": "$\\checkmark$", "✗": "$\\times$", "·": "$\\cdot$",
                "ᵀ": "$^{\\top}$", "−": "-", "≤": "$\\le$", "≥": "$\\ge$", "←": "$\\leftarrow$", "→": "$\\to$",
                "⟶": "$\\to$", "∂": "$\\partial$", "∅": "$\\emptyset$", "±": "$\\pm$", "×": "$\\times$"}
+MD_SPECIAL = re.compile(r"[\\|*_`<>~]")
 TEX_SPECIAL = {"\\": "\\textbackslash{}", "{": "\\{", "}": "\\}", "$": "\\$", "&": "\\&", "#": "\\#", "%": "\\%",
                "_": "\\_", "^": "\\^{}", "~": "\\~{}", "<": "\\textless{}", ">": "\\textgreater{}", "|": "\\textbar{}"}
 
@@ -139,13 +140,9 @@ def tex_escape(text: str) -> str:
 
 
 def md_escape(text: str) -> str:
-    """Text for a GitHub table cell: pipes escaped, newlines flattened."""
-    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
-
-
-def md_code(text: str) -> str:
-    """Inline code in a table cell (backticks inside become quotes; pipes escaped)."""
-    return "`" + md_escape(str(text).replace("`", "'")) + "`"
+    """Text for a GitHub table cell or list item: pipes and emphasis marks escaped (``x**2`` stays
+    ``x**2``), newlines flattened."""
+    return MD_SPECIAL.sub(r"\\\g<0>", str(text)).replace("\n", " ")
 
 
 # ============================================================================ the pieces of a Report
