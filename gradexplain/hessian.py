@@ -108,7 +108,8 @@ def check_size(leaves: dict[str, torch.Tensor], wrt: list[str], limit: int) -> N
                          "without building the matrix)")
 
 
-def read_directions(texts: list[str], wrt: list[str], leaves: dict[str, torch.Tensor], limits: Any) -> dict[str, torch.Tensor]:
+def read_directions(texts: list[str], wrt: list[str], leaves: dict[str, torch.Tensor],
+                    limits: Any) -> dict[str, torch.Tensor]:
     """``--hvp V`` (the only input that requires grad) or ``--hvp NAME=V`` per input."""
     directions: dict[str, torch.Tensor] = {}
     for text in texts:
