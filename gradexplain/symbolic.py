@@ -382,15 +382,22 @@ class FromSympy:
 # ========================================================================== simplification
 
 
+SIMPLIFY_OPS_MAX = 80  # cancel/factor expand products: above this size they can take seconds
+
+
 def sympy_simplify(e: sympy.Expr) -> sympy.Expr:
     """The shortest of a few cheap SymPy rewrites.
 
     ``sympy.simplify`` itself is avoided: its first call imports ``sympy.physics.units``
-    (~0.45 s), more than the whole gradient costs; these rewrites cover gradient algebra."""
+    (~0.45 s), more than the whole gradient costs; these rewrites cover gradient algebra.
+    ``cancel`` and ``factor`` expand first, so they are kept to small expressions (a chain of 40
+    ``tanh`` would otherwise take longer than the whole symbolic budget)."""
     if e.is_Atom:
         return e
+    size = sympy.count_ops(e)
+    rewrites = [sympy.factor_terms] + ([sympy.cancel, sympy.factor] if size <= SIMPLIFY_OPS_MAX else [])
     candidates = [e]
-    for fn in (sympy.factor_terms, sympy.cancel, sympy.factor):
+    for fn in rewrites:
         try:
             candidates.append(fn(e))
         except (sympy.PolynomialError, TypeError, ValueError, NotImplementedError):

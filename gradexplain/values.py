@@ -7,6 +7,7 @@ same torch evaluator (which refuses oversized tensors before making them).  Lite
 from __future__ import annotations
 
 from dataclasses import dataclass
+import math
 from fractions import Fraction
 from typing import Any
 
@@ -53,6 +54,8 @@ def split_assignment(arg: str) -> tuple[str, str]:
 def _exact(node: Node, tensor: torch.Tensor) -> Any | None:
     if isinstance(node, Const) and isinstance(node.value, (int, Fraction)):
         return node.value
+    if isinstance(node, Const) and isinstance(node.value, float) and math.isfinite(node.value):
+        return _decimal(node.value)  # x=0.5 as written is exactly 1/2
     if isinstance(node, Call) and node.op == "tensor":
         data = node.params["data"]
         if all(isinstance(v, (int, Fraction)) or (isinstance(v, float) and v == v and abs(v) != float("inf"))

@@ -148,6 +148,9 @@ SAFE_GETATTR = {
     ("ops.py", "getattr(torch, _name)"),  # torch functions named by the op registry
     ("ops.py", "getattr(as_tensor(a), name)"),  # reshape / view, named by the op registry
     ("report.py", "getattr(obj, k)"),  # a dataclass's own fields
+    ("autograd.py", "getattr(node, attr)"),  # _saved_* names from dir() of an autograd node
+    ("hessian.py", 'getattr(self, f"op_{n.op}", None)'),  # registry op names, checked against LINEAR_OPS
+    ("train.py", "getattr(t, opt)"),  # a fixed tuple of option field names
 }
 
 
@@ -169,6 +172,8 @@ def dangerous(source: str, filename: str) -> list[str]:
             continue
         name, text = called_name(node), ast.get_source_segment(source, node) or ""
         computed_name = len(node.args) > 1 and not isinstance(node.args[1], ast.Constant)
+        if name == "compile" and text.startswith("re."):  # a regular expression, not code
+            continue
         if (name in FORBIDDEN_CALLS or (name == "load" and text.startswith("torch."))
                 or (name in ("getattr", "setattr") and computed_name and (filename, text) not in SAFE_GETATTR)
                 or any(k.arg == "shell" for k in node.keywords) or text.startswith("os.system")):
