@@ -157,8 +157,9 @@ def reverse_mode(root: Node, seed: Node, wrt: list[str], shapes: Shapes) -> dict
         if not contribs or id(n) not in depends:
             continue
         g = add_all(contribs)
-        if isinstance(n, Input):
-            result[n.name] = g
+        if isinstance(n, Input):  # separately built formulas may hold several nodes of one name
+            previous = result[n.name]
+            result[n.name] = g if previous is None else Call("add", (previous, g))
             continue
         if not isinstance(n, Call):
             continue

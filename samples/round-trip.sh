@@ -5,4 +5,4 @@
 set -e
 gradexplain eval "sigmoid(x).sum()" x=-1,0,2 --json | python3 -c 'import json, sys; g = json.load(sys.stdin)["grads"]["x"]; print(g["symbolic"]["expr"]); print(g["symbolic"]["value"])'
 formula=$(gradexplain eval "sigmoid(x).sum()" x=-1,0,2 --json | python3 -c 'import json, sys; print(json.load(sys.stdin)["grads"]["x"]["symbolic"]["expr"])')
-gradexplain eval --json -- "$formula" x=-1,0,2 --const x | python3 -c 'import json, sys; print("read back:", json.load(sys.stdin)["output"]["value"])'
+gradexplain eval --json --const x -- "$formula" x=-1,0,2 | python3 -c 'import json, sys; print("read back:", json.load(sys.stdin)["output"]["value"])'

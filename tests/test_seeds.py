@@ -1,4 +1,5 @@
-"""Every problem of ../shared/examples/seeds.toml through ``gradexplain eval --json``.
+"""The worked examples: every problem of ../shared/examples/seeds.toml through ``gradexplain eval
+--json``, and every one-line ``gradexplain`` command of the sample programs in samples/*.sh.
 
 The file's expected numbers were computed with plain torch when it was written; here they are
 read as JSON literals and compared with what the run reports (output value, torch's ``.grad``
@@ -8,12 +9,13 @@ run as ``--expect``.  CI has ``../shared`` beside the clone; without it the modu
 from __future__ import annotations
 
 import json
+import shlex
 import tomllib
 
 import pytest
 import torch
 
-from conftest import SHARED, run_cli
+from conftest import ROOT, SHARED, run_cli
 
 SEEDS = SHARED / "examples" / "seeds.toml"
 if not SEEDS.is_file():
@@ -71,3 +73,23 @@ def test_seed_problem(problem: dict):
         assert entry["agree"] is True
     for name in problem.get("const", []):
         assert name not in doc["grads"]
+
+
+def sample_commands() -> list[tuple[str, list[str], int]]:
+    """``(script, argv, expected exit)`` for each one-line gradexplain command of samples/*.sh;
+    a command followed by ``|| ...`` is one that is meant to fail with exit 1."""
+    found = []
+    for script in sorted((ROOT / "samples").glob("*.sh")):
+        for line in script.read_text().splitlines():
+            if not line.startswith("gradexplain ") or "$" in line:
+                continue  # multi-line commands and shell variables are for the shell alone
+            command, _, fallback = line.partition(" || ")
+            argv = shlex.split(command.split(" | ")[0])[1:]
+            found.append((script.name, argv, 1 if fallback else 0))
+    return found
+
+
+@pytest.mark.parametrize("script, argv, code", sample_commands(), ids=lambda v: v if isinstance(v, str) else "")
+def test_sample_command(script: str, argv: list[str], code: int):
+    r = run_cli(*argv)
+    assert r.code == code, (script, argv, r.stderr, r.stdout[-1500:])
