@@ -1,6 +1,7 @@
 """Hostile and broken inputs, run through the real CLI: the table in docs/hostile-inputs.md.
 
-    python bench/hostile.py            # prints the markdown table (real output of every case)
+    python bench/hostile.py > docs/hostile-inputs.md.table    # every case (the table in docs/)
+    python bench/hostile.py --readme                           # the README's selection
 
 Each case is one command line.  ``{sentinel}`` in an argument becomes a path that a payload
 would create if anything of the user's text were executed; ``{toml}`` becomes a file holding
@@ -10,9 +11,11 @@ under 5 s, and no sentinel file.
 """
 from __future__ import annotations
 
+import shlex
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,101 +49,106 @@ VALUE = "malformed value"
 SHAPE = "shape error"
 UNI = "unicode trick"
 CLI = "option / file"
-TOUCH = "__import__('os').system('touch {sentinel}')"
+TOUCH = '__import__("os").system("touch {sentinel}")'
 
 CASES: tuple[Case, ...] = (
+    # the first README_ROWS[kind] cases of each kind also go in the README's table
     ev(INJECT, TOUCH, caret=True),
-    ev(INJECT, "x.__class__", "x=1", caret=True),
     ev(INJECT, "().__class__.__bases__[0].__subclasses__()", caret=True),
     ev(INJECT, "x.grad_fn", "x=1", caret=True),
-    ev(INJECT, "x.data", "x=1", caret=True),
-    ev(INJECT, "x.grad", "x=1", caret=True),
     ev(INJECT, "x.backward()", "x=1", caret=True),
     ev(INJECT, "eval('1')", caret=True),
-    ev(INJECT, "exec('import os')", caret=True),
-    ev(INJECT, "compile('1', 'f', 'eval')", caret=True),
     ev(INJECT, "(lambda: 1)()", caret=True),
     ev(INJECT, "[i for i in range(3)]", caret=True),
-    ev(INJECT, "sum(x for x in [1])", caret=True),
     ev(INJECT, "f'{x}'", "x=1", caret=True),
-    ev(INJECT, "'abc'", caret=True),
     ev(INJECT, "pow(x, 'a')", "x=1", caret=True),
     ev(INJECT, "(y := x) * 2", "x=1", caret=True),
-    ev(INJECT, "dot(*[x, x])", "x=1,2", caret=True),
     ev(INJECT, "dot(x, **{'other': x})", "x=1,2", caret=True),
     ev(INJECT, "torch.load('f')", caret=True),
     ev(INJECT, "getattr(x, 'grad')", "x=1", caret=True),
     ev(INJECT, "import os", caret=True),
+    ev(INJECT, 'torch.os.system("touch {sentinel}")', caret=True),
+    ev(INJECT, "2*x", "x=" + TOUCH, caret=True),
+    ev(INJECT, "x.__class__", "x=1", caret=True),
+    ev(INJECT, "x.data", "x=1", caret=True),
+    ev(INJECT, "x.grad", "x=1", caret=True),
+    ev(INJECT, "exec('import os')", caret=True),
+    ev(INJECT, "compile('1', 'f', 'eval')", caret=True),
+    ev(INJECT, "sum(x for x in [1])", caret=True),
+    ev(INJECT, "'abc'", caret=True),
+    ev(INJECT, "dot(*[x, x])", "x=1,2", caret=True),
     ev(INJECT, "from os import system", caret=True),
-    ev(INJECT, "torch.os.system('touch {sentinel}')", caret=True),
     ev(INJECT, "torch.nn.Module()", caret=True),
     ev(INJECT, "x.sum.__globals__", "x=1", caret=True),
     ev(INJECT, "__builtins__", caret=True),
     ev(INJECT, "open('{sentinel}', 'w')", caret=True),
     ev(INJECT, "x[0].__class__", "x=1,2", caret=True),
-    ev(INJECT, "2*x", "x=__import__('os').system('touch {sentinel}')", caret=True),
     ev(INJECT, "2*x", "x=1", "-g", "__import__('os')", caret=True),
     ev(INJECT, "2*dot(x,x)", "x=1,2", "--expect", "x=x.__class__", caret=True),
     ev(INJECT, "sum(x, dim=__import__('os'))", "x=1,2", caret=True),
+    ev(INJECT, "sum(x, dim='0')", "x=1,2", caret=True),
     ev(INJECT, "del x", "x=1", caret=True),
     ev(INJECT, "x if x else x", "x=1", caret=True),
     ev(INJECT, "x; assert x", "x=1", caret=True),
     ev(BOMB, "9**9**9", caret=True),
-    ev(BOMB, "x*9**9**9", "x=1", caret=True),
     ev(BOMB, "2*x", "x=9**9**9", caret=True),
-    ev(BOMB, "2**10**5", caret=True),
     ev(BOMB, "sum(x*ones(10**9))", "x=1"),
-    ev(BOMB, "sum(x)", "x=ones(10**9)"),
     ev(BOMB, "sum(x)", "x=randn(10**8)"),
     ev(BOMB, "sum(x)", "x=eye(10**6)"),
     ev(BOMB, "(x[:,None]*y).sum()", "x=ones(10**5)", "y=ones(10**5)"),
+    ev(BOMB, "x" + "+x" * 6000, "x=1"),
+    ev(BOMB, "--", "-(" * 150 + "x" + ")" * 150, "x=1"),
+    ev(BOMB, "; ".join(["y = x"] * 10_000) + "; y", "x=1", "--max-chars", "1000000"),
+    ev(BOMB, "x*9**9**9", "x=1", caret=True),
+    ev(BOMB, "2**10**5", caret=True),
+    ev(BOMB, "sum(x)", "x=ones(10**9)"),
     ev(BOMB, "sum(x)", "x=zeros(10**4, 10**4)"),
     ev(BOMB, "sum(x)", "x=arange(10**12)"),
-    ev(BOMB, "x" + "+x" * 6000, "x=1"),
+    ev(BOMB, "x*one_hot(tensor([10**8])).sum()", "x=1"),
     ev(BOMB, "(" * 150 + "x" + ")" * 150, "x=1", codes=(0,)),
-    ev(BOMB, "-" * 500 + "x", "x=1"),
-    ev(BOMB, "--", "-(" * 150 + "x" + ")" * 150, "x=1"),
-    ev(BOMB, "--", "-" * 5000 + "x", "x=1"),
     ev(BOMB, "(" * 5000 + "x" + ")" * 5000, "x=1", "--max-chars", "100000"),
+    ev(BOMB, "-" * 500 + "x", "x=1"),
+    ev(BOMB, "--", "-" * 5000 + "x", "x=1"),
     ev(BOMB, "exp(" * 150 + "x" + ")" * 150, "x=1"),
-    ev(BOMB, "; ".join(["y = x"] * 10_000) + "; y", "x=1", "--max-chars", "1000000"),
     ev(BOMB, "sum(x)", "x=" + "[" * 300 + "1" + "]" * 300),
     ev(VALUE, "sum(x)", "x=[[1,2],[3]]", caret=True),
     ev(VALUE, "sum(x)", "x=[1,'a']", caret=True),
-    ev(VALUE, "sum(x)", "x=[1,[2]]", caret=True),
     ev(VALUE, "2*x", "x="),
     ev(VALUE, "2*x", "=3"),
+    ev(VALUE, "2*x", "x=nan", codes=(0, 1)),
+    ev(VALUE, "sum(x)", "x=[[]]", codes=(0, 1)),
+    ev(VALUE, "", "x=1", caret=True),
+    ev(VALUE, "2*x"),
+    ev(VALUE, "2*x", "x=10**400"),
+    ev(VALUE, "sum(x)", "x=[1,[2]]", caret=True),
     ev(VALUE, "2*x", "x=y", caret=True),
     ev(VALUE, "2*x", "x=1,,2", caret=True),
     ev(VALUE, "2*x", "x=True", caret=True),
     ev(VALUE, "2*x", "x=1e999", codes=(0, 1)),
-    ev(VALUE, "2*x", "x=10**400"),
     ev(VALUE, "x/0", "x=1", codes=(0, 1)),
     ev(VALUE, "2*x", "x=1/0", codes=(0, 1)),
-    ev(VALUE, "2*x", "x=nan", codes=(0, 1)),
     ev(VALUE, "sum(x*x)", "x=1,inf,nan", codes=(0, 1)),
-    ev(VALUE, "sum(x)", "x=[[]]", codes=(0, 1, 2)),
-    ev(VALUE, "", "x=1", caret=True),
     ev(VALUE, "   ", caret=True),
-    ev(VALUE, "2*x"),
     ev(VALUE, "2*x", "3"),
     ev(VALUE, "2*x", "x=1", "x=2"),
     ev(VALUE, "x +", "x=1", caret=True),
     ev(VALUE, "x )", "x=1", caret=True),
     ev(VALUE, "x\x00", "x=1", caret=True),
+    ev(VALUE, "2*x", "x=1\x1b]0;title\x07"),
+    ev(VALUE, "x*tensor([])", "x=1", codes=(0,)),
     ev(SHAPE, "dot(x, y)", "x=1,2", "y=1,2,3"),
-    ev(SHAPE, "mm(a, b).sum()", "a=ones(2,3)", "b=ones(2,3)"),
+    ev(SHAPE, "mm(a, b).sum()", "a=ones(2,3)", "b=ones(2,4)"),
     ev(SHAPE, "sum(x, dim=5)", "x=1,2"),
-    ev(SHAPE, "softmax(x, dim=3).sum()", "x=1,2"),
     ev(SHAPE, "x[5]", "x=1,2"),
-    ev(SHAPE, "x[0, 0]", "x=1,2"),
     ev(SHAPE, "dot(x)", "x=1,2", caret=True),
     ev(SHAPE, "dot(x, x, x)", "x=1,2", caret=True),
+    ev(SHAPE, "x*2", "x=1,2", "-g", "1,2,3"),
+    ev(SHAPE, "x + y", "x=1,2", "y=1,2,3"),
+    ev(SHAPE, "softmax(x, dim=3).sum()", "x=1,2"),
+    ev(SHAPE, "x[0, 0]", "x=1,2"),
     ev(SHAPE, "exp()", caret=True),
     ev(SHAPE, "x.reshape(3)", "x=1,2"),
     ev(SHAPE, "x @ y", "x=1,2", "y=1,2,3"),
-    ev(SHAPE, "x + y", "x=1,2", "y=1,2,3"),
-    ev(SHAPE, "x*2", "x=1,2", "-g", "1,2,3"),
     ev(SHAPE, "x*2", "x=1,2", "-g", "[[1,2]]"),
     ev(SHAPE, "cross_entropy(z, tensor([5]))", "z=[[1,2]]"),
     ev(SHAPE, "x.unsqueeze(7)", "x=1,2"),
@@ -155,20 +163,22 @@ CASES: tuple[Case, ...] = (
     ev(UNI, "2*x", "\u0445=1"),
     ev(UNI, "x\ufeff", "x=1", caret=True),
     ev(UNI, "\U0001d431*2", "x=1", caret=True),
+    Case(CLI, ("check", "/nonexistent/problems.toml")),
+    chk(CLI, "[[problem]\nname = 'x'"),
     ev(CLI, "2*x", "x=1", "--const", "y"),
     ev(CLI, "2*x", "x=1", "--dtype", "int64"),
+    ev(CLI, "2*x", "x=1", "--seed", "99999999999999999999"),
+    ev(CLI, "--", "-----x", "x=1", codes=(0,)),
+    ev(CLI, "-----x", "x=1"),
     ev(CLI, "2*x", "x=1", "--dtype", "float16"),
     ev(CLI, "2*x", "x=1", "--output", "nope"),
     ev(CLI, "2*x", "x=1", "--format", "html"),
     ev(CLI, "2*x", "x=1", "--max-elements", "abc"),
+    ev(CLI, "2*x", "x=1", "--max-elements", "-1"),
+    ev(CLI, "2*x", "x=1", "--symbolic-timeout", "1e300"),
+    ev(CLI, "2*x", "x=1", "--tol", "nan"),
     ev(CLI, "2*x", "x=1", "--expect", "y=1"),
     ev(CLI, "2*x", "x=1", "--expect", "x=1,2", codes=(1,)),
-    ev(CLI, "2*x", "x=1", "--tol", "nan"),
-    ev(CLI, "2*x", "x=1", "--seed", "99999999999999999999"),
-    ev(CLI, "2*x", "x=1", "--symbolic-timeout", "1e300"),
-    ev(CLI, "2*x", "x=1", "--max-elements", "-1"),
-    Case(CLI, ("check", "/nonexistent/problems.toml")),
-    chk(CLI, "[[problem]\nname = 'x'"),
     chk(CLI, "title = 'no problems'"),
     chk(CLI, "problem = 3"),
     chk(CLI, "[[problem]]\nname = 'a'\nexpr = '__import__(\"os\").system(\"touch {sentinel}\")'\n", codes=(1,)),
@@ -178,6 +188,7 @@ CASES: tuple[Case, ...] = (
     chk(CLI, "[[problem]]\nname = 'a'\nexpr = '2*x'\ninputs = {{ x = 1 }}\noutput = '[1,'\n", codes=(1,)),
     chk(CLI, "[[problem]]\nname = 'a'\nexpr = '2*x'\ninputs = {{ x = 1 }}\ntol = 'tight'\n", codes=(1,)),
 )
+README_ROWS = {INJECT: 16, BOMB: 9, VALUE: 9, SHAPE: 8, UNI: 7, CLI: 6}  # 55 rows in the README, all in docs/
 
 
 @dataclass
@@ -234,28 +245,64 @@ def run_case(case: Case, workdir: Path) -> Outcome:
     return run_main(args)
 
 
-def shown(text: str, width: int = 70) -> str:
-    """A cell for a markdown table: long inputs abbreviated, control characters escaped."""
-    text = text if len(text) <= width else f"{text[:30]}…{text[-12:]} ({len(text):,} chars)"
-    text = "".join(c if c.isprintable() and ord(c) < 0x2000 else f"\\u{ord(c):04x}" for c in text)
-    return text.replace("|", "\\|").replace("`", "'")
+def visible(text: str) -> str:
+    """Non-ASCII and invisible characters as escapes, so a look-alike letter shows in the table."""
+    return "".join(c if c.isprintable() and c.isascii() else ascii(c)[1:-1] for c in text)
 
 
-def table() -> str:
-    rows = ["| # | kind | command line | exit | `error:` line (stderr) | s |", "|---|---|---|---|---|---|"]
+def shell_word(arg: str, width: int = 60) -> str:
+    """One argument as a user would type it (quoted), long ones abbreviated."""
+    if len(arg) > width:
+        arg = f"{arg[:40]}...{arg[-12:]}  ({len(arg):,} chars)"
+    if arg and all(c.isalnum() or c in "=,._-/+$" for c in arg):
+        return arg
+    if "'" not in arg:
+        return f"'{arg}'"
+    return f'"{arg}"' if not any(c in arg for c in '"$`\\!') else shlex.quote(arg)
+
+
+def cell(text: str) -> str:
+    """A markdown table cell holding code (which may itself contain backticks and pipes)."""
+    return f"`` {visible(text)} ``".replace("|", "\\|")
+
+
+def message(out: Outcome, case: Case) -> str:
+    """The line a user sees: the ``error:`` line, a check's failure line, or that it ran."""
+    if out.exception is not None:
+        return f"UNCAUGHT {type(out.exception).__name__}: {out.exception}"
+    if out.error_lines:
+        return out.error_lines[0]
+    failed = [line for line in out.stdout.splitlines() if line.startswith("✗")]
+    return failed[0] if failed and case.args[0] == "check" else f"(valid input: evaluated, exit {out.code})"
+
+
+def selected(readme: bool) -> list[tuple[int, Case]]:
+    """All cases, or for the README the first README_ROWS[kind] of each kind."""
+    seen: Counter[str] = Counter()
+    chosen = []
+    for i, case in enumerate(CASES, 1):
+        seen[case.kind] += 1
+        if not readme or seen[case.kind] <= README_ROWS[case.kind]:
+            chosen.append((i, case))
+    return chosen
+
+
+def table(readme: bool = False) -> str:
+    """The markdown table of every (selected) case, from actually running it."""
+    rows = ["| # | kind | command line | exit | what the user sees (stderr; stdout for `check`) | CPU s |",
+            "|---|---|---|---|---|---|"]
+    run_main(["eval", "2*dot(x,x)", "x=1,2,3"])  # warm up: imports are not part of any case's time
     with tempfile.TemporaryDirectory() as tmp:
-        for i, case in enumerate(CASES, 1):
+        for i, case in selected(readme):
             out = run_case(case, Path(tmp))
             args, _ = materialise(case, Path(tmp))
-            cmd = " ".join(shown(a, 60) if " " not in a else f"\"{shown(a, 60)}\"" for a in args)
-            cmd = cmd.replace(tmp, "$TMP")
-            msg = out.error_lines[0] if out.error_lines else "(no error: evaluated)"
-            if out.exception is not None:
-                msg = f"UNCAUGHT {type(out.exception).__name__}: {out.exception}"
-            rows.append(f"| {i} | {case.kind} | `{cmd}` | {out.code} | {shown(msg.replace(tmp, '$TMP'), 400)} | "
-                        f"{out.seconds:.2f} |")
+            command = " ".join(["gradexplain", *(shell_word(a.replace(tmp, "$TMP")) for a in args)])
+            if case.toml is not None:
+                command += f"   # problems.toml: {case.toml.format(sentinel='$TMP/PWNED')}"
+            text = message(out, case).replace(tmp, "$TMP")
+            rows.append(f"| {i} | {case.kind} | {cell(command)} | {out.code} | {cell(text)} | {out.seconds:.2f} |")
     return "\n".join(rows)
 
 
 if __name__ == "__main__":
-    print(table())
+    print(table(readme="--readme" in sys.argv[1:]))

@@ -278,12 +278,14 @@ def _extreme_rule(which: str, arg: str) -> Callable[[RuleContext], str]:
             first, second = ("a", "b") if arg == "a" else ("b", "a")
             sign = "" if which == "max" else "-"
             return f"g*heaviside({sign}({first} - {second}), 1/2)"
+        # The mask compares a with out directly: a difference a - out would be re-associated by
+        # SymPy and come out as -1e-16 instead of 0 at the maximum.
         u = c.unsqueeze()
-        diff = f"a - out{u}" if which == "max" else f"out{u} - a"
+        mask = f"where(a {'>=' if which == 'max' else '<='} out{u}, 1, 0)"
         dims = c.reduced_dims()
-        count = f"heaviside({diff}, 1).sum()" if dims is None else \
-            f"heaviside({diff}, 1).sum({dims[0] if len(dims) == 1 else tuple(dims)}, keepdim=True)"
-        return f"g{u}*heaviside({diff}, 1)/{count}"
+        count = f"{mask}.sum()" if dims is None else \
+            f"{mask}.sum({dims[0] if len(dims) == 1 else tuple(dims)}, keepdim=True)"
+        return f"g{u}*{mask}/{count}"
 
     return rule
 
@@ -309,7 +311,7 @@ for _which in ("max", "min"):
     op(_which, "a, b", "dim=None, keepdim=False", torch=_extreme_torch(_which), method=True,
        optional_args=("b",), positional_params=("dim",),
        rules={"a": _extreme_rule(_which, "a"), "b": _extreme_rule(_which, "b")},
-       shown={"a": f"g*heaviside({'a - out' if _which == 'max' else 'out - a'}, 1)/count  (ties share g)"},
+       shown={"a": f"g*where(a {'>=' if _which == 'max' else '<='} out, 1, 0)/count  (ties share g)"},
        obj=_obj_extreme(_which),
        doc=f"{_which}imum: of all elements, along dim (values only), or elementwise {_which}(a, b)")
 

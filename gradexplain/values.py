@@ -46,6 +46,8 @@ def split_assignment(arg: str) -> tuple[str, str]:
     name = name.strip()
     if not sep or not name.isidentifier() or name.startswith("_"):
         raise GradexplainError(f"expected NAME=VALUE, got {arg!r}")
+    if not name.isascii():  # EXPR is ASCII, so a look-alike letter (Cyrillic х) could never be used
+        raise GradexplainError(f"{ascii(name)}: NAME must be plain ASCII (a look-alike letter?)")
     if not text.strip():
         raise GradexplainError(f"{name}= has no value")
     return name, text.strip()
