@@ -1,7 +1,7 @@
 """Hostile and broken inputs, run through the real CLI: the table in docs/hostile-inputs.md.
 
-    python bench/hostile.py > docs/hostile-inputs.md.table    # every case (the table in docs/)
-    python bench/hostile.py --readme                           # the README's selection
+    python bench/hostile.py             # every case: the table in docs/hostile-inputs.md
+    python bench/hostile.py --readme    # the README's selection (README_ROWS per kind)
 
 Each case is one command line.  ``{sentinel}`` in an argument becomes a path that a payload
 would create if anything of the user's text were executed; ``{toml}`` becomes a file holding
@@ -127,6 +127,7 @@ CASES: tuple[Case, ...] = (
     ev(VALUE, "2*x", "x=1e999", codes=(0, 1)),
     ev(VALUE, "x/0", "x=1", codes=(0, 1)),
     ev(VALUE, "2*x", "x=1/0", codes=(0, 1)),
+    ev(VALUE, "x*(-1)**0.5", "x=2", codes=(0, 1)),
     ev(VALUE, "sum(x*x)", "x=1,inf,nan", codes=(0, 1)),
     ev(VALUE, "   ", caret=True),
     ev(VALUE, "2*x", "3"),
@@ -222,7 +223,7 @@ def run_main(args: list[str]) -> Outcome:
     """
     runner = CliRunner()
     code, exc = 0, None
-    with runner.isolation() as (out, err, _):
+    with runner.isolation(env={"COLUMNS": "300"}) as (out, err, _):  # check's lines unwrapped
         argv, sys.argv = sys.argv, ["gradexplain", *args]
         start, cpu = time.perf_counter(), time.process_time()
         try:
@@ -247,7 +248,7 @@ def run_case(case: Case, workdir: Path) -> Outcome:
 
 def visible(text: str) -> str:
     """Non-ASCII and invisible characters as escapes, so a look-alike letter shows in the table."""
-    return "".join(c if c.isprintable() and c.isascii() else ascii(c)[1:-1] for c in text)
+    return "".join(c if c.isprintable() and (c.isascii() or c in "✓✗") else ascii(c)[1:-1] for c in text)
 
 
 def shell_word(arg: str, width: int = 60) -> str:

@@ -38,7 +38,7 @@ app = typer.Typer(
     "with SymPy.\n\nStart with:  gradexplain eval \"2*dot(x,x)\" x=1,2,3",
     add_completion=False,
     no_args_is_help=True,
-    rich_markup_mode=None,
+    rich_markup_mode="rich",
     pretty_exceptions_enable=False,
 )
 

@@ -88,15 +88,19 @@ class Evaluator:
             params = dict(node.params)
             if node.op == "index_put":
                 params["inplace"] = node.inplace
-            return spec.torch(*args, **params)
+            result = spec.torch(*args, **params)
         except GradexplainError:
             raise
-        except ZeroDivisionError as e:  # Python numbers raise where torch gives inf/nan (1/0, 0**-1): do as torch does
-            if any(isinstance(a, (int, float)) for a in args):
-                return self._apply(node, [as_tensor(a) if isinstance(a, (int, float)) else a for a in args])
-            raise GradexplainError(self._message(node, args, e)) from None
+        except ZeroDivisionError as e:
+            result = e
         except (RuntimeError, ValueError, TypeError, IndexError, NotImplementedError, OverflowError) as e:
             raise GradexplainError(self._message(node, args, e)) from None
+        if not isinstance(result, (complex, ZeroDivisionError)):
+            return result
+        # Python numbers raise or turn complex where torch gives inf/nan (1/0, 0**-1, (-1)**0.5): do as torch does
+        if not any(isinstance(a, (int, float)) for a in args):
+            raise GradexplainError(self._message(node, args, ArithmeticError(str(result))))
+        return self._apply(node, [as_tensor(a) if isinstance(a, (int, float)) else a for a in args])
 
     def _message(self, node: Call, args: list[Any], e: Exception) -> str:
         text = node.src or to_text(node)
