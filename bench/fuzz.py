@@ -4,7 +4,7 @@
     python bench/fuzz.py -n 500 --seed 7
 
 Every case runs the real entry point in-process (:func:`hostile.run_main`) and must end with
-exit 0, 1 or 2, never an escaping exception or a traceback, within 5 s; the process's peak RSS
+exit 0, 1 or 2, never an escaping exception or a traceback, within 5 s of CPU; the process's peak RSS
 must stay under 1 GiB.  A watchdog ends the run if one case hangs.  tests/test_fuzz.py drives
 the same generators from hypothesis (``st.randoms()``) for the fast CI profile.
 """
@@ -14,7 +14,6 @@ import argparse
 import faulthandler
 import random
 import resource
-import string
 import sys
 import time
 from collections import Counter
