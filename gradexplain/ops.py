@@ -319,6 +319,8 @@ for _which in ("max", "min"):
 def _norm_rule(c: RuleContext) -> str:
     p = c.params.get("p", 2)
     u = c.unsqueeze()
+    if p == 0:  # counts the nonzero entries: a step function, gradient 0 (as PyTorch)
+        return "zeros_like(a)"
     if p == 2:
         return f"g{u}*a/out{u}"
     if p == 1:

@@ -342,6 +342,8 @@ class _Parser:
             raise self.error("dim must be an integer or a tuple of integers", node)
         if "p" in params and not isinstance(params["p"], (int, float)):
             raise self.error("p must be a number", node)
+        if spec.name == "dropout" and not 0 <= params.get("p", 0.5) <= 1:
+            raise self.error(f"dropout probability has to be between 0 and 1, but got {params['p']}", node)
 
     # -------------------------------------------------------------- static values
 
