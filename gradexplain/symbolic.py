@@ -35,7 +35,6 @@ from .limits import DEFAULT, Limits, run_left
 from .ops import REGISTRY, RuleContext, variadic_rule
 from .parse import parse_rule
 
-INTERNAL_OPS = {"index_grad", "index_put", "gt", "ge", "lt", "le"}  # no EXPR spelling (comparisons only inside where)
 UNPRINTABLE = {"index_grad", "index_put"}
 
 
