@@ -6,7 +6,7 @@ tool knows about one expression is computed here.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -292,7 +292,8 @@ def jacobians(program: Program, leaves: dict[str, torch.Tensor], used: dict[str,
             if opts.symbolic:
                 with budget(opts.limits.symbolic_timeout):
                     text = jacobian_text(program.output_node, name, input_shapes, opts.limits)
-                value = evaluate(parse_expression(text, opts.limits), leaves, opts.limits).to(jac[name].dtype)
+                own = replace(opts.limits, max_chars=max(opts.limits.max_chars, len(text)))  # our text, not the user's
+                value = evaluate(parse_expression(text, own), leaves, opts.limits).to(jac[name].dtype)
                 sym = Symbolic(text, value.reshape(jac[name].shape) if value.numel() == jac[name].numel() else value)
         except (SymbolicTimeout, NoClosedForm, NotImplementedError, LimitError) as e:  # LimitError: formula too long
             reason = f"symbolic: skipped — {e}"

@@ -532,8 +532,10 @@ def _obj_index(a: Any, key: tuple) -> Any:
 def _obj_index_put(base: Any, value: Any, key: tuple) -> Any:
     from .ir import key_to_python
 
-    out = _obj_np().array(base, dtype=object, copy=True)
-    out[key_to_python(key)] = value
+    np = _obj_np()
+    out = np.array(base, dtype=object, copy=True)
+    value = np.asarray(value, dtype=object)
+    out[key_to_python(key)] = value[()] if value.ndim == 0 else value  # a 0-d array would be stored as one element
     return out
 
 

@@ -30,7 +30,7 @@ import sympy
 
 from . import symfuncs
 from .execute import Shapes, const_value
-from .ir import Call, Const, Input, Node, Slice, substitute, to_text, walk
+from .ir import Call, Const, Input, Node, Slice, nested_text, substitute, to_text, walk
 from .limits import DEFAULT, Limits, run_left
 from .ops import REGISTRY, RuleContext, variadic_rule
 from .parse import parse_rule
@@ -571,10 +571,13 @@ def exact_value(node: Node, exact_inputs: dict[str, Any], seconds: float = 2.0) 
 
 
 def stack_text(arr: Any, fmt: Any) -> str:
-    """A nested ``stack([...])`` EXPR for an object array, each scalar printed by ``fmt``."""
+    """A nested ``stack([...])`` EXPR for an object array, each scalar printed by ``fmt``; an array of
+    plain numbers is a floating ``tensor([...])`` literal instead (shorter, and read back the same)."""
     import numpy as np
 
     arr = np.asarray(arr, dtype=object)
+    if arr.ndim and all(getattr(v, "is_Rational", False) for v in arr.flat):
+        return f"tensor({nested_text(np.vectorize(float, otypes=[float])(arr).tolist())})"
     if arr.ndim == 0:
         return fmt(arr[()])
     return "stack([" + ", ".join(stack_text(arr[i], fmt) for i in range(arr.shape[0])) + "])"
