@@ -105,7 +105,7 @@ CASES: tuple[Case, ...] = (
     ev(BOMB, "sum(x)", "x=zeros(10**4, 10**4)"),
     ev(BOMB, "sum(x)", "x=arange(10**12)"),
     ev(BOMB, "x*one_hot(tensor([10**8])).sum()", "x=1"),
-    ev(BOMB, "(" * 150 + "x" + ")" * 150, "x=1", codes=(0,)),
+    ev(BOMB, "(" * 150 + "x" + ")" * 150, "x=1", caret=True),  # brackets count as nesting (--max-depth)
     ev(BOMB, "(" * 5000 + "x" + ")" * 5000, "x=1", "--max-chars", "100000"),
     ev(BOMB, "-" * 500 + "x", "x=1"),
     ev(BOMB, "--", "-" * 5000 + "x", "x=1"),

@@ -35,7 +35,10 @@ Exit: 0 agree, 1 disagree or an --expect fails, 2 bad input.
 app = typer.Typer(
     name="gradexplain",
     help="A gradient explainer: see why PyTorch's autograd gives the gradient it gives, and prove it right "
-    "with SymPy.\n\nStart with:  gradexplain eval \"2*dot(x,x)\" x=1,2,3",
+    "with SymPy.\n\nExamples (more in `gradexplain eval --help`):\n\n"
+    "  gradexplain eval \"2*dot(x,x)\" x=1,2,3\n\n"
+    "  gradexplain eval \"z = x*w + b; mse_loss(z, t)\" x=5 t=0 w=1 b=3 --const x,t\n\n"
+    "  gradexplain check problems.toml\n\n  gradexplain ops",
     add_completion=False,
     no_args_is_help=True,
     rich_markup_mode="rich",

@@ -36,12 +36,12 @@ SHOWN_DIFFERENCES = 3
 
 
 def short(t: torch.Tensor, limit: int = 8) -> str:
-    """Compact text of a tensor for a one-line message: [[12, 194]]."""
+    """Compact text of a tensor for a one-line message, as the contract writes it: [[12,194]]."""
     if t.numel() > limit:
         return f"tensor of shape {list(t.shape)}"
 
     def nest(x: object) -> str:
-        return "[" + ", ".join(nest(i) for i in x) + "]" if isinstance(x, list) else fmt_number(float(x))
+        return "[" + ",".join(nest(i) for i in x) + "]" if isinstance(x, list) else fmt_number(float(x))
 
     return nest(t.double().tolist())
 

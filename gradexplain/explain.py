@@ -209,7 +209,11 @@ def _exact_values(report: Report, used: dict[str, Value], limits: Limits) -> Non
     exact_inputs = {n: v.exact for n, v in used.items()}
     for entry in report.grads.values():
         if entry.symbolic is not None and entry.symbolic.expr is not None:
-            entry.symbolic.exact = exact_value(parse_expression(entry.symbolic.expr, limits), exact_inputs)
+            own = replace(limits, max_chars=max(limits.max_chars, len(entry.symbolic.expr)))  # our text, not the user's
+            try:
+                entry.symbolic.exact = exact_value(parse_expression(entry.symbolic.expr, own), exact_inputs)
+            except LimitError:  # nested deeper than --max-depth: the exact value is an extra, not a failure
+                entry.symbolic.exact = None
 
 
 def _rule_summary(op: str | None) -> str | None:

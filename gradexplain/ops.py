@@ -205,12 +205,20 @@ for _name, _doc in [("exp", "e**a"), ("log", "natural logarithm"), ("sqrt", "squ
     op(_name, "a", torch=lambda a, fn=getattr(torch, _name): fn(as_tensor(a)), elementwise=True,  # log(2) in formulas
        sym=_sym(_name), doc=_doc)
 REGISTRY["sign"].rules = {}
-op("heaviside", "a, values", torch=lambda a, v: torch.heaviside(as_tensor(a), as_tensor(v)), elementwise=True,
-   sym=_sym("heaviside"), doc="step function: 0 below 0, `values` at 0, 1 above (not differentiable)")
+def _heaviside_torch(a: Any, values: Any) -> torch.Tensor:
+    """torch.heaviside has no backward, yet gradient formulas (``relu(x).sum()`` → ``heaviside(x, 0)``) must
+    read back through eval: the same step built from ``where``, slope 0 in ``a`` and 1 in ``values`` at a == 0."""
+    a, values = as_tensor(a), as_tensor(values)
+    return torch.where(a == 0, values, torch.sign(a).clamp(min=0))  # sign keeps a's graph (slope 0), as sign(x) does
+
+
+op("heaviside", "a, values", torch=_heaviside_torch, elementwise=True, sym=_sym("heaviside"),
+   rules={"values": "where(a >= 0, where(a <= 0, g, 0), 0)"},
+   doc="step function: 0 below 0, `values` at 0, 1 above (gradient 0 in a)")
 
 
 def _compare(fn: Callable[[Any, Any], Any], sym_name: str, text: str) -> None:
-    op(sym_name, "a, b", torch=fn, sym=_sym(sym_name), user=False,
+    op(sym_name, "a, b", torch=fn, sym=_sym(sym_name), obj=_ufunc(_sym(sym_name), 2), user=False,
        doc=f"a {text} b (only as the condition of where)")
 
 

@@ -40,6 +40,7 @@ class _Parser:
         self.env: dict[str, Node] = {}
         self.inputs: dict[str, Input] = {}
         self.dropouts = 0
+        self.line_starts: list[int] | None = None  # offsets of line starts, for src()
 
     # -------------------------------------------------------------- errors
 
@@ -51,7 +52,16 @@ class _Parser:
         return cls(message, col=col, line=line, source=self.text)
 
     def src(self, node: ast.AST) -> str:
-        return ast.get_source_segment(self.text, node) or ""
+        """The piece of EXPR a node came from.  ``ast.get_source_segment`` re-splits the whole text
+        on every call (quadratic on long formulas); EXPR is ASCII, so byte columns are characters."""
+        if self.line_starts is None:
+            self.line_starts = [0] + [i + 1 for i, ch in enumerate(self.text) if ch == "\n"]
+        try:
+            start = self.line_starts[node.lineno - 1] + node.col_offset
+            end = self.line_starts[node.end_lineno - 1] + node.end_col_offset
+        except (AttributeError, TypeError, IndexError):
+            return ""
+        return self.text[start:end]
 
     # -------------------------------------------------------------- statements
 
@@ -95,10 +105,10 @@ class _Parser:
             plain = isinstance(stmt, ast.Assign)  # y = x*2 → "x*2"; y += x keeps the whole statement
             return Statement(name, node, self.src(stmt.value) if plain else self.src(stmt))
         if isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name):
-            name = target.value.id
-            if name not in self.env and name not in self.inputs:
-                raise self.error(f"indexed assignment into {name!r}, which has no value yet", target)
-            base = self.env.get(name) or self.inputs[name]
+            name = self.check_name(target.value.id, target.value)
+            if name in FUNCTION_PREFIXES or name in NAMED_CONSTANTS:
+                raise self.error(f"cannot assign into {name!r}", target)
+            base = self.name(target.value)  # a statement's tensor, or an input (PyTorch refuses it unless --const)
             new = Call("index_put", (base, node), {"key": self.index_key(target.slice)},
                        src=self.src(stmt), inplace=True)
             self.env[name] = new
@@ -141,10 +151,15 @@ class _Parser:
         if isinstance(node, ast.Attribute):
             if node.attr in ATTRIBUTE_OPS:
                 return Call(ATTRIBUTE_OPS[node.attr], (self.expr(node.value, d),), src=self.src(node))
+            if node.attr in ("values", "indices"):
+                return self.values_of(self.expr(node.value, d), 0 if node.attr == "values" else 1, node)
             raise self.error(f"attribute .{node.attr} is not allowed (allowed: .T and the listed methods)", node)
         if isinstance(node, ast.Subscript):
             base = self.expr(node.value, d)
-            return Call("index", (base,), {"key": self.index_key(node.slice)}, src=self.src(node))
+            key = self.index_key(node.slice)
+            if _values_indices_pair(base) and key in ((0,), (1,)):
+                return self.values_of(base, key[0], node)
+            return Call("index", (base,), {"key": key}, src=self.src(node))
         if isinstance(node, ast.Compare):
             if not allow_compare:
                 raise self.error("comparisons are only allowed as the condition of where(cond, a, b)", node)
@@ -157,6 +172,15 @@ class _Parser:
                 return Call("tensor", (), {"data": self.nested(node)}, src=self.src(node))
             raise self.error("a list is only allowed inside tensor([...]), stack([...]) or cat([...])", node)
         raise self.error(f"{type(node).__name__} is not allowed in an expression", node)
+
+    def values_of(self, base: Node, which: int, node: ast.AST) -> Node:
+        """``x.max(dim=1)[0]`` / ``.values``: PyTorch returns (values, indices) there; the values are ``base``."""
+        if not _values_indices_pair(base):
+            raise self.error("only max(..., dim=d) and min(..., dim=d) have .values/.indices", node)
+        if which == 1:
+            raise self.error("the indices of max/min (argmax) are integers with no gradient: use [0] or .values",
+                             node)
+        return base
 
     def number(self, node: ast.Constant) -> int | float:
         v = node.value
@@ -413,6 +437,12 @@ class _Parser:
         raise self.error("an index must be an integer literal or a slice such as 0, -1, :, 1:3", node)
 
 
+def _values_indices_pair(node: Node) -> bool:
+    """Whether PyTorch would return a (values, indices) pair here: max/min of one tensor along a dim."""
+    return isinstance(node, Call) and node.op in ("max", "min") and len(node.args) == 1 \
+        and node.params.get("dim") is not None
+
+
 def _shape(item: Any) -> tuple:
     return (len(item),) + (_shape(item[0]) if item and isinstance(item[0], list) else ()) if isinstance(item, list) else ()
 
@@ -436,9 +466,12 @@ def _ast_parse(text: str, limits: Limits) -> ast.Module:
             col = i - (text.rfind("\n", 0, i) + 1)
             raise ParseError(f"character {ch!r} (U+{ord(ch):04X}) is not allowed: EXPR is plain ASCII",
                              col=col, line=line, source=text)
+    _check_bracket_depth(text, limits)
     try:
         return ast.parse(text, mode="exec")
     except SyntaxError as e:
+        if e.msg == "too many nested parentheses":  # Python's parser stops at 200, whatever --max-depth says
+            raise LimitError("brackets nested deeper than Python's parser allows (200 levels)") from None
         msg = (e.msg or "invalid syntax").replace("'(' was never closed", "unclosed '('")
         col = max((e.offset or 1) - 1, 0)
         if e.lineno and e.text is not None and col > len(text.splitlines()[e.lineno - 1] if text.splitlines() else ""):
@@ -446,6 +479,25 @@ def _ast_parse(text: str, limits: Limits) -> ast.Module:
         raise ParseError(f"syntax: {msg}", col=col, line=e.lineno or 1, source=text) from None
     except (RecursionError, MemoryError, ValueError) as e:
         raise LimitError(f"EXPR too deeply nested for the parser ({type(e).__name__})") from None
+
+
+def _check_bracket_depth(text: str, limits: Limits) -> None:
+    """Brackets count as nesting too: ``((((x))))`` leaves no trace in the AST, and Python's own parser
+    stops at 200 levels with a syntax error that would not name --max-depth."""
+    depth, quote = 0, None
+    for i, ch in enumerate(text):
+        if quote:
+            quote = None if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "([{":
+            depth += 1
+            if depth > limits.max_depth:
+                line = text.count("\n", 0, i) + 1
+                raise LimitError(f"brackets nested deeper than {limits.max_depth} levels (raise it with --max-depth)",
+                                 col=i - (text.rfind("\n", 0, i) + 1), line=line, source=text)
+        elif ch in ")]}":
+            depth -= 1
 
 
 def parse_program(text: str, limits: Limits = DEFAULT) -> Program:

@@ -194,6 +194,14 @@ def sympy_number(v: Any) -> sympy.Expr:
     return sympy.Rational(repr(v))  # the decimal the user wrote, exactly
 
 
+def sympy_to_number(c: sympy.Expr) -> int | Fraction | float:
+    if c.is_Integer:
+        return int(c)
+    if c.is_Rational:
+        return Fraction(int(c.p), int(c.q))
+    return float(c)
+
+
 SHAPE_ONLY = {"ones_like": 1, "zeros_like": 0}
 
 
@@ -209,6 +217,8 @@ class ToSympy:
 
     def leaf(self, node: Node) -> sympy.Expr:
         node = self.simplify_leaf(node)
+        if is_elementwise(node):  # simplifying a leaf can float a constant out: (A @ x)/2
+            return self.convert(node)
         if isinstance(node, Call) and node.op in SHAPE_ONLY:  # simplifying revealed ones_like(...)
             self.witnesses.extend(elementwise_parts(node.args[0]))
             return sympy.Integer(SHAPE_ONLY[node.op])
@@ -427,6 +437,8 @@ class Simplifier:
             args = tuple(self.simplify(a) for a in node.args)
             result = self.rewrite(Call(node.op, args, node.params) if any(a is not b for a, b in zip(args, node.args))
                                   else node)
+            if is_elementwise(result):  # a constant floated out of a product: let SymPy combine it
+                result = self.elementwise(result)
         else:
             result = node
         self.memo[id(node)] = (node, result)
@@ -435,8 +447,37 @@ class Simplifier:
     def elementwise(self, node: Node) -> Node:
         to = ToSympy(self.shapes, simplify_leaf=self.simplify)
         expr = sympy_simplify(to.convert(node))
+        expr = expr.replace(lambda e: e.is_Add, lambda e: self.collect_matmuls(e, to))
         back = FromSympy(to.leaves).convert(expr)
         return self.restore_shape(back, self.shapes.shape(node), to.witnesses + [node])
+
+    def collect_matmuls(self, expr: sympy.Expr, to: ToSympy) -> sympy.Expr:
+        """Matrix-calculus style: ``A @ x + x @ A`` → ``(A + A.T) @ x`` (for a vector x, ``x @ M``
+        is ``M.T @ x``).  SymPy sees each product as an opaque symbol, so this is done here."""
+        if not expr.is_Add:
+            return expr
+        groups: dict[str, list[tuple[sympy.Expr, sympy.Expr, Node, Node]]] = {}
+        rest: list[sympy.Expr] = []
+        for term in expr.args:
+            coeff, factor = term.as_coeff_Mul()
+            node = to.leaves.get(factor)
+            if isinstance(node, Call) and node.op in ("matmul", "mv") and len(node.args) == 2:
+                left, right = node.args
+                dims = (len(self.shapes.shape(left)), len(self.shapes.shape(right)))
+                if dims == (2, 1):
+                    groups.setdefault(to_text(right), []).append((term, coeff, left, right))
+                    continue
+                if dims == (1, 2):
+                    groups.setdefault(to_text(left), []).append((term, coeff, Call("t", (right,)), left))
+                    continue
+            rest.append(term)
+        for items in groups.values():
+            if len(items) == 1:
+                rest.append(items[0][0])
+                continue
+            total = add_all([m if c == 1 else Call("mul", (Const(sympy_to_number(c)), m)) for _, c, m, _ in items])
+            rest.append(to.leaf(Call("matmul", (total, items[0][3]))))
+        return sympy.Add(*rest)
 
     def restore_shape(self, node: Node, shape: tuple[int, ...], witnesses: list[Node]) -> Node:
         """Broadcast ``node`` back to ``shape`` when simplification made it smaller (x - x → 0)."""
@@ -468,7 +509,33 @@ class Simplifier:
             for eye, other in ((a, b), (b, a)):
                 if isinstance(eye, Call) and eye.op == "eye" and self.shapes.shape(node) == self.shapes.shape(other):
                     return other  # I @ X → X
+        if node.op in BILINEAR:
+            for i, arg in enumerate(node.args[:2]):
+                scaled = constant_factor(arg)
+                if scaled is not None:  # A @ (x/2) → (A @ x)/2: SymPy can then combine the products
+                    factor, rest = scaled
+                    args = node.args[:i] + (rest,) + node.args[i + 1:]
+                    return Call("mul", (Const(factor), self.rewrite(Call(node.op, args, node.params))))
         return node
+
+
+BILINEAR = ("matmul", "mm", "mv", "dot", "outer")
+
+
+def constant_factor(node: Node) -> tuple[int | Fraction | float, Node] | None:
+    """``c*y``, ``y*c``, ``y/c`` or ``-y`` with a constant c → (c, y); else None."""
+    if not isinstance(node, Call):
+        return None
+    if node.op == "neg":
+        return -1, node.args[0]
+    if node.op == "mul":
+        for i in (0, 1):
+            if isinstance(node.args[i], Const):
+                return node.args[i].value, node.args[1 - i]
+    if node.op == "div" and isinstance(node.args[1], Const) and node.args[1].value not in (0, 0.0):
+        value = node.args[1].value
+        return (Fraction(1, value) if isinstance(value, int) else 1 / value), node.args[0]
+    return None
 
 
 def fit_shape(node: Node, wrt: Input, shapes: Shapes) -> Node:
@@ -576,6 +643,9 @@ def stack_text(arr: Any, fmt: Any) -> str:
     import numpy as np
 
     arr = np.asarray(arr, dtype=object)
+    if any(not isinstance(v, sympy.Basic) for v in arr.flat):  # plain numbers (np.zeros(..., object) holds int 0)
+        arr = np.frompyfunc(lambda v: v if isinstance(v, sympy.Basic) else sympy_number(v), 1, 1)(arr)
+        arr = np.asarray(arr, dtype=object)
     if arr.ndim and all(getattr(v, "is_Rational", False) for v in arr.flat):
         return f"tensor({nested_text(np.vectorize(float, otypes=[float])(arr).tolist())})"
     if arr.ndim == 0:
@@ -612,7 +682,8 @@ def jacobian_text(output: Node, wrt: str, inputs: dict[str, tuple[int, ...]], li
     jac = np.empty(out.shape + syms.shape, dtype=object)
     for oi in np.ndindex(*out.shape):
         for ii in np.ndindex(*syms.shape):
-            jac[oi + ii] = sympy.diff(out[oi], syms[ii])
+            # a step's impulse is invisible to autograd: PyTorch's slope of heaviside/sign/where is 0
+            jac[oi + ii] = sympy.diff(out[oi], syms[ii]).replace(sympy.DiracDelta, lambda *_: sympy.Integer(0))
     return stack_text(jac, scalar_text)
 
 

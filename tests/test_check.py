@@ -90,7 +90,7 @@ def test_text_lines_and_summary(tmp_path):
     lines = r.stdout.splitlines()
     assert lines[0] == "✓ right-formula"
     text = " ".join(r.stdout.split())
-    assert "✗ wrong-value: x: expected [4, 8, 13], torch and sympy give [4, 8, 12]" in text
+    assert "✗ wrong-value: x: expected [4,8,13], torch and sympy give [4,8,12]" in text
     assert "[2] 13 instead of 12 (off by 1)" in text
     assert "1 passed, 4 failed" in text
 
