@@ -6,7 +6,6 @@ with one ``error:`` line (plus a caret for parse errors), never a traceback (``-
 """
 from __future__ import annotations
 
-import os
 import sys
 from typing import Any, Callable, List, Optional
 
@@ -303,13 +302,8 @@ def ops_command(
 
 def main() -> None:
     """Entry point: usage errors become one ``error:`` line too."""
-    try:
-        import click
-    except ImportError:  # typer >= 0.20 vendors click
-        from typer import _click as click  # type: ignore[no-redef]
+    import click  # typer < 0.20 (pinned) runs on click
 
-    if os.environ.get("NO_COLOR"):
-        os.environ.setdefault("TERM", "dumb")
     try:
         code = app(standalone_mode=False)
     except click.exceptions.NoSuchOption as e:

@@ -256,9 +256,7 @@ class Printer:
                 arg_texts.extend(param_text(v) for v in value)
             elif name in spec.positional_params:
                 arg_texts.append(param_text(value))
-            elif value != spec.param_defaults.get(name, object()) or (op == "dropout" and name == "seed"):
-                # a dropout's seed always: parsing numbers seed-less dropouts by position, so a formula
-                # that repeats one dropout would otherwise read back with other masks
+            elif value != spec.param_defaults.get(name, object()) or name in spec.always_printed:
                 arg_texts.append(f"{name}={param_text(value)}")
         if spec.method and args and not spec.variadic:
             receiver = self._wrap(args[0], PREC_POSTFIX)

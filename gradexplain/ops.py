@@ -81,6 +81,7 @@ class OpSpec:
     optional_args: tuple[str, ...] = ()  # tensor args that may be left out (``linear``'s bias)
     positional_params: tuple[str, ...] = ()
     hidden_params: tuple[str, ...] = ()
+    always_printed: tuple[str, ...] = ()  # params printed even at their default value
     constructor: bool = False  # builds a constant tensor from params alone
     user: bool = True  # callable from EXPR by name (internal ops are not)
     # Output shape from argument shapes and params, for ops that can make a tensor larger than their
@@ -787,7 +788,9 @@ def _dropout_torch(x: Any, p: float = 0.5, training: bool = True, seed: int = 0)
     return x * dropout_mask(tuple(x.shape), p, seed).to(x.dtype)
 
 
-op("dropout", "x", "p=0.5, training=True, seed=0", torch=_dropout_torch, positional_params=("p",),
+# A dropout's seed is always printed: parsing numbers seed-less dropouts by position, so a formula
+# that repeats one dropout would otherwise read back with other masks.
+op("dropout", "x", "p=0.5, training=True, seed=0", torch=_dropout_torch, positional_params=("p",), always_printed=("seed",),
    rules={"x": lambda c: "g*dropout(ones_like(x), {p}, training={t}, seed={s})".format(
        p=c.params.get("p", 0.5), t=c.params.get("training", True), s=c.params.get("seed", 0))
        if c.params.get("training", True) else "g"},

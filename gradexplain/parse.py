@@ -292,7 +292,7 @@ class _Parser:
                 args.append(self.expr(positional.pop(0), depth, allow_compare=(spec.name == "where" and not args)))
             tensors = dict(zip(names, args))
 
-        pnames = [p for p in spec.param_names if p not in spec.hidden_params or spec.name == "dropout"]
+        pnames = [p for p in spec.param_names if p not in spec.hidden_params]
         if spec.varargs_param and len(positional) > 1:
             params[spec.varargs_param] = tuple(self.static(p, spec.varargs_param) for p in positional)
             positional = []
