@@ -13,7 +13,8 @@ from typing import Any, Callable
 import torch
 
 from .errors import GradexplainError, LimitError
-from .ir import Call, Const, Input, Node, to_text, walk
+from .ir import Call, Const, Input, Node, walk
+from .printer import to_text
 from .limits import DEFAULT, Limits
 from .ops import REGISTRY, as_tensor
 

@@ -15,8 +15,9 @@ from typing import Any
 
 import torch
 
-from .ir import Call, Const, Input, Node, Printer, Program, key_text, walk
+from .ir import Call, Const, Input, Node, Program, key_text, walk
 from .ops import REGISTRY, RuleContext
+from .printer import Printer
 
 VALUE_MAX = 64  # forward values kept per graph node (larger ones: shape only)
 

@@ -26,16 +26,17 @@ from .autograd import make_leaves, run_program, walk_graph
 from .errors import GradexplainError, LimitError
 from .execute import Shapes, evaluate
 from .explain import agree
-from .ir import Call, Const, Input, Node, Program, Slice, substitute, to_text, walk
+from .ir import Call, Const, Input, Node, Program, Slice, substitute, walk
+from .ops import REGISTRY, Linear
 from .numeric import STEP
 from .parse import parse_expression
+from .printer import to_text
 from .report import Report, Symbolic
 from .symbolic import NoClosedForm, Simplifier, SymbolicTimeout, budget, gradients, jacobian_text, printable
 from .values import parse_value, split_assignment
 
 NUMERIC_MAX = 256  # input elements (all inputs together) for the finite-difference Hessian
 EIGEN_MAX = 32  # rows of a square matrix whose eigenvalues are shown
-SHAPE_ONLY = {"ones_like", "zeros_like", "full_like", "numel"}  # depend on their argument's shape only
 
 
 @dataclass
@@ -324,9 +325,12 @@ def direction_name(a: str, taken: set[str], only: bool) -> str:
 class LinearMap:
     """The matrix ``K[i..., j...] = ∂f[j...]/∂v[i...]`` of a formula ``f`` that is linear in ``v``.
 
-    The direction's dims lead, so broadcasting and batched ``@`` line up with ``f``'s own dims:
-    ``A.T @ v`` ↦ ``eye(n) @ A`` (= A), ``v * s`` ↦ ``eye(n) * s`` (a diagonal).  Only the linear
-    ops a gradient applies to its seed are known; anything else is :class:`NoClosedForm`.
+    A generic driver over the registry's :class:`~gradexplain.ops.Linear` declarations (JAX's
+    ``deflinear``): each node's ``K`` has the direction's dims in front of the node's own, and an op
+    declared linear maps its arguments' ``K`` to its own by being applied to them with that leading
+    batch of dims: ``A.T @ v`` ↦ ``eye(n) @ A`` (= A), ``v * s`` ↦ ``eye(n) * s`` (a diagonal).  An op
+    without a VJP rule is a constant here (``ones_like``, ``sign``); any other op of the direction is
+    :class:`NoClosedForm` (the block is then written per element).
     """
 
     def __init__(self, v: str, shapes: Shapes):
@@ -351,15 +355,73 @@ class LinearMap:
     def rule(self, n: Node) -> Node | None:
         if isinstance(n, Input):
             return self.identity() if n.name == self.v else None
-        if not isinstance(n, Call) or n.op in SHAPE_ONLY:
+        if not isinstance(n, Call):
             return None
         ks = [self.memo[id(a)] for a in n.args]
         if all(k is None for k in ks):
             return None
-        handler = getattr(self, f"op_{n.op}", None) if n.op in LINEAR_OPS else None
-        if handler is None:
+        spec = REGISTRY[n.op]
+        names = [f"t{i}" for i in range(len(n.args))] if spec.variadic else list(spec.tensor_args[: len(n.args)])
+        moving = [name for name, k in zip(names, ks) if k is not None]
+        linear = spec.linear
+        if linear is None and not spec.rules and spec.variadic_rule is None:
+            return None  # no gradient at all: a constant of the direction (ones_like(v), sign(v))
+        if linear is None or not all(linear.covers(name) for name in moving):
             raise NoClosedForm(f"{n.op} of the direction has no closed-form matrix here")
-        return handler(n, ks)
+        if len(moving) > 1 and not linear.joint:
+            raise NoClosedForm(f"{n.op} of the direction with itself is not linear")
+        if linear.batch is None:
+            raise NoClosedForm(f"{n.op} of the direction has no batched form")
+        k = self.batched(n, ks, names, linear)
+        if k is not None and self.shape(k) != self.lead + self.shape(n):  # broadcast by the op's other arguments
+            k = Call("mul", (k, Call("ones", (), {"shape": self.lead + self.shape(n)})))
+        return k
+
+    def batched(self, n: Call, ks: list[Node | None], names: list[str], linear: Linear) -> Node | None:
+        """The op applied to its arguments' ``K`` with the direction's dims in front."""
+        batch = linear.batch
+        if callable(batch):
+            return batch(n, ks, self.lead, self.shape)
+        if batch == "reshape":
+            return Call("reshape", (ks[0],), {"shape": self.lead + self.shape(n)})
+        if batch == "broadcast":
+            return ks[0]  # broadcast to the output's shape by __call__'s shape fix below
+        if batch == "key":
+            return Call(n.op, (ks[0],), dict(n.params, key=(Slice(),) * len(self.lead) + tuple(n.params["key"])))
+        zero = Const(0) if batch == "elementwise" else None
+        args = []
+        for name, arg, k in zip(names, n.args, ks):
+            if k is not None:
+                args.append(self.align(k, arg, n) if batch == "elementwise" else k)
+            elif linear.joint and linear.covers(name):  # the direction's part of a sum: zero
+                args.append(zero if zero is not None else Call("zeros", (), {"shape": self.lead + self.shape(arg)}))
+            else:
+                args.append(arg)
+        if batch == "elementwise":
+            return Call(n.op, tuple(args), n.params)
+        assert batch == "dims", batch
+        params = self.shift_dims(n, linear)
+        if params is None:
+            return ks[0]  # a reduction over the dims of a 0-d tensor: the identity
+        return Call(n.op, tuple(args), params)
+
+    def shift_dims(self, n: Call, linear: Linear) -> dict[str, Any] | None:
+        """``n``'s params with its dim-valued ones moved past the direction's dims (None = all dims)."""
+        ref = n if linear.dims_of == "out" else n.args[0]
+        nd, lead = len(self.shape(ref)), len(self.lead)
+        params = dict(n.params)
+        for name in linear.dims:
+            dim = params.get(name)
+            if dim is None:
+                dims = tuple(range(nd))
+                if not dims:
+                    return None
+                params.pop("keepdim", None)  # keepdim means nothing without a dim
+            else:
+                dims = tuple(d % nd for d in (dim if isinstance(dim, (tuple, list)) else (dim,)))
+            shifted = tuple(d + lead for d in dims)
+            params[name] = shifted if len(shifted) > 1 else shifted[0]
+        return params
 
     def identity(self) -> Node:
         n = math.prod(self.lead)
@@ -371,110 +433,12 @@ class LinearMap:
     def shape(self, n: Node) -> tuple[int, ...]:
         return self.shapes.shape(n)
 
-    def align(self, k: Node, arg: Node, out: Node, full: bool = False) -> Node:
-        """``k`` (for ``arg``) broadcast like ``arg`` is broadcast to ``out`` (all the way if ``full``)."""
+    def align(self, k: Node, arg: Node, out: Node) -> Node:
+        """``k`` (for ``arg``) reshaped so that it broadcasts like ``arg`` does in ``out``."""
         sa, so = self.shape(arg), self.shape(out)
         if self.lead and len(sa) < len(so):
             k = Call("reshape", (k,), {"shape": self.lead + (1,) * (len(so) - len(sa)) + sa})
-        if full and self.shape(k) != self.lead + so:
-            k = Call("mul", (k, Call("ones", (), {"shape": self.lead + so})))
         return k
-
-    def one_linear(self, n: Call, ks: list[Node | None]) -> int:
-        if sum(k is not None for k in ks) != 1:
-            raise NoClosedForm(f"{n.op} of the direction with itself is not linear")
-        return next(i for i, k in enumerate(ks) if k is not None)
-
-    def op_add(self, n: Call, ks: list[Node | None], sign: str = "add") -> Node:
-        parts = [self.align(k, a, n, full=True) if k is not None else None for k, a in zip(ks, n.args)]
-        if parts[0] is None:
-            return parts[1] if sign == "add" else Call("neg", (parts[1],))
-        return parts[0] if parts[1] is None else Call(sign, (parts[0], parts[1]))
-
-    def op_sub(self, n: Call, ks: list[Node | None]) -> Node:
-        return self.op_add(n, ks, sign="sub")
-
-    def op_neg(self, n: Call, ks: list[Node | None]) -> Node:
-        return Call("neg", (ks[0],))
-
-    def op_mul(self, n: Call, ks: list[Node | None]) -> Node:
-        i = self.one_linear(n, ks)
-        k = self.align(ks[i], n.args[i], n)
-        return Call("mul", (k, n.args[1 - i]))
-
-    def op_div(self, n: Call, ks: list[Node | None]) -> Node:
-        if ks[1] is not None:
-            raise NoClosedForm("division by the direction is not linear")
-        return Call("div", (self.align(ks[0], n.args[0], n), n.args[1]))
-
-    def op_where(self, n: Call, ks: list[Node | None]) -> Node:
-        if ks[0] is not None:
-            raise NoClosedForm("a condition on the direction is not linear")
-        parts = [self.align(k, a, n) if k is not None else Const(0) for k, a in zip(ks[1:], n.args[1:])]
-        return Call("where", (n.args[0], parts[0], parts[1]))
-
-    def op_matmul(self, n: Call, ks: list[Node | None]) -> Node:
-        i = self.one_linear(n, ks)
-        a, b = n.args
-        if i == 0:
-            return Call("matmul", (ks[0], b))  # batched over the leading direction dims
-        if len(self.shape(b)) >= 2 or not self.lead:
-            return Call("matmul", (a, ks[1]))
-        other = Call("t", (a,)) if len(self.shape(a)) == 2 else a
-        return Call("matmul", (ks[1], other))
-
-    op_mm = op_mv = op_dot = op_matmul
-
-    def op_outer(self, n: Call, ks: list[Node | None]) -> Node:
-        i = self.one_linear(n, ks)
-        a, b = n.args
-        if i == 0:
-            return Call("mul", (Call("unsqueeze", (ks[0],), {"dim": -1}), b))
-        return Call("mul", (Call("unsqueeze", (a,), {"dim": -1}), Call("unsqueeze", (ks[1],), {"dim": -2})))
-
-    def op_t(self, n: Call, ks: list[Node | None]) -> Node:
-        if len(self.shape(n.args[0])) < 2:
-            return ks[0]
-        return Call("transpose", (ks[0],), {"dim0": -2, "dim1": -1}) if self.lead else Call("t", (ks[0],))
-
-    def op_transpose(self, n: Call, ks: list[Node | None]) -> Node:
-        nd = len(self.shape(n.args[0]))
-        d0, d1 = (n.params["dim0"] % nd + len(self.lead), n.params["dim1"] % nd + len(self.lead))
-        return Call("transpose", (ks[0],), {"dim0": d0, "dim1": d1})
-
-    def op_sum(self, n: Call, ks: list[Node | None], mean: bool = False) -> Node:
-        nd, lead = len(self.shape(n.args[0])), len(self.lead)
-        dim = n.params.get("dim")
-        dims = tuple(range(nd)) if dim is None else tuple(d % nd for d in (dim if isinstance(dim, (tuple, list))
-                                                                            else (dim,)))
-        if not dims:
-            return ks[0]
-        shifted = tuple(d + lead for d in dims)
-        params = {"dim": shifted if len(shifted) > 1 else shifted[0]}
-        if dim is not None and n.params.get("keepdim"):
-            params["keepdim"] = True
-        total = Call("sum", (ks[0],), params)
-        count = math.prod(self.shape(n.args[0])[d] for d in dims)
-        return Call("div", (total, Const(count))) if mean else total
-
-    def op_mean(self, n: Call, ks: list[Node | None]) -> Node:
-        return self.op_sum(n, ks, mean=True)
-
-    def op_reshape(self, n: Call, ks: list[Node | None]) -> Node:
-        return Call("reshape", (ks[0],), {"shape": self.lead + self.shape(n)})
-
-    op_view = op_squeeze = op_unsqueeze = op_reshape
-
-    def op_expand_as(self, n: Call, ks: list[Node | None]) -> Node:
-        return self.align(ks[0], n.args[0], n, full=True)
-
-    def op_index(self, n: Call, ks: list[Node | None]) -> Node:
-        key = (Slice(),) * len(self.lead) + tuple(n.params["key"])
-        return Call("index", (ks[0],), {"key": key})
-
-
-LINEAR_OPS = {"add", "sub", "neg", "mul", "div", "where", "matmul", "mm", "mv", "dot", "outer", "t", "transpose", "sum",
-              "mean", "reshape", "view", "squeeze", "unsqueeze", "expand_as", "index"}
 
 
 # ========================================================================== the sections

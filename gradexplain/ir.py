@@ -2,9 +2,9 @@
 
 An EXPR is parsed once into a DAG of :class:`Node` objects.  The same DAG is run by torch
 (autograd), differentiated by the symbolic engine (whose result is again a DAG of the same
-nodes) and printed back as EXPR text by :func:`to_text`.  Nodes compare by identity, so a
-subexpression used twice (``y`` in ``y*y``) is one shared node; :func:`key` gives the
-structural identity where that is what is wanted (the symbolic simplifier).
+nodes) and printed back as EXPR text by :mod:`gradexplain.printer` (which sits above the op
+registry, since spelling an op needs its entry).  Nodes compare by identity, so a
+subexpression used twice (``y`` in ``y*y``) is one shared node.
 """
 from __future__ import annotations
 
@@ -148,13 +148,7 @@ def substitute(root: Node, mapping: dict[str, Node]) -> Node:
     return memo[id(root)]
 
 
-# ---------------------------------------------------------------- printing as EXPR text
-
-# Python precedence levels, loosest first.
-PREC_ADD, PREC_MUL, PREC_UNARY, PREC_POW, PREC_POSTFIX, PREC_ATOM = 10, 20, 30, 40, 50, 60
-INFIX = {"add": ("+", PREC_ADD), "sub": ("-", PREC_ADD), "mul": ("*", PREC_MUL), "div": ("/", PREC_MUL),
-         "matmul": ("@", PREC_MUL), "pow": ("**", PREC_POW),
-         "gt": (">", 5), "ge": (">=", 5), "lt": ("<", 5), "le": ("<=", 5)}
+# ------------------------------------------------------------- literals as EXPR text
 
 
 def number_text(v: Number) -> str:
@@ -173,103 +167,7 @@ def number_text(v: Number) -> str:
     return repr(v)
 
 
-def number_prec(v: Number) -> int:
-    text = number_text(v)
-    if text.startswith("-"):
-        return PREC_UNARY
-    if "/" in text:
-        return PREC_MUL
-    return PREC_ATOM
-
-
-def param_text(v: Any) -> str:
-    if isinstance(v, str):
-        return repr(v)
-    if isinstance(v, (list, tuple)):
-        inner = ", ".join(param_text(x) for x in v)
-        return f"({inner},)" if isinstance(v, tuple) and len(v) == 1 else (f"({inner})" if isinstance(v, tuple) else f"[{inner}]")
-    if isinstance(v, (int, float, Fraction)) and not isinstance(v, bool):
-        return number_text(v)
-    return str(v)
-
-
 def nested_text(data: Any) -> str:
     if isinstance(data, (list, tuple)):
         return "[" + ", ".join(nested_text(d) for d in data) + "]"
     return number_text(data)
-
-
-class Printer:
-    """IR → EXPR text, parenthesised by Python's precedence so it parses back the same."""
-
-    def __init__(self, names: dict[int, str] | None = None):
-        # ``names`` lets a caller print some nodes by a name (graph labels use it).
-        self.names = names or {}
-
-    def text(self, node: Node) -> str:
-        return self._p(node)[0]
-
-    def _wrap(self, node: Node, min_prec: int, right: bool = False) -> str:
-        s, p = self._p(node)
-        if p < min_prec or (right and p == min_prec):
-            return f"({s})"
-        return s
-
-    def _p(self, node: Node) -> tuple[str, int]:
-        if id(node) in self.names:
-            return self.names[id(node)], PREC_ATOM
-        if isinstance(node, Input):
-            return node.name, PREC_ATOM
-        if isinstance(node, Const):
-            return number_text(node.value), number_prec(node.value)
-        assert isinstance(node, Call)
-        from .ops import REGISTRY  # the registry knows how each op is spelled
-
-        op, args, params = node.op, node.args, node.params
-        if op in INFIX:
-            sym, prec = INFIX[op]
-            if op == "pow":  # right-associative; a unary minus on the left binds looser
-                left = self._wrap(args[0], PREC_POSTFIX)
-                right = self._wrap(args[1], PREC_UNARY)
-                return f"{left}**{right}", PREC_POW
-            left = self._wrap(args[0], prec)
-            right = self._wrap(args[1], prec, right=True)
-            spaced = f" {sym} " if prec in (PREC_ADD, 5) or sym == "@" else sym
-            return f"{left}{spaced}{right}", prec
-        if op == "neg":
-            return "-" + self._wrap(args[0], PREC_UNARY), PREC_UNARY
-        if op == "index":
-            return f"{self._wrap(args[0], PREC_POSTFIX)}[{key_text(params['key'])}]", PREC_POSTFIX
-        if op == "t" and params.get("attr", True):
-            return f"{self._wrap(args[0], PREC_POSTFIX)}.T", PREC_POSTFIX
-        if op == "tensor":
-            return f"tensor({nested_text(params['data'])})", PREC_ATOM
-        spec = REGISTRY[op]
-        arg_texts = [self.text(a) for a in args]
-        if spec.variadic:
-            arg_texts = ["[" + ", ".join(arg_texts) + "]"]
-        for name in spec.param_names:
-            if name not in params or name in spec.hidden_params:
-                continue
-            value = params[name]
-            if name == spec.varargs_param and isinstance(value, tuple):
-                arg_texts.extend(param_text(v) for v in value)
-            elif name in spec.positional_params:
-                arg_texts.append(param_text(value))
-            elif value != spec.param_defaults.get(name, object()) or name in spec.always_printed:
-                arg_texts.append(f"{name}={param_text(value)}")
-        if spec.method and args and not spec.variadic:
-            receiver = self._wrap(args[0], PREC_POSTFIX)
-            if isinstance(args[0], Const) and not receiver.startswith("("):
-                receiver = f"({receiver})"  # 1.sum() would not parse
-            return f"{receiver}.{op}({', '.join(arg_texts[1:])})", PREC_POSTFIX
-        return f"{op}({', '.join(arg_texts)})", PREC_ATOM
-
-
-def to_text(node: Node) -> str:
-    return Printer().text(node)
-
-
-def key(node: Node) -> str:
-    """Structural identity of a subexpression (its EXPR text)."""
-    return to_text(node)

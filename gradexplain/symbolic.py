@@ -20,7 +20,6 @@ from __future__ import annotations
 import functools
 import math
 import signal
-import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
@@ -28,12 +27,13 @@ from typing import Any, Iterator
 
 import sympy
 
-from . import symfuncs
-from .execute import Shapes, const_value
-from .ir import Call, Const, Input, Node, Slice, nested_text, substitute, to_text, walk
+from .execute import Shapes
+from .ir import Call, Const, Input, Node, nested_text, substitute, walk
 from .limits import DEFAULT, Limits, run_left
-from .ops import REGISTRY, RuleContext, variadic_rule
+from .ops import REGISTRY, RuleContext
+from .ops.spec import sympy_function
 from .parse import parse_rule
+from .printer import to_text
 
 UNPRINTABLE = {"index_grad", "index_put"}
 
@@ -80,25 +80,13 @@ def budget(seconds: float) -> Iterator[None]:
 # =============================================================================== rules
 
 
-@functools.lru_cache(maxsize=None)
-def derived_rule(name: str) -> str:
-    """``g * f'(a)`` for an elementwise function, with ``f'`` from ``sympy.diff``."""
-    a, g = sympy.Symbol("a", real=True), sympy.Symbol("g", real=True)
-    spec = REGISTRY[name]
-    derivative = sympy.diff(spec.sym(a), a)
-    leaves = {a: Input("a"), g: Input("g")}
-    return to_text(FromSympy(leaves).convert(g * derivative))
-
-
 def rule_node(spec_name: str, arg: str, index: int, ctx: RuleContext) -> Node | None:
     """The rule for one argument of one op, instantiated over ``ctx.nodes``."""
     spec = REGISTRY[spec_name]
-    if spec.variadic:
-        text: Any = variadic_rule(spec_name, index)(ctx)
+    if spec.variadic_rule is not None:
+        text: Any = spec.variadic_rule(index)(ctx)
     elif arg in spec.rules:
         text = spec.rule_text(arg, ctx)
-    elif spec.elementwise and spec.sym is not None and len(spec.tensor_args) == 1 and spec_name != "sign":
-        text = derived_rule(spec_name)
     else:
         return None
     if text is None:
@@ -202,7 +190,7 @@ def sympy_to_number(c: sympy.Expr) -> int | Fraction | float:
     return float(c)
 
 
-SHAPE_ONLY = {"ones_like": 1, "zeros_like": 0}
+SHAPE_ONLY = {name: spec.fill for name, spec in REGISTRY.items() if spec.fill is not None}  # ones_like: 1
 
 
 class ToSympy:
@@ -246,7 +234,7 @@ class ToSympy:
                 if pending:
                     stack.extend(pending)
                     continue
-                memo[id(n)] = REGISTRY[n.op].sym(*(memo[id(a)] for a in n.args))
+                memo[id(n)] = REGISTRY[n.op].scalar(*(memo[id(a)] for a in n.args))
             elif isinstance(n, Const):
                 memo[id(n)] = sympy_number(n.value)
             elif isinstance(n, Call) and n.op in SHAPE_ONLY:
@@ -282,9 +270,23 @@ def is_elementwise(node: Node) -> bool:
         and not node.inplace
 
 
-FUNCTION_OPS = {sympy.exp: "exp", sympy.log: "log", sympy.sin: "sin", sympy.cos: "cos", sympy.tan: "tan",
-                sympy.tanh: "tanh", sympy.Abs: "abs", symfuncs.sigmoid: "sigmoid", symfuncs.relu: "relu",
-                symfuncs.sign: "sign", sympy.sign: "sign"}
+def function_ops() -> dict[type, str]:
+    """SymPy function class → the unary elementwise op it reads back as, from the registry: the class
+    each op's ``sym`` builds (``sympy.exp`` → exp, ``symfuncs.sigmoid`` → sigmoid) and its ``sym_also``."""
+    x = sympy.Symbol("x", real=True)
+    table: dict[type, str] = {}
+    for name, spec in REGISTRY.items():
+        if not (spec.elementwise and spec.sym is not None and len(spec.tensor_args) == 1):
+            continue
+        e = spec.scalar(x)
+        if isinstance(e, sympy.Function) and e.args == (x,):  # not a composite like sqrt (a Pow)
+            table.setdefault(type(e), name)
+        for other in spec.sym_also:
+            table.setdefault(sympy_function(other), name)
+    return table
+
+
+FUNCTION_OPS = function_ops()
 RELATIONS = {sympy.StrictGreaterThan: "gt", sympy.GreaterThan: "ge", sympy.StrictLessThan: "lt",
              sympy.LessThan: "le"}
 
@@ -598,7 +600,7 @@ class ObjEvaluator:
                 spec = REGISTRY[n.op]
                 args = [memo[id(a)] for a in n.args]
                 if spec.elementwise and spec.sym is not None:
-                    fn = spec.sym
+                    fn = spec.scalar
                     value = np.frompyfunc(lambda *xs, fn=fn: fn(*xs), len(args), 1)(*args)
                 elif spec.obj is not None:
                     value = spec.obj(*args, **n.params)

@@ -25,9 +25,10 @@ import torch
 from .autograd import run_program
 from .errors import GradexplainError
 from .execute import evaluate
-from .ir import Call, Node, Program, to_text, walk
+from .ir import Call, Node, Program, walk
 from .ops import dropout_mask
 from .parse import parse_expression
+from .printer import to_text
 from .report import Report
 
 if TYPE_CHECKING:

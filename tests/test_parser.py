@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from gradexplain.errors import GradexplainError, ParseError
 from gradexplain.execute import evaluate
-from gradexplain.ir import to_text
+from gradexplain.printer import to_text
 from gradexplain.parse import parse_expression, parse_program
 
 from conftest import run_cli

@@ -14,7 +14,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ..ir import Call, Const, Input, Node, to_text
+from ..ir import Call, Const, Input, Node
+from ..printer import to_text
 from ..report import Report, exact_text
 from .text import fmt_value
 

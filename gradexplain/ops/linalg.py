@@ -1,0 +1,114 @@
+"""Linear algebra: ``matmul mm mv dot outer linear``."""
+from __future__ import annotations
+
+import math
+import operator
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+
+from ..ir import Call
+from .spec import NONLINEAR, In, Linear, RuleContext, Shape, broadcast_shape, obj_np, op, sample
+
+
+def matmul_shape(shapes: list[Shape], params: dict[str, Any]) -> Shape:
+    """torch.matmul's output shape, with its 1-D promotion and batch broadcasting."""
+    a, b = shapes[0], shapes[1]
+    if len(a) < 2 or len(b) < 2:
+        return tuple(a[:-1]) + tuple(b[:-2] + b[-1:] if len(b) >= 2 else ())
+    return broadcast_shape(a[:-2], b[:-2]) + (a[-2], b[-1])
+
+
+def _matmul_rule(arg: str) -> Callable[[RuleContext], str]:
+    def rule(c: RuleContext) -> str:
+        na, nb = c.ndim("a"), c.ndim("b")
+        table = {(1, 1): ("g*b", "g*a"), (2, 1): ("outer(g, b)", "a.T @ g"),
+                 (1, 2): ("b @ g", "outer(a, g)"), (2, 2): ("g @ b.T", "a.T @ g")}
+        if (na, nb) in table:
+            return table[(na, nb)][0 if arg == "a" else 1]
+        if na >= 2 and nb >= 2:
+            return "g @ b.transpose(-2, -1)" if arg == "a" else "a.transpose(-2, -1) @ g"
+        raise NotImplementedError(f"symbolic matmul of {na}-D and {nb}-D tensors")
+
+    return rule
+
+
+def _matmul_batch(node: Call, ks: list[Any], lead: Shape, shape: Callable[[Any], Shape]) -> Call:
+    """K of ``a @ b``: ``K_a @ b`` is batched over the leading direction dims as it stands; ``a @ K_b``
+    too unless b is a vector, whose K is ``lead + (n,)``: then ``K_b @ a.T``."""
+    a, b = node.args
+    if ks[0] is not None:
+        return Call("matmul", (ks[0], b))
+    if len(shape(b)) >= 2 or not lead:
+        return Call("matmul", (a, ks[1]))
+    other = Call("t", (a,)) if len(shape(a)) == 2 else a
+    return Call("matmul", (ks[1], other))
+
+
+def _obj_matmul(a: Any, b: Any) -> Any:
+    np = obj_np()
+    return np.asarray(np.matmul(np.asarray(a, dtype=object), np.asarray(b, dtype=object)), dtype=object)
+
+
+_BILINEAR = Linear("a, b", batch=_matmul_batch)
+op("matmul", "a, b", torch=operator.matmul, rules={"a": _matmul_rule("a"), "b": _matmul_rule("b")},
+   shown={"a": "g @ b.T  (1-D: g*b, outer(g, b), b @ g)", "b": "a.T @ g  (1-D: g*a, outer(a, g))"},
+   obj=_obj_matmul, infix="@", predict=matmul_shape, linear=_BILINEAR, doc="a @ b with torch's 1-D promotion rules",
+   samples=(sample("a @ b", lambda a, b: a @ b, a=In(2, 3), b=In(3)),
+            sample("a @ b", lambda a, b: a @ b, a=In(3), b=In(3, 2)),
+            sample("matmul(a, b)", lambda a, b: a @ b, a=In(2, 3), b=In(3, 4)),
+            sample("a @ b", lambda a, b: a @ b, a=In(3), b=In(3)),
+            sample("a @ b", lambda a, b: a @ b, a=In(2, 2, 3), b=In(3, 4)),
+            sample("a @ b", lambda a, b: a @ b, a=In(2, 3), b=In(2, 3, 4))))
+op("mm", "a, b", torch=torch.mm, rules={"a": "g @ b.T", "b": "a.T @ g"}, obj=_obj_matmul, predict=matmul_shape,
+   linear=_BILINEAR, doc="matrix @ matrix", samples=(sample("mm(a, b)", torch.mm, a=In(2, 3), b=In(3, 2)),))
+op("mv", "a, b", torch=torch.mv, rules={"a": "outer(g, b)", "b": "a.T @ g"}, obj=_obj_matmul, predict=matmul_shape,
+   linear=_BILINEAR, doc="matrix @ vector", samples=(sample("mv(a, b)", torch.mv, a=In(2, 3), b=In(3)),))
+op("dot", "a, b", torch=torch.dot, rules={"a": "g*b", "b": "g*a"}, obj=_obj_matmul, predict=matmul_shape,
+   linear=_BILINEAR, doc="inner product of two vectors", samples=(sample("dot(a, b)", torch.dot, a=In(3), b=In(3)),))
+
+
+def _outer_batch(node: Call, ks: list[Any], lead: Shape, shape: Callable[[Any], Shape]) -> Call:
+    """K of ``outer(a, b)``: ``K_a.unsqueeze(-1) * b`` or ``a.unsqueeze(-1) * K_b.unsqueeze(-2)``."""
+    a, b = node.args
+    if ks[0] is not None:
+        return Call("mul", (Call("unsqueeze", (ks[0],), {"dim": -1}), b))
+    return Call("mul", (Call("unsqueeze", (a,), {"dim": -1}), Call("unsqueeze", (ks[1],), {"dim": -2})))
+
+
+op("outer", "a, b", torch=torch.outer, rules={"a": "g @ b", "b": "g.T @ a"},
+   obj=lambda a, b: obj_np().multiply.outer(obj_np().asarray(a, dtype=object), obj_np().asarray(b, dtype=object)),
+   predict=lambda shapes, p: (math.prod(shapes[0]), math.prod(shapes[1])), linear=Linear("a, b", batch=_outer_batch),
+   doc="outer product a bᵀ of two vectors", samples=(sample("outer(a, b)", torch.outer, a=In(2), b=In(3)),))
+
+
+def _linear_rule(arg: str) -> Callable[[RuleContext], str]:
+    def rule(c: RuleContext) -> str:
+        if arg == "x":
+            return "g @ W"
+        if arg == "b":
+            return "g"
+        if c.ndim("x") == 1:
+            return "outer(g, x)"
+        if c.ndim("x") == 2:
+            return "g.T @ x"
+        raise NotImplementedError("symbolic linear with a batch of more than 2 dims")
+
+    return rule
+
+
+def _obj_linear(x: Any, W: Any, b: Any = None) -> Any:
+    np = obj_np()
+    out = np.matmul(np.asarray(x, dtype=object), np.asarray(W, dtype=object).T)
+    return np.asarray(out if b is None else out + b, dtype=object)
+
+
+op("linear", "x, W, b", torch=lambda x, W, b=None: F.linear(x, W, b), optional_args=("b",),
+   rules={"x": _linear_rule("x"), "W": _linear_rule("W"), "b": _linear_rule("b")},
+   shown={"x": "g @ W", "W": "g.T @ x", "b": "g"}, obj=_obj_linear,
+   predict=lambda shapes, p: matmul_shape([shapes[0], tuple(reversed(shapes[1]))], p),
+   linear=NONLINEAR,  # affine (the bias): a gradient formula never applies it to the direction
+   doc="x @ W.T + b (a fully connected layer)",
+   samples=(sample("linear(x, W, b)", F.linear, x=In(2, 3), W=In(4, 3), b=In(4)),
+            sample("linear(x, W)", F.linear, x=In(3), W=In(2, 3))))
