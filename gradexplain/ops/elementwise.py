@@ -61,9 +61,11 @@ op("tan", "a", torch=unary(torch.tan), rules={"a": "g*(tan(a)**2 + 1)"}, element
    samples=(sample("tan(a)", torch.tan, a=In(2, 3, domain="small")),))
 op("tanh", "a", torch=unary(torch.tanh), rules={"a": "g*(1 - tanh(a)**2)"}, elementwise=True, sym="tanh",
    doc="hyperbolic tangent", samples=(sample("tanh(a)", torch.tanh, a=In(2, 3)),))
-op("sinh", "a", torch=unary(torch.sinh), rules={"a": "g*(exp(a) + exp(-a))/2"}, elementwise=True, sym="sympy.sinh",
+op("sinh", "a", torch=unary(torch.sinh), rules={"a": "g*cosh(a)"}, elementwise=True, sym="sympy.sinh",
    doc="hyperbolic sine", samples=(sample("sinh(a)", torch.sinh, a=In(2, 3)),
                                    sample("sinh(a) * b", lambda a, b: torch.sinh(a) * b, a=In(3), b=In(2, 3))))
+op("cosh", "a", torch=unary(torch.cosh), rules={"a": "g*sinh(a)"}, elementwise=True, sym="sympy.cosh",
+   doc="hyperbolic cosine", samples=(sample("cosh(a)", torch.cosh, a=In(2, 3)),))
 op("sigmoid", "a", torch=unary(torch.sigmoid), rules={"a": "g*(1 - sigmoid(a))*sigmoid(a)"}, elementwise=True,
    sym="sigmoid", doc="1/(1 + exp(-a))", samples=(sample("sigmoid(a)", torch.sigmoid, a=In(2, 3)),))
 op("relu", "a", torch=unary(torch.relu), rules={"a": "g*heaviside(a, 0)"}, elementwise=True, sym="relu",
