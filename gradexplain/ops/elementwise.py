@@ -66,6 +66,8 @@ op("sinh", "a", torch=unary(torch.sinh), rules={"a": "g*cosh(a)"}, elementwise=T
                                    sample("sinh(a) * b", lambda a, b: torch.sinh(a) * b, a=In(3), b=In(2, 3))))
 op("cosh", "a", torch=unary(torch.cosh), rules={"a": "g*sinh(a)"}, elementwise=True, sym="sympy.cosh",
    doc="hyperbolic cosine", samples=(sample("cosh(a)", torch.cosh, a=In(2, 3)),))
+op("asinh", "a", torch=unary(torch.asinh), rules={"a": "g/sqrt(a**2 + 1)"}, elementwise=True, sym="sympy.asinh",
+   doc="inverse hyperbolic sine", samples=(sample("asinh(a)", torch.asinh, a=In(2, 3)),))
 op("sigmoid", "a", torch=unary(torch.sigmoid), rules={"a": "g*(1 - sigmoid(a))*sigmoid(a)"}, elementwise=True,
    sym="sigmoid", doc="1/(1 + exp(-a))", samples=(sample("sigmoid(a)", torch.sigmoid, a=In(2, 3)),))
 op("relu", "a", torch=unary(torch.relu), rules={"a": "g*heaviside(a, 0)"}, elementwise=True, sym="relu",
