@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 import torch
 
-from .spec import In, Kink, Linear, ValueSample, as_tensor, lazy_sym, op, sample, ufunc
+from .spec import In, Kink, Linear, ValueSample, as_tensor, lazy_sym, op, sample, sympy_function, ufunc
 
 
 def unary(fn: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[Any], torch.Tensor]:
@@ -48,6 +48,10 @@ op("exp", "a", torch=unary(torch.exp), rules={"a": "g*exp(a)"}, elementwise=True
    samples=(sample("exp(a)", torch.exp, a=In(2, 3)),))
 op("log", "a", torch=unary(torch.log), rules={"a": "g/a"}, elementwise=True, sym="log", doc="natural logarithm",
    samples=(sample("log(a)", torch.log, a=In(2, 3, domain="pos")),))
+op("log1p", "a", torch=unary(torch.log1p), rules={"a": "g/(a + 1)"}, elementwise=True,
+   sym=lambda a: sympy_function("log")(1 + a), doc="log(1 + a), accurate for small a (SymPy sees log(a + 1))",
+   samples=(sample("log1p(a)", torch.log1p, a=In(2, 3, domain="pos")),
+            sample("log1p(a) * b", lambda a, b: torch.log1p(a) * b, a=In(3, domain="prob"), b=In(2, 3))))
 op("sqrt", "a", torch=unary(torch.sqrt), rules={"a": "g/(2*sqrt(a))"}, elementwise=True, sym="sqrt",
    doc="square root", samples=(sample("sqrt(a)", torch.sqrt, a=In(2, 3, domain="pos")),))
 op("abs", "a", torch=unary(torch.abs), rules={"a": "g*sign(a)"}, elementwise=True, sym="abs",
