@@ -46,6 +46,9 @@ op("neg", "a", torch=operator.neg, rules={"a": "-g"}, elementwise=True, sym=oper
 
 op("exp", "a", torch=unary(torch.exp), rules={"a": "g*exp(a)"}, elementwise=True, sym="exp", doc="e**a",
    samples=(sample("exp(a)", torch.exp, a=In(2, 3)),))
+op("expm1", "a", torch=unary(torch.expm1), rules={"a": "g*exp(a)"}, elementwise=True,
+   sym=lambda a: sympy_function("exp")(a) - 1, doc="exp(a) - 1, accurate for small a (SymPy sees exp(a) - 1)",
+   samples=(sample("expm1(a)", torch.expm1, a=In(2, 3)),))
 op("log", "a", torch=unary(torch.log), rules={"a": "g/a"}, elementwise=True, sym="log", doc="natural logarithm",
    samples=(sample("log(a)", torch.log, a=In(2, 3, domain="pos")),))
 op("log1p", "a", torch=unary(torch.log1p), rules={"a": "g/(a + 1)"}, elementwise=True,
