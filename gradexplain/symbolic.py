@@ -35,7 +35,7 @@ from .ops.spec import sympy_function
 from .parse import parse_rule
 from .printer import to_text
 
-UNPRINTABLE = {"index_grad", "index_put"}
+UNPRINTABLE = {name for name, spec in REGISTRY.items() if not spec.printable}  # index_grad: no EXPR spelling
 
 
 class SymbolicTimeout(Exception):
@@ -521,7 +521,9 @@ class Simplifier:
         return node
 
 
-BILINEAR = ("matmul", "mm", "mv", "dot", "outer")
+# linear in each of two arguments with the other fixed (matmul, dot, outer): constants move out of either
+BILINEAR = {name for name, spec in REGISTRY.items() if not spec.elementwise and spec.linear is not None
+            and not spec.linear.joint and len(spec.linear.args) == 2}
 
 
 def constant_factor(node: Node) -> tuple[int | Fraction | float, Node] | None:

@@ -357,3 +357,36 @@ def test_listing_ops_does_not_import_sympy():
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr[-2000:]
     assert json.loads(p.stdout)
+
+
+# A program per batching strategy of the ``Linear`` declarations, so that LinearMap's generic driver
+# reads each Hessian block off in closed form; values against torch.autograd.functional.hessian.
+_M = [[1.0, 2.0], [3.0, 4.0]]
+HESSIAN_CASES = [
+    ("where(x > 1, x*x, x).sum()*x.sum()", {"x": [0.5, 2.0, 3.0]},
+     lambda x: torch.where(x > 1, x * x, x).sum() * x.sum()),  # elementwise, joint
+    ("(x.sum(0, keepdim=True)*x).sum()", {"x": _M}, lambda x: (x.sum(0, keepdim=True) * x).sum()),  # dims
+    ("mean(x*x, 1).sum()*x.mean()", {"x": _M}, lambda x: (x * x).mean(1).sum() * x.mean()),  # dims
+    ("(x.transpose(0, 1) @ y).sum()**2", {"x": _M, "y": [1.0, 2.0]}, lambda x, y: (x.transpose(0, 1) @ y).sum() ** 2),
+    ("(x.reshape(2, 2) @ y).sum()**2", {"x": [1.0, 2.0, 3.0, 4.0], "y": [1.0, 2.0]},
+     lambda x, y: (x.reshape(2, 2) @ y).sum() ** 2),  # reshape, matmul
+    ("x.expand_as(y).sum()**2 * y.sum()", {"x": [1.0, 2.0], "y": _M}, lambda x, y: x.expand_as(y).sum() ** 2 * y.sum()),
+    ("outer(x, y).sum()**2", {"x": [1.0, 2.0], "y": [3.0, 4.0, 5.0]}, lambda x, y: torch.outer(x, y).sum() ** 2),
+    ("x.t() @ A @ x + trace(A @ A)", {"x": [1.0, 2.0], "A": _M}, lambda x, A: x @ A @ x + torch.trace(A @ A)),
+]
+
+
+@pytest.mark.parametrize("expr, inputs, ref", HESSIAN_CASES, ids=[c[0] for c in HESSIAN_CASES])
+def test_linear_declarations_give_closed_form_hessian_blocks(expr: str, inputs: dict[str, Any], ref: Callable[..., Any]):
+    r = run_cli("eval", expr, *(f"{n}={json.dumps(v)}" for n, v in inputs.items()), "--hessian", "--json",
+                "--no-numeric")
+    assert r.code == 0, r.stderr
+    blocks = r.json()["hessian"]
+    values = tuple(torch.tensor(v, dtype=torch.float64) for v in inputs.values())
+    want = torch.autograd.functional.hessian(ref, values)
+    for i, a in enumerate(inputs):
+        for j, b in enumerate(inputs):
+            block = blocks[a][b]
+            assert block["symbolic"]["note"] == "closed form", (a, b, block["symbolic"])
+            assert close(block["symbolic"]["value"], want[i][j]), (a, b)
+            assert block["agree"] is True

@@ -55,7 +55,7 @@ def _put_ref(a: torch.Tensor) -> torch.Tensor:
     return b
 
 
-op("index_put", "base, value", "key", torch=_index_put_torch, obj=_obj_index_put, user=False,
+op("index_put", "base, value", "key", torch=_index_put_torch, obj=_obj_index_put, user=False, printable=False,
    rules={"base": _keyed("index_put", "g", "0"), "value": _keyed("index", "g")},
    linear=Linear("base, value", joint=True, batch=None),
    shown={"base": "g with [key] set to 0", "value": "g[key]"}, doc="base[key] = value (CopySlices in PyTorch)",
@@ -75,6 +75,6 @@ def _obj_index_grad(g: Any, a: Any, key: tuple) -> Any:
     return out
 
 
-op("index_grad", "g, a", "key", torch=_index_grad_torch, obj=_obj_index_grad, user=False,
+op("index_grad", "g, a", "key", torch=_index_grad_torch, obj=_obj_index_grad, user=False, printable=False,
    linear=Linear("g", batch=None),
    doc="zeros shaped like a with g added at key (the gradient of a[key]; no EXPR spelling)")

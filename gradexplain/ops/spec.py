@@ -172,6 +172,7 @@ class OpSpec:
     always_printed: tuple[str, ...] = ()  # params printed even at their default value
     constructor: bool = False  # builds a constant tensor from params alone
     user: bool = True  # callable from EXPR by name (internal ops are not)
+    printable: bool = True  # has an EXPR spelling (index_grad has none: formulas using it go per element)
     infix: str | None = None  # printed as ``a + b``
     fill: int | None = None  # a constant of its argument's shape filled with this (ones_like: 1)
     # Output shape from argument shapes and params, for ops that can make a tensor larger than their
