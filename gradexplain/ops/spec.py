@@ -87,11 +87,13 @@ class ValueSample:
 class Kink:
     """A point where the op is not differentiable, and the gradient torch uses there.
 
-    ``at`` gives input values (NAME -> EXPR value text) for the op's first sample; the test checks
-    that torch, the symbolic formula and plain torch agree there.  ``note`` says the convention."""
+    ``at`` gives input values (NAME -> EXPR value text) for the op's sample number ``sample``; the
+    test checks that torch, the symbolic formula and plain torch agree there.  ``note`` says the
+    convention."""
 
     note: str
     at: dict[str, str] = field(default_factory=dict)
+    sample: int = 0
 
 
 def In(*shape: int, domain: str = "any") -> tuple[Shape, str]:
