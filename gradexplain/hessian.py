@@ -384,8 +384,8 @@ class LinearMap:
             return batch(n, ks, self.lead, self.shape)
         if batch == "reshape":
             return Call("reshape", (ks[0],), {"shape": self.lead + self.shape(n)})
-        if batch == "broadcast":
-            return ks[0]  # broadcast to the output's shape by __call__'s shape fix below
+        if batch == "broadcast":  # aligned here, then broadcast to the output's shape by rule()
+            return self.align(ks[0], n.args[0], n)
         if batch == "key":
             return Call(n.op, (ks[0],), dict(n.params, key=(Slice(),) * len(self.lead) + tuple(n.params["key"])))
         zero = Const(0) if batch == "elementwise" else None

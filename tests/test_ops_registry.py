@@ -390,3 +390,46 @@ def test_linear_declarations_give_closed_form_hessian_blocks(expr: str, inputs: 
             assert block["symbolic"]["note"] == "closed form", (a, b, block["symbolic"])
             assert close(block["symbolic"]["value"], want[i][j]), (a, b)
             assert block["agree"] is True
+
+
+def _linear_in(s: Sample, values: dict[str, torch.Tensor], name: str) -> bool:
+    """Whether the sample's plain-torch function is linear in input ``name`` (the others fixed)."""
+    def f(x: torch.Tensor) -> torch.Tensor:
+        return s.ref(*(x if n == name else v for n, v in values.items())).double()
+
+    x, y = values[name], torch.flip(values[name], dims=tuple(range(values[name].dim()))) + 0.37
+    return torch.allclose(f(x + y), f(x) + f(y), atol=1e-9) and torch.allclose(f(-1.3 * x), -1.3 * f(x), atol=1e-9)
+
+
+LINEAR_SAMPLES = [(sid, n) for sid, (spec, s) in SAMPLES.items()
+                  if spec.linear is not None and spec.linear.args and spec.linear.batch is not None
+                  for n in s.inputs if n not in s.const and _linear_in(s, random_inputs(sid, s), n)]
+
+
+@pytest.mark.parametrize("sample_id, name", LINEAR_SAMPLES, ids=[f"{sid}:{n}" for sid, n in LINEAR_SAMPLES])
+def test_linear_declaration_gives_the_jacobian(sample_id: str, name: str):
+    """For every sample that is linear in an input, LinearMap (driven by the ``Linear`` declarations
+    alone) reads off exactly torch's Jacobian: ``K[i..., j...] = ∂out[j...]/∂name[i...]``."""
+    from gradexplain.execute import Shapes, evaluate
+    from gradexplain.hessian import LinearMap
+
+    _, s = SAMPLES[sample_id]
+    values = random_inputs(sample_id, s)
+    root = parse_program(s.expr).output_node
+    k = evaluate(LinearMap(name, Shapes(values))(root), values)
+
+    def f(x: torch.Tensor) -> torch.Tensor:
+        return s.ref(*(x if n == name else v for n, v in values.items()))
+
+    jac = torch.autograd.functional.jacobian(f, values[name])  # out.shape + in.shape
+    out_nd = jac.dim() - values[name].dim()
+    want = jac.permute(*range(out_nd, jac.dim()), *range(out_nd))
+    assert close(k.tolist(), want), (s.expr, name)
+
+
+def test_every_batching_linear_declaration_is_checked_by_a_sample():
+    """So a wrong ``Linear`` declaration cannot pass unnoticed: each one meets a sample linear in an input."""
+    checked = {sid.rsplit("-", 1)[0] for sid, _ in LINEAR_SAMPLES}
+    declared = {name for name, spec in REGISTRY.items()
+                if spec.linear is not None and spec.linear.args and spec.linear.batch is not None}
+    assert not declared - checked, f"add a sample linear in an input to: {sorted(declared - checked)}"

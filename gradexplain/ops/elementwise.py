@@ -24,10 +24,12 @@ def unary(fn: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[Any], torch.T
 op("add", "a, b", torch=operator.add, rules={"a": "g", "b": "g"}, elementwise=True, sym=operator.add, infix="+",
    linear=Linear("a, b", joint=True), doc="a + b (broadcasting)",
    samples=(sample("add(a, b)", lambda a, b: a + b, a=In(2, 3), b=In(2, 1)),
-            sample("a + b", lambda a, b: a + b, a=In(3), b=In(2, 3))))
+            sample("a + b", lambda a, b: a + b, a=In(3), b=In(2, 3)),
+            sample("a + 2*a.T", lambda a: a + 2 * a.T, a=In(2, 2))))
 op("sub", "a, b", torch=operator.sub, rules={"a": "g", "b": "-g"}, elementwise=True, sym=operator.sub, infix="-",
    linear=Linear("a, b", joint=True), doc="a - b (broadcasting)",
-   samples=(sample("a - b", lambda a, b: a - b, a=In(2, 3), b=In(3)),))
+   samples=(sample("a - b", lambda a, b: a - b, a=In(2, 3), b=In(3)),
+            sample("a - 0.5*a.sum(0)", lambda a: a - 0.5 * a.sum(0), a=In(2, 3))))
 op("mul", "a, b", torch=operator.mul, rules={"a": "g*b", "b": "g*a"}, elementwise=True, sym=operator.mul, infix="*",
    linear=Linear("a, b"), doc="a * b elementwise (broadcasting)",
    samples=(sample("mul(a, b)", lambda a, b: a * b, a=In(3), b=In(2, 3)),))
@@ -118,6 +120,8 @@ op("where", "cond, a, b", torch=lambda c, a, b: torch.where(c, as_tensor(a), as_
    linear=Linear("a, b", joint=True), doc="a where cond holds, else b (cond is a comparison)",
    samples=(sample("where(a > b, a*a, b)", lambda a, b: torch.where(a > b, a * a, b), a=In(2, 3), b=In(3)),
             sample("where(a <= 0.5, sin(a), 2*a)", lambda a: torch.where(a <= 0.5, torch.sin(a), 2 * a),
-                   a=In(4, domain="nz"))),
+                   a=In(4, domain="nz")),
+            sample("where(b > 0, a, -3*a)", lambda a, b: torch.where(b > 0, a, -3 * a), const=("b",),
+                   a=In(2, 3), b=In(3, domain="nz"))),
    value_samples=(ValueSample(("where(a >= 0, a, 0)", "a=[-1, 0, 2]", "--const", "a"), [0.0, 0.0, 2.0]),
                   ValueSample(("where(a < 1, 1, 2)", "a=[0, 5]", "--const", "a"), [1.0, 2.0])))

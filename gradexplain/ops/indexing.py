@@ -48,7 +48,8 @@ def _keyed(op_name: str, *names: str, **extra: Any) -> Callable[[RuleContext], A
 op("index", "a", "key", torch=_index_torch, rules={"a": _keyed("index_grad", "g", "a")}, obj=_obj_index,
    user=False, shown={"a": "zeros_like(a) with g added at [key]"}, linear=Linear("a", batch="key"),
    doc="a[key]: the selected elements",
-   samples=(sample("a[:, 1] * a[0]", lambda a: a[:, 1] * a[0], a=In(2, 2)),))
+   samples=(sample("a[:, 1] * a[0]", lambda a: a[:, 1] * a[0], a=In(2, 2)),
+            sample("a[:, 1] * 2 + a[0, 0:2]", lambda a: a[:, 1] * 2 + a[0, 0:2], a=In(2, 3))))
 def _put_ref(a: torch.Tensor) -> torch.Tensor:
     b = torch.zeros(2, 3, dtype=a.dtype)
     b[0, 1:] = a * a

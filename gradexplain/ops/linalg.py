@@ -35,13 +35,22 @@ def _matmul_rule(arg: str) -> Callable[[RuleContext], str]:
 
 
 def _matmul_batch(node: Call, ks: list[Any], lead: Shape, shape: Callable[[Any], Shape]) -> Call:
-    """K of ``a @ b``: ``K_a @ b`` is batched over the leading direction dims as it stands; ``a @ K_b``
-    too unless b is a vector, whose K is ``lead + (n,)``: then ``K_b @ a.T``."""
+    """K of ``a @ b``: ``K_a @ b`` and ``a @ K_b`` are batched over the leading direction dims by
+    matmul's own batch broadcasting, once K has 1s for the batch dims the other argument adds;
+    b a vector, whose K is ``lead + (n,)``: ``K_b @ a.T``."""
     a, b = node.args
+    out_nd = len(shape(node))
+
+    def aligned(k: Any, arg: Any) -> Any:
+        sa = shape(arg)
+        if lead and 2 <= len(sa) < out_nd:
+            return Call("reshape", (k,), {"shape": lead + (1,) * (out_nd - len(sa)) + sa})
+        return k
+
     if ks[0] is not None:
-        return Call("matmul", (ks[0], b))
+        return Call("matmul", (aligned(ks[0], a), b))
     if len(shape(b)) >= 2 or not lead:
-        return Call("matmul", (a, ks[1]))
+        return Call("matmul", (a, aligned(ks[1], b)))
     other = Call("t", (a,)) if len(shape(a)) == 2 else a
     return Call("matmul", (ks[1], other))
 

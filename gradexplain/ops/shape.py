@@ -112,4 +112,5 @@ op("cat", "", "dim=0", torch=_torch_list(torch.cat), variadic=True, variadic_rul
    shown={"t_i": "g[..., start_i:end_i] along dim"}, linear=Linear("*", joint=True, batch="dims", dims=("dim",)),
    doc="concatenate tensors along dim",
    samples=(sample("cat([a, b], 0)", lambda a, b: torch.cat([a, b], 0), a=In(2, 3), b=In(1, 3)),
-            sample("cat([a, b], dim=1)", lambda a, b: torch.cat([a, b], dim=1), a=In(2, 1), b=In(2, 2))))
+            sample("cat([a, b], dim=1)", lambda a, b: torch.cat([a, b], dim=1), a=In(2, 1), b=In(2, 2)),
+            sample("cat([a, 2*a], -1)", lambda a: torch.cat([a, 2 * a], -1), a=In(2, 2))))
