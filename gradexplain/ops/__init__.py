@@ -55,9 +55,12 @@ Fields worth knowing:
   ``mul``/``matmul``, linear in each with the other fixed; ``batch=`` how the op applies to a leading
   batch of direction dims) or ``NONLINEAR``.  Every op with a gradient declares one, except
   elementwise ops, whose declaration a test checks against SymPy.  An op without any rule is a
-  constant to second order.
-- ``kinks``: :class:`Kink` points where the op is not differentiable, with torch's convention in
-  words and inputs at which the test checks torch, SymPy and plain torch agree.
+  constant to second order.  A test reads each declaration's matrix off a sample that is linear in
+  an input and compares it with torch's Jacobian, so give a linear op such a sample
+  (``a[:, 1] * 2 + a[0, 0:2]``).
+- ``kinks``: :class:`Kink` points where the op is not differentiable (ties, 0 for ``relu``), with
+  torch's convention in words and inputs (for sample ``sample``) at which the test checks that
+  torch, the symbolic formula and plain torch agree.
 - ``obj``: the op over numpy object arrays of SymPy scalars (per-element formulas, Jacobians);
   elementwise ops use ``sym`` instead.
 - ``predict``: output shape from argument shapes (checked against ``--max-elements`` before
@@ -67,11 +70,13 @@ Fields worth knowing:
 - Spelling: ``method``, ``infix``, ``positional_params``, ``varargs_param``, ``hidden_params``,
   ``always_printed``, ``optional_args``; ``user=False`` for internal ops.
 
-Several outputs, integer arguments: not built yet.  An op returning several tensors
-(``max(dim)`` → values, indices) is best registered as separate single-output ops sharing one torch
-call (``max_values``/``max_indices``, the parser mapping ``.values``/``[0]`` onto them); an integer
-index tensor is an ordinary tensor argument without a rule (like ``cross_entropy``'s class
-``target``: no rule means no gradient, and ``c.dtypes`` tells a rule its dtype).
+Integer arguments and several outputs.  An integer tensor (class indices, an index tensor) is an
+ordinary tensor argument without a rule: no rule means no gradient (``cross_entropy``'s ``target``),
+and ``c.dtypes`` tells a rule the argument's dtype; a static integer (``dim``, ``k``) is a param.
+The IR has no tuple values yet: an op returning several tensors (``max(x, dim)`` → values, indices)
+fits the registry as single-output ops over one torch call each (values: ``torch.max(a, dim).values``,
+so the ``grad_fn`` is ``MaxBackward0``; indices: an integer op without rules), with the parser
+mapping ``.values``/``.indices``/``[0]`` onto them.
 """
 from __future__ import annotations
 
