@@ -286,9 +286,21 @@ def function_ops() -> dict[type, str]:
     return table
 
 
+def relation_ops() -> dict[type, str]:
+    """SymPy relation class → the comparison op it reads back as (``StrictGreaterThan`` → gt), from the
+    registry's comparison entries."""
+    x, y = sympy.Symbol("x", real=True), sympy.Symbol("y", real=True)
+    table: dict[type, str] = {}
+    for name, spec in REGISTRY.items():
+        if spec.sym is not None and len(spec.tensor_args) == 2 and not spec.elementwise:
+            e = spec.scalar(x, y)
+            if isinstance(e, sympy.core.relational.Relational):
+                table.setdefault(type(e), name)
+    return table
+
+
 FUNCTION_OPS = function_ops()
-RELATIONS = {sympy.StrictGreaterThan: "gt", sympy.GreaterThan: "ge", sympy.StrictLessThan: "lt",
-             sympy.LessThan: "le"}
+RELATIONS = relation_ops()
 
 
 class FromSympy:
