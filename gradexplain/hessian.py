@@ -389,10 +389,12 @@ class LinearMap:
         if batch == "key":
             return Call(n.op, (ks[0],), dict(n.params, key=(Slice(),) * len(self.lead) + tuple(n.params["key"])))
         zero = Const(0) if batch == "elementwise" else None
+        # a pure sum (add, sub) broadcasts each summand to the output's shape itself; where's cond does it
+        full = linear.joint and all(linear.covers(name) for name in names)
         args = []
         for name, arg, k in zip(names, n.args, ks):
             if k is not None:
-                args.append(self.align(k, arg, n) if batch == "elementwise" else k)
+                args.append(self.align(k, arg, n, full=full) if batch == "elementwise" else k)
             elif linear.joint and linear.covers(name):  # the direction's part of a sum: zero
                 args.append(zero if zero is not None else Call("zeros", (), {"shape": self.lead + self.shape(arg)}))
             else:
@@ -433,11 +435,14 @@ class LinearMap:
     def shape(self, n: Node) -> tuple[int, ...]:
         return self.shapes.shape(n)
 
-    def align(self, k: Node, arg: Node, out: Node) -> Node:
-        """``k`` (for ``arg``) reshaped so that it broadcasts like ``arg`` does in ``out``."""
+    def align(self, k: Node, arg: Node, out: Node, full: bool = False) -> Node:
+        """``k`` (for ``arg``) reshaped so that it broadcasts like ``arg`` does in ``out``; with ``full``
+        (a summand of a joint op) broadcast all the way to the output's shape."""
         sa, so = self.shape(arg), self.shape(out)
         if self.lead and len(sa) < len(so):
             k = Call("reshape", (k,), {"shape": self.lead + (1,) * (len(so) - len(sa)) + sa})
+        if full and self.shape(k) != self.lead + so:
+            k = Call("mul", (k, Call("ones", (), {"shape": self.lead + so})))
         return k
 
 
