@@ -10,7 +10,8 @@ an expression like any other, so the same reverse-mode engine differentiates it 
 gradient of ``(G_a * v).sum()`` w.r.t. ``b`` is ``R(v)[j] = Σ_i v[i] ∂G_a[i]/∂b[j]``, linear in
 the direction ``v``.  Summed over the inputs that is the printed Hessian-vector product (``4*v``
 for ``2*dot(x,x)``).  Reading off the matrix of that linear map (:class:`LinearMap`) gives the
-block in closed form (``A + A.T``, ``4*eye(3)``); where that fails it is written per element.
+block in closed form (``A + A.T``, ``4*eye(3)``), driven by the registry's ``Linear`` declarations;
+where that fails it is written per element.
 
 **Numbers.**  Central differences of the torch gradient are the third opinion for small inputs.
 """
@@ -167,7 +168,8 @@ class TorchSecondOrder:
             per_row = [torch.autograd.grad(g, targets, grad_outputs=eye[i], retain_graph=True,
                                            materialize_grads=True) for i in range(n)]
             rows = tuple(torch.stack([r[k] for r in per_row]) for k in range(len(targets)))
-        return {b: r.detach().reshape(zero[b].shape) if r is not None else zero[b] for b, r in zip(self.wrt, rows)}
+        # clone: a batched zero gradient (abs, sign) comes back as a tensor without storage
+        return {b: r.detach().clone().reshape(zero[b].shape) if r is not None else zero[b] for b, r in zip(self.wrt, rows)}
 
     def hvp(self, directions: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """``grad(Σ_a grad_a · v_a, b)`` — the matrix is never built."""
@@ -177,7 +179,7 @@ class TorchSecondOrder:
             return {b: torch.zeros_like(self.values[b]) for b in self.wrt}
         hv = torch.autograd.grad([g for g, _ in pairs], [self.leaves[b] for b in self.wrt],
                                  grad_outputs=[v for _, v in pairs], retain_graph=True, materialize_grads=True)
-        return {b: h.detach() for b, h in zip(self.wrt, hv)}
+        return {b: h.detach().clone() for b, h in zip(self.wrt, hv)}  # clone: see block_rows
 
     def info(self, blocks: dict[str, dict[str, HessianBlock]], tol: float) -> HessianInfo:
         names = {id(t): n for n, t in self.leaves.items()}

@@ -433,3 +433,15 @@ def test_every_batching_linear_declaration_is_checked_by_a_sample():
     declared = {name for name, spec in REGISTRY.items()
                 if spec.linear is not None and spec.linear.args and spec.linear.batch is not None}
     assert not declared - checked, f"add a sample linear in an input to: {sorted(declared - checked)}"
+
+
+@pytest.mark.parametrize("expr", ["abs(a).sum()", "norm(a, p=1)"])
+def test_second_order_of_an_op_whose_second_derivative_is_zero(expr: str):
+    """torch returns such a batched zero gradient without storage; both sections still report zeros."""
+    for option in (("--hessian",), ("--hvp", "1,1")):
+        r = run_cli("eval", expr, "a=[1, -2]", *option, "--json")
+        assert r.code == 0, r.stderr
+        doc = r.json()
+        section = doc["hessian"]["a"]["a"] if option[0] == "--hessian" else doc["hvp"]["a"]
+        assert section["agree"] is True
+        assert torch.count_nonzero(torch.tensor(section["torch"])) == 0
