@@ -12,6 +12,7 @@ import tomllib
 from dataclasses import dataclass, field
 from typing import Any
 
+from .compare import agrees
 from .errors import GradexplainError
 
 CHECK_SCHEMA = "gradexplain-check/1"
@@ -125,15 +126,13 @@ def run_problem(problem: Any, index: int, tol: float | None) -> ProblemResult:
 def check_output(report: Any, expected: Any) -> str | None:
     """The forward value against the problem's ``output`` (same entries; a [1]-vs-[] shape is forgiven)."""
     from .expect import differing, short
-    from .explain import agree
 
     if expected is None:
         return None
     value = report.output.value
     if expected.numel() == value.numel():
         expected = expected.reshape(value.shape)
-    ok, _ = agree(value, expected.to(value.dtype), report.tol)
-    if ok:
+    if agrees(value, expected.to(value.dtype), report.tol):
         return None
     where = f" (differs at {differing(expected, value, report.tol)})" if expected.shape == value.shape else \
         f" (shape {list(expected.shape)} vs {list(value.shape)})"

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import torch
 
+from .compare import agreeing_entries, agrees
 from .errors import GradexplainError, NameInValue
 from .execute import Shapes, evaluate
+from .formula import read_formula
 from .ir import Call, Const, Node, Program, inputs_of
 from .limits import Limits
 from .parse import parse_expression
@@ -66,8 +68,7 @@ def actual_gradient(report: Report, name: str) -> tuple[torch.Tensor, str]:
 def differing(expected: torch.Tensor, actual: torch.Tensor, tol: float, limit: int = SHOWN_DIFFERENCES) -> str:
     """The first entries that differ: ``[0, 1] 195 instead of 194 (off by 1)`` (claimed, then right)."""
     e, a = expected.double(), actual.double()
-    diff = (e - a).abs()
-    bad = ~(diff <= tol * (1 + torch.maximum(e.abs(), a.abs())))
+    bad = ~agreeing_entries(e, a, tol)
     positions = bad.nonzero().tolist()
     parts = []
     for i in positions[:limit]:
@@ -102,8 +103,6 @@ def read_claim(name: str, claim: str, leaves: dict[str, torch.Tensor], limits: L
 def check_expectation(name: str, claim: str, report: Report, program: Program, leaves: dict[str, torch.Tensor],
                       shapes: Shapes, limits: Limits, tol: float) -> ExpectResult:
     """Compare one claim with the gradient: value, shape, transpose, then (formulas) the proof."""
-    from .explain import agree
-
     actual, who = actual_gradient(report, name)
     expected, node = read_claim(name, claim, leaves, limits)
     kind = "value" if node is None else "formula"
@@ -122,9 +121,8 @@ def check_expectation(name: str, claim: str, report: Report, program: Program, l
     head = f"{name}: expected {claim if kind == 'formula' else short(expected)}"
     if tuple(expected.shape) != tuple(actual.shape):
         return result(*wrong_shape(head, expected, actual, tol))
-    ok, _ = agree(actual, expected, tol)
-    if not ok:
-        if expected.dim() == 2 and agree(expected.T, actual, tol)[0]:
+    if not agrees(actual, expected, tol):
+        if expected.dim() == 2 and agrees(expected.T, actual, tol):
             return result("transposed", f"{head}, {who} {short(actual)}: that is the transpose of the right answer")
         return result("wrong", f"{head}, {who} {short(actual)} (differs at {differing(expected, actual, tol)})")
     if node is None:
@@ -135,12 +133,10 @@ def check_expectation(name: str, claim: str, report: Report, program: Program, l
 
 def wrong_shape(head: str, expected: torch.Tensor, actual: torch.Tensor, tol: float) -> tuple[str, str]:
     """Name a wrong shape, and say when it is the transpose or the right entries reshaped."""
-    from .explain import agree
-
     message = f"{head}: shape {list(expected.shape)}, but the gradient has shape {list(actual.shape)}"
-    if expected.dim() == 2 and tuple(expected.T.shape) == tuple(actual.shape) and agree(expected.T, actual, tol)[0]:
+    if expected.dim() == 2 and tuple(expected.T.shape) == tuple(actual.shape) and agrees(expected.T, actual, tol):
         return "transposed", message + " — that is the transpose of the right answer"
-    if expected.numel() == actual.numel() and agree(expected.reshape(actual.shape), actual, tol)[0]:
+    if expected.numel() == actual.numel() and agrees(expected.reshape(actual.shape), actual, tol):
         return "wrong-shape", message + " — the right entries, in the wrong shape"
     return "wrong-shape", message
 
@@ -170,7 +166,7 @@ def derivative_formula(report: Report, name: str) -> Node | None:
     entry = report.grads.get(name)
     if entry is None or entry.symbolic is None or entry.symbolic.expr is None:
         return None
-    return parse_expression(entry.symbolic.expr)
+    return read_formula(entry.symbolic.expr)
 
 
 def proved_generic(claim: Node, derivative: Node, shapes: Shapes) -> bool:
@@ -215,8 +211,6 @@ def differs_nearby(claim: Node, report: Report, program: Program, name: str, lea
     comparison is impossible (non-finite values, a non-scalar output without a gradient argument).
     """
     from .autograd import run_program
-    from .explain import agree
-
     if name not in report.grads or (report.grad_output is None and report.output.shape):
         return None
     gen = torch.Generator().manual_seed(1)
@@ -236,7 +230,7 @@ def differs_nearby(claim: Node, report: Report, program: Program, name: str, lea
     if grad is None or not (torch.isfinite(grad).all() and torch.isfinite(claimed).all()):
         return None
     claimed = claimed.expand_as(grad) if claimed.dim() == 0 else claimed
-    if tuple(claimed.shape) != tuple(grad.shape) or agree(grad, claimed.to(grad.dtype), tol)[0]:
+    if tuple(claimed.shape) != tuple(grad.shape) or agrees(grad, claimed.to(grad.dtype), tol):
         return None
     point = ", ".join(f"{n}={short(t.detach())}" for n, t in moved.items() if report.inputs[n].requires_grad)
     return f"at {point} it gives {short(claimed)}, torch gives {short(grad)}"

@@ -6,19 +6,21 @@ tool knows about one expression is computed here.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
 from . import misconceptions
 from .autograd import TorchRun, make_leaves, torch_jacobian, torch_run
+from .compare import agrees, all_agree, compare
 from .errors import GradexplainError, LimitError
+from .formula import read_formula
 from .execute import Shapes, evaluate
 from .ir import Const, Node, Program
 from .limits import DEFAULT, Limits, run_budget
 from .ops import REGISTRY
-from .parse import parse_expression, parse_program
+from .parse import parse_program
 from .report import (ExpectResult, ForwardEntry, GradEntry, GraphEntry, InputInfo, JacobianEntry, OutputInfo, Report,
                      Symbolic)
 from .values import Value, parse_value, split_assignment
@@ -47,20 +49,6 @@ class EvalOptions:
     train: Any = None  # train.TrainOptions: --step and its options (None: no training steps)
     hessian: bool = False  # --hessian: second derivatives, every pair of inputs
     hvp: list[str] = field(default_factory=list)  # --hvp V or NAME=V: Hessian-vector products
-
-
-def agree(a: torch.Tensor, b: torch.Tensor, tol: float) -> tuple[bool, float]:
-    """``|a - b| <= tol * (1 + max(|a|, |b|))`` everywhere, equal shapes; and the max |a - b|."""
-    if tuple(a.shape) != tuple(b.shape):
-        return False, math.inf
-    a, b = a.double(), b.double()
-    both_nan = torch.isnan(a) & torch.isnan(b)
-    same_inf = torch.isinf(a) & torch.isinf(b) & (a == b)
-    diff = (a - b).abs()
-    ok = (diff <= tol * (1 + torch.maximum(a.abs(), b.abs()))) | both_nan | same_inf
-    finite = diff[~(both_nan | same_inf)]
-    max_diff = float(finite.max()) if finite.numel() else 0.0
-    return bool(ok.all()), (max_diff if not math.isnan(max_diff) else math.inf)
 
 
 def select_output(program: Program, name: str | None) -> Program:
@@ -169,7 +157,7 @@ def _explain(opts: EvalOptions) -> Report:
             "here (PyTorch: \"grad can be implicitly created only for scalar outputs\"). Showing the Jacobian "
             "instead; pass --grad-output V for the vector-Jacobian product vᵀJ that x.grad would hold.")
         report.jacobian = jacobians(program, leaves, used, wrt, shapes, opts, tol)
-        report.agree = _all_agree(e.agree for e in report.jacobian.values())
+        report.agree = all_agree(e.agree for e in report.jacobian.values())
         _expectations(report, opts, program, leaves, run, shapes, tol)
         return report
 
@@ -183,13 +171,13 @@ def _explain(opts: EvalOptions) -> Report:
         numeric = numeric_gradients(program, leaves, grad_output.tensor if grad_output is not None else None, wrt,
                                     run.grads)
         report.notes.extend(attach_numeric(report.grads, numeric, tol))
-    report.agree = _all_agree(e.agree for e in report.grads.values())
+    report.agree = all_agree(e.agree for e in report.grads.values())
     if opts.hessian or opts.hvp:
         from .hessian import second_order
 
         flags = second_order(report, program, leaves, wrt, grad_output.tensor if grad_output is not None else None,
                              opts, tol)
-        report.agree = _all_agree([report.agree, *flags])
+        report.agree = all_agree([report.agree, *flags])
     if opts.jacobian or (grad_output is not None and
                          sum(output.numel() * leaves[n].numel() for n in wrt) <= JACOBIAN_WITH_VJP):
         report.jacobian = jacobians(program, leaves, used, wrt, shapes, opts, tol)
@@ -209,10 +197,9 @@ def _exact_values(report: Report, used: dict[str, Value], limits: Limits) -> Non
     exact_inputs = {n: v.exact for n, v in used.items()}
     for entry in report.grads.values():
         if entry.symbolic is not None and entry.symbolic.expr is not None:
-            own = replace(limits, max_chars=max(limits.max_chars, len(entry.symbolic.expr)))  # our text, not the user's
             try:
-                entry.symbolic.exact = exact_value(parse_expression(entry.symbolic.expr, own), exact_inputs)
-            except LimitError:  # nested deeper than --max-depth: the exact value is an extra, not a failure
+                entry.symbolic.exact = exact_value(read_formula(entry.symbolic.expr, limits), exact_inputs)
+            except LimitError:  # nested past what Python parses: the exact value is an extra, not a failure
                 entry.symbolic.exact = None
 
 
@@ -223,15 +210,6 @@ def _rule_summary(op: str | None) -> str | None:
     names = spec.tensor_args if not spec.variadic else ("t_i",)
     rules = [f"{a}: {spec.shown_rule(a)}" for a in names if spec.shown_rule(a)]
     return "; ".join(rules) or None
-
-
-def _all_agree(flags: Any) -> bool | None:
-    flags = list(flags)
-    if any(f is False for f in flags):
-        return False
-    if any(f is None for f in flags):
-        return None
-    return True
 
 
 def gradient_entries(output_node: Node, seed: Node, wrt: list[str], run: TorchRun, leaves: dict[str, torch.Tensor],
@@ -269,7 +247,7 @@ def gradient_entries(output_node: Node, seed: Node, wrt: list[str], run: TorchRu
             continue
         if value.shape != grad.shape and value.numel() == grad.numel() == 1:
             value = value.reshape(grad.shape)
-        ok, diff = agree(grad, value, tol)
+        ok, diff = compare(grad, value, tol)
         entries[name] = GradEntry(grad, sym, diff, ok, note=note)
     return entries
 
@@ -296,12 +274,11 @@ def jacobians(program: Program, leaves: dict[str, torch.Tensor], used: dict[str,
             if opts.symbolic:
                 with budget(opts.limits.symbolic_timeout):
                     text = jacobian_text(program.output_node, name, input_shapes, opts.limits)
-                own = replace(opts.limits, max_chars=max(opts.limits.max_chars, len(text)))  # our text, not the user's
-                value = evaluate(parse_expression(text, own), leaves, opts.limits).to(jac[name].dtype)
+                value = evaluate(read_formula(text, opts.limits), leaves, opts.limits).to(jac[name].dtype)
                 sym = Symbolic(text, value.reshape(jac[name].shape) if value.numel() == jac[name].numel() else value)
-        except (SymbolicTimeout, NoClosedForm, NotImplementedError, LimitError) as e:  # LimitError: formula too long
+        except (SymbolicTimeout, NoClosedForm, NotImplementedError, LimitError) as e:  # LimitError: nested past what Python parses
             reason = f"symbolic: skipped — {e}"
-        ok = agree(jac[name], sym.value, tol)[0] if sym is not None else None
+        ok = agrees(jac[name], sym.value, tol) if sym is not None else None
         entries[name] = JacobianEntry(jac[name], sym, ok, reason)
     return entries
 

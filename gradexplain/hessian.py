@@ -22,13 +22,13 @@ from typing import Any
 
 import torch
 
+from .compare import agrees, compare
 from .autograd import make_leaves, run_program, walk_graph
 from .errors import GradexplainError, LimitError
 from .execute import Shapes, evaluate
-from .explain import agree
 from .ir import Call, Const, Input, Node, Program, Slice, substitute, to_text, walk
 from .numeric import STEP
-from .parse import parse_expression
+from .formula import read_formula
 from .report import Report, Symbolic
 from .symbolic import NoClosedForm, Simplifier, SymbolicTimeout, budget, gradients, jacobian_text, printable
 from .values import parse_value, split_assignment
@@ -265,7 +265,7 @@ class SymbolicSecondOrder:
                 self.formulas[a] = None
             else:
                 # one shared Input node per name: reverse mode tells inputs apart by node, not by name
-                self.formulas[a] = substitute(parse_expression(text, limits), self.inputs)
+                self.formulas[a] = substitute(read_formula(text, limits), self.inputs)
         taken = set(leaves)
         self.v_names = {a: direction_name(a, taken, len(wrt) == 1) for a in wrt}
 
@@ -303,7 +303,7 @@ class SymbolicSecondOrder:
                 input_shapes = {n: tuple(t.shape) for n, t in self.leaves.items()}
                 text = jacobian_text(self.formulas[a], b, input_shapes, self.limits)
                 note = "written per element: the Jacobian of the gradient formula"
-            value = evaluate(parse_expression(text, self.limits), self.leaves, self.limits)
+            value = evaluate(read_formula(text, self.limits), self.leaves, self.limits)
             row[b] = Symbolic(text, value.to(self.leaves[a].dtype).reshape(target), note=note)
         return row
 
@@ -502,9 +502,9 @@ def hessian_blocks(torch_side: TorchSecondOrder, symbolic_side: SymbolicSecondOr
     for a in wrt:
         for b in wrt:
             s = sym.get(a, {}).get(b)
-            ok, diff = agree(rows[a][b], s.value, tol) if s is not None else (None, None)
+            ok, diff = compare(rows[a][b], s.value, tol) if s is not None else (None, None)
             num = fd[a][b] if fd is not None else None
-            num_diff = agree(rows[a][b], num, tol)[1] if num is not None else None
+            num_diff = compare(rows[a][b], num, tol).max_abs_diff if num is not None else None
             blocks[a][b] = HessianBlock(rows[a][b], s, diff, ok, num, num_diff, reasons.get(a))
     for a in wrt:
         describe_diagonal(blocks[a][a], tol)
@@ -531,7 +531,7 @@ def hvp_entries(torch_side: TorchSecondOrder, symbolic_side: SymbolicSecondOrder
         if sg is not None and sg.expr is not None:
             value = evaluate(sg.expr, env, symbolic_side.limits).to(hv[b].dtype).reshape(hv[b].shape)
             sym = Symbolic(sg.text, value, note=None if printable(sg.expr) else sg.note)
-        ok, diff = agree(hv[b], sym.value, tol) if sym is not None else (None, None)
+        ok, diff = compare(hv[b], sym.value, tol) if sym is not None else (None, None)
         entries[b] = HvpEntry(hv[b], sym, diff, ok, fd.get(b), reason if sym is None else None, directions.get(b))
     return entries
 
@@ -546,7 +546,7 @@ def describe_diagonal(block: HessianBlock, tol: float) -> None:
     if n < 2:
         return  # a single number: nothing to say beyond its sign
     m = as_matrix(block.torch, n)
-    block.symmetric = agree(m, m.T, tol)[0]
+    block.symmetric = agrees(m, m.T, tol)
     if n <= EIGEN_MAX:
         block.eigenvalues = eigenvalues(m)
 

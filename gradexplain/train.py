@@ -23,11 +23,12 @@ from typing import TYPE_CHECKING, Any, Callable
 import torch
 
 from .autograd import run_program
+from .compare import agrees, all_agree, compare
 from .errors import GradexplainError
 from .execute import evaluate
 from .ir import Call, Node, Program, to_text, walk
 from .ops import dropout_mask
-from .parse import parse_expression
+from .formula import read_formula
 from .report import Report
 
 if TYPE_CHECKING:
@@ -369,20 +370,18 @@ def run_steps(program: Program, init: dict[str, torch.Tensor], params: list[str]
 
 
 def _symbolic_nodes(report: Report, params: list[str], opts: EvalOptions) -> dict[str, Node | None]:
-    """The report's SymPy gradient formulas, read back from their EXPR text."""
+    """The report's SymPy gradient formulas, read back from their EXPR text (formula.read_formula)."""
     nodes: dict[str, Node | None] = {}
     for n in params:
         entry = report.grads.get(n)
         text = entry.symbolic.expr if entry is not None and entry.symbolic is not None else None
-        nodes[n] = parse_expression(text, opts.limits) if text else None
+        nodes[n] = read_formula(text, opts.limits) if text else None
     return nodes
 
 
 def _step_entry(k: int, rec: StepRecord, zeroed: StepRecord | None, sym: dict[str, Node | None],
                 env: dict[str, torch.Tensor], states: dict[str, dict], t: TrainOptions, seed: int,
                 opts: EvalOptions, tol: float) -> dict[str, Any]:
-    from .explain import _all_agree, agree
-
     entry: dict[str, Any] = {"step": k, "lr": rec.lr, "loss": rec.loss, "params": {}}
     if rec.masks:
         entry["dropout"] = rec.masks
@@ -395,7 +394,7 @@ def _step_entry(k: int, rec: StepRecord, zeroed: StepRecord | None, sym: dict[st
         if sym[n] is not None:
             s = evaluate(sym[n], values, opts.limits).to(value.dtype)
             s = s.reshape(value.shape) if s.numel() == value.numel() == 1 else s
-            ok, diff = agree(own if own is not None else torch.zeros_like(value), s, tol)
+            ok, diff = compare(own if own is not None else torch.zeros_like(value), s, tol)
             p["symbolic"] = {"value": s, "max_abs_diff": diff, "agree": ok}
         else:
             p["symbolic"] = None
@@ -404,7 +403,7 @@ def _step_entry(k: int, rec: StepRecord, zeroed: StepRecord | None, sym: dict[st
             p["formula"] = {"lines": [f"{n}.grad is None: the optimizer skips {n}"], "after": value, "agree": True}
         else:
             by_hand, lines = OPTIMIZERS[t.optimizer].rule(n, value, grad, states[n], rec.group)
-            p["formula"] = {"lines": lines, "after": by_hand, "agree": agree(by_hand, after, tol)[0]}
+            p["formula"] = {"lines": lines, "after": by_hand, "agree": agrees(by_hand, after, tol)}
         flags.append(p["formula"]["agree"])
         if zeroed is not None:
             carried = grad - own if grad is not None and own is not None else None
@@ -412,15 +411,13 @@ def _step_entry(k: int, rec: StepRecord, zeroed: StepRecord | None, sym: dict[st
                      accumulated=carried is not None and bool((carried != 0).any()),
                      zeroed={"grad": zeroed.grad[n], "after": zeroed.after[n]})
         entry["params"][n] = p
-    entry["agree"] = _all_agree(flags)
+    entry["agree"] = all_agree(flags)
     return entry
 
 
 def explain_steps(report: Report, program: Program, leaves: dict[str, torch.Tensor], wrt: list[str],
                   opts: EvalOptions, tol: float) -> None:
     """Fill ``report.extra["steps"]`` (and ``["training"]``), and fold the checks into ``report.agree``."""
-    from .explain import _all_agree
-
     t = opts.train
     assert t is not None
     if not 1 <= t.steps <= MAX_STEPS:
@@ -440,7 +437,7 @@ def explain_steps(report: Report, program: Program, leaves: dict[str, torch.Tens
         schedule = {"name": name, "params": params, "formula": SCHEDULES[name].formula}
     report.extra["training"] = {"optimizer": t.optimizer, "hyperparameters": records[0].group,
                                 "zero_grad": t.zero_grad, "schedule": schedule}
-    report.agree = _all_agree([report.agree] + [s["agree"] for s in steps])
+    report.agree = all_agree([report.agree] + [s["agree"] for s in steps])
     if not t.zero_grad:
         report.notes.append("zero_grad() was not called: .grad kept the gradients of earlier steps and each backward() "
                             "added its own, so from step 2 the optimizer used their sum (marked accumulated); "

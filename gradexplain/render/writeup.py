@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ..formula import read_formula
 from ..ir import Call, Const, Input, Node, to_text
 from ..report import Report, exact_text
 from .text import fmt_value
@@ -39,10 +40,8 @@ def formula_latex(node: Node) -> str:
 
 def text_latex(text: str) -> str:
     """LaTeX for EXPR text (a gradient formula from the Report)."""
-    from ..parse import parse_expression
-
     try:
-        return formula_latex(parse_expression(text))
+        return formula_latex(read_formula(text))
     except Exception:  # noqa: BLE001
         return texttt(text)
 
