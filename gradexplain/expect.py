@@ -16,6 +16,7 @@ import torch
 from .compare import agreeing_entries, agrees
 from .errors import GradexplainError, NameInValue
 from .execute import Shapes, evaluate
+from .format import fmt_number, short
 from .formula import read_formula
 from .ir import Call, Const, Node, Program, inputs_of
 from .limits import Limits
@@ -35,21 +36,6 @@ OUTCOMES = {
 PASSING = {"holds", "proved", "unproved"}
 PROOF_ELEMENTS = 64  # per-element proofs only when inputs and gradient are this small
 SHOWN_DIFFERENCES = 3
-
-
-def short(t: torch.Tensor, limit: int = 8) -> str:
-    """Compact text of a tensor for a one-line message, as the contract writes it: [[12,194]]."""
-    if t.numel() > limit:
-        return f"tensor of shape {list(t.shape)}"
-
-    def nest(x: object) -> str:
-        return "[" + ",".join(nest(i) for i in x) + "]" if isinstance(x, list) else fmt_number(float(x))
-
-    return nest(t.double().tolist())
-
-
-def fmt_number(v: float) -> str:
-    return str(int(v)) if float(v).is_integer() and abs(v) < 1e15 else f"{v:.6g}"
 
 
 def actual_gradient(report: Report, name: str) -> tuple[torch.Tensor, str]:

@@ -17,7 +17,6 @@ block in closed form (``A + A.T``, ``4*eye(3)``); where that fails it is written
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -29,7 +28,7 @@ from .execute import Shapes, evaluate
 from .ir import Call, Const, Input, Node, Program, Slice, substitute, to_text, walk
 from .numeric import STEP
 from .formula import read_formula
-from .report import Report, Symbolic
+from .report import HessianBlock, HessianInfo, HvpEntry, Report, Symbolic
 from .symbolic import NoClosedForm, Simplifier, SymbolicTimeout, budget, gradients, jacobian_text, printable
 from .values import parse_value, split_assignment
 
@@ -38,51 +37,12 @@ EIGEN_MAX = 32  # rows of a square matrix whose eigenvalues are shown
 SHAPE_ONLY = {"ones_like", "zeros_like", "full_like", "numel"}  # depend on their argument's shape only
 
 
-@dataclass
-class HessianBlock:
-    """``H_ab[i..., j...] = ∂² out / ∂a[i...] ∂b[j...]``, shape ``a.shape + b.shape``."""
-
-    torch: Any | None
-    symbolic: Symbolic | None
-    max_abs_diff: float | None
-    agree: bool | None
-    numeric: Any | None = None
-    numeric_max_abs_diff: float | None = None  # |torch - finite differences|, at most
-    reason: str | None = None  # why symbolic is null
-    symmetric: bool | None = None  # diagonal blocks: H_aa equals its transpose
-    eigenvalues: list[float] | None = None  # small diagonal blocks
-
-
-@dataclass
-class HvpEntry:
-    """``(H v)_b = Σ_a H_ba v_a``: what ``torch.autograd.grad(grad · v, b)`` returns."""
-
-    torch: Any | None
-    symbolic: Symbolic | None
-    max_abs_diff: float | None
-    agree: bool | None
-    numeric: Any | None = None
-    reason: str | None = None
-    direction: Any | None = None
-
-
-@dataclass
-class HessianInfo:
-    """How torch built the second derivatives, and what the whole Hessian says about the point."""
-
-    grad_graphs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # grad_a.grad_fn chain per input
-    matrix: Any | None = None  # the full Hessian over the flattened inputs in `order`, when small
-    order: list[str] = field(default_factory=list)
-    eigenvalues: list[float] | None = None  # of the full Hessian, when small
-    definiteness: str | None = None
-
-
 # =========================================================================== entry point
 
 
 def second_order(report: Report, program: Program, leaves: dict[str, torch.Tensor], wrt: list[str],
                  seed: torch.Tensor | None, opts: Any, tol: float) -> list[bool | None]:
-    """Fill ``report.extra`` with ``hessian`` and/or ``hvp``; return their agreement flags."""
+    """Fill the Report's ``hessian`` (and ``hessian_info``) and/or ``hvp``; return their agreement flags."""
     directions = read_directions(opts.hvp, wrt, leaves, opts.limits) if opts.hvp else {}
     if opts.hessian:
         check_size(leaves, wrt, opts.limits.max_hessian)
@@ -91,12 +51,12 @@ def second_order(report: Report, program: Program, leaves: dict[str, torch.Tenso
     flags: list[bool | None] = []
     if opts.hessian:
         blocks = hessian_blocks(torch_side, symbolic_side, tol, opts.numeric)
-        report.extra["hessian"] = blocks
-        report.extra["hessian_info"] = torch_side.info(blocks, tol)
+        report.hessian = blocks
+        report.hessian_info = torch_side.info(blocks, tol)
         flags += [b.agree for row in blocks.values() for b in row.values()]
     if directions:
-        report.extra["hvp"] = hvp_entries(torch_side, symbolic_side, directions, tol, opts.numeric)
-        flags += [e.agree for e in report.extra["hvp"].values()]
+        report.hvp = hvp_entries(torch_side, symbolic_side, directions, tol, opts.numeric)
+        flags += [e.agree for e in report.hvp.values()]
     return flags
 
 

@@ -28,8 +28,9 @@ from .errors import GradexplainError
 from .execute import evaluate
 from .ir import Call, Node, Program, to_text, walk
 from .ops import dropout_mask
+from .format import fmt_value
 from .formula import read_formula
-from .report import Report
+from .report import DropoutMask, Report, TrainingInfo
 
 if TYPE_CHECKING:
     from .explain import EvalOptions
@@ -75,15 +76,11 @@ def train_options(step: str | None, lr: float | None = None, steps: int | None =
 
 def _n(v: Any) -> str:
     """A number or tensor for a substituted formula; negative scalars in parentheses."""
-    from .render.text import fmt_value
-
     text = fmt_value(v)
     return f"({text})" if text.startswith("-") else text
 
 
 def _line(formula: str, numbers: str, result: torch.Tensor) -> str:
-    from .render.text import fmt_value
-
     return f"{formula} = {numbers} = {fmt_value(result)}"
 
 
@@ -300,15 +297,15 @@ def make_scheduler(text: str | None, opt: torch.optim.Optimizer) -> Any:
 # ============================================================================ dropout
 
 
-def dropout_masks(program: Program, shape_of: Callable[[Node], tuple[int, ...]]) -> list[dict[str, Any]]:
+def dropout_masks(program: Program, shape_of: Callable[[Node], tuple[int, ...]]) -> list[DropoutMask]:
     """The mask each training-mode dropout draws under the current seed (0 or 1/(1-p) per element)."""
-    masks = []
+    masks: list[DropoutMask] = []
     for node in walk([s.node for s in program.statements]):
         if isinstance(node, Call) and node.op == "dropout" and node.params.get("training", True):
             p = node.params.get("p", 0.5)
             if p:
-                masks.append({"expr": node.src or to_text(node), "p": p,
-                              "mask": dropout_mask(shape_of(node.args[0]), p, node.params.get("seed", 0))})
+                masks.append(DropoutMask(node.src or to_text(node), p,
+                                         dropout_mask(shape_of(node.args[0]), p, node.params.get("seed", 0))))
     return masks
 
 
@@ -326,7 +323,7 @@ class StepRecord:
     grad: dict[str, torch.Tensor | None]  # .grad as optimizer.step() saw it
     own: dict[str, torch.Tensor | None]  # this step's backward alone (what zero_grad() would leave)
     after: dict[str, torch.Tensor]
-    masks: list[dict[str, Any]] = field(default_factory=list)
+    masks: list[DropoutMask] = field(default_factory=list)
 
 
 def check_trainable(output: torch.Tensor, wrt: list[str], grad_output: str | None) -> None:
@@ -417,7 +414,7 @@ def _step_entry(k: int, rec: StepRecord, zeroed: StepRecord | None, sym: dict[st
 
 def explain_steps(report: Report, program: Program, leaves: dict[str, torch.Tensor], wrt: list[str],
                   opts: EvalOptions, tol: float) -> None:
-    """Fill ``report.extra["steps"]`` (and ``["training"]``), and fold the checks into ``report.agree``."""
+    """Fill the Report's ``steps`` and ``training``, and fold the checks into ``report.agree``."""
     t = opts.train
     assert t is not None
     if not 1 <= t.steps <= MAX_STEPS:
@@ -430,13 +427,12 @@ def explain_steps(report: Report, program: Program, leaves: dict[str, torch.Tens
     states: dict[str, dict] = {n: {} for n in wrt}
     steps = [_step_entry(k, rec, zeroed[k - 1] if zeroed else None, sym, env, states, t, opts.seed, opts, tol)
              for k, rec in enumerate(records, start=1)]
-    report.extra["steps"] = steps
+    report.steps = steps
     schedule = None
     if t.schedule is not None:
         name, params = parse_schedule(t.schedule)
         schedule = {"name": name, "params": params, "formula": SCHEDULES[name].formula}
-    report.extra["training"] = {"optimizer": t.optimizer, "hyperparameters": records[0].group,
-                                "zero_grad": t.zero_grad, "schedule": schedule}
+    report.training = TrainingInfo(t.optimizer, records[0].group, t.zero_grad, schedule)
     report.agree = all_agree([report.agree] + [s["agree"] for s in steps])
     if not t.zero_grad:
         report.notes.append("zero_grad() was not called: .grad kept the gradients of earlier steps and each backward() "

@@ -17,7 +17,7 @@ from rich.text import Text
 from rich.tree import Tree
 
 from ..report import GraphEntry, Report
-from .text import fmt_value, number
+from ..format import fmt_value, number
 
 TREE_MAX = 60  # graph nodes drawn; more are cut with a note
 SAVED_SHOW = 8  # a saved tensor with more elements is summarised by its shape

@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from ..errors import GradexplainError
 from ..report import GraphEntry, Report
-from .text import fmt_value, number
+from ..format import fmt_value, number
 
 LABEL_VALUES = 8  # elements of a tensor written on a node; more are summarised
 MAX_NODES = 150

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..check import CHECK_SCHEMA, CheckResult, ProblemResult
 from ..report import SCHEMA, Report, to_plain
 
 SAVED_VALUE_MAX = 64  # saved tensors larger than this are described by shape only
@@ -21,6 +22,12 @@ def _saved(saved: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def optional_sections(report: Report) -> dict[str, Any]:
+    """The Report's optional sections by JSON key, in document order (each left out when empty)."""
+    return {"dropout": report.dropout, "hessian": report.hessian, "hessian_info": report.hessian_info,
+            "hvp": report.hvp, "steps": report.steps, "training": report.training}
+
+
 def report_dict(report: Report) -> dict[str, Any]:
     doc: dict[str, Any] = {"schema": SCHEMA, "expr": report.expr}
     doc["inputs"] = {n: {"shape": i.shape, "value": to_plain(i.value), "requires_grad": i.requires_grad}
@@ -36,8 +43,9 @@ def report_dict(report: Report) -> dict[str, Any]:
     doc["notes"] = report.notes
     doc["expect"] = [to_plain(e) for e in report.expect]
     doc["dtype"], doc["tol"] = report.dtype, report.tol
-    for key, value in report.extra.items():
-        doc[key] = to_plain(value)
+    for key, value in optional_sections(report).items():
+        if value:
+            doc[key] = to_plain(value)
     return doc
 
 
@@ -59,3 +67,22 @@ def dumps(doc: Any) -> str:
 
 def render(report: Report) -> str:
     return dumps(report_dict(report))
+
+
+def check_dict(result: CheckResult) -> dict[str, Any]:
+    """The ``gradexplain-check/1`` document (contract), plus ``error``/``warnings`` where there are any."""
+    def problem(p: ProblemResult) -> dict[str, Any]:
+        doc = {"name": p.name, "passed": p.passed, "failures": p.failures,
+               "result": report_dict(p.result) if p.result is not None else None}
+        if p.error:
+            doc["error"] = p.error
+        if p.warnings:
+            doc["warnings"] = p.warnings
+        return doc
+
+    return {"schema": CHECK_SCHEMA, "file": result.file, "passed": result.passed, "failed": result.failed,
+            "problems": [problem(p) for p in result.problems]}
+
+
+def render_check(result: CheckResult) -> str:
+    return dumps(check_dict(result))
