@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 from typing import Any, Callable, List, Optional
 
+import click  # typer < 0.20 (pinned) runs on click
 import typer
 
 from . import __version__
@@ -253,15 +254,15 @@ def graph_command(
 
     def body() -> int:
         from .options import EvalOptions  # heavy
-        from .render.dot import renderer  # heavy
+        from .render.dot import graph_printer  # heavy
         from .torch_report import explain_torch  # heavy: torch only, so a picture never imports SymPy
 
-        draw = renderer(fmt.lower())
+        show = graph_printer(fmt.lower())
         expr, values = expr_and_values(args)
         report = explain_torch(EvalOptions(expr=expr, values=values, const=split_names(const),
                                            grad_output=grad_output, dtype=dtype, seed=seed, output=output,
                                            numeric=False, symbolic=False))
-        sys.stdout.write(draw(report, max_nodes))
+        show(report, max_nodes)
         return ExitCode.OK
 
     guarded(body, debug)
@@ -284,8 +285,6 @@ def ops_command(
 
 def main() -> None:
     """Entry point: usage errors become one ``error:`` line too."""
-    import click  # typer < 0.20 (pinned) runs on click
-
     try:
         code = app(standalone_mode=False)
     except click.exceptions.NoSuchOption as e:

@@ -11,8 +11,11 @@ numerically, and that outcome is reported, never silently merged with "proved".
 """
 from __future__ import annotations
 
+import numpy as np
+import sympy
 import torch
 
+from .autograd import run_program
 from .compare import agreeing_entries, agrees
 from .errors import GradexplainError, NameInValue
 from .execute import Shapes, evaluate
@@ -22,6 +25,7 @@ from .ir import Call, Const, Node, Program, inputs_of
 from .limits import Limits
 from .parse import parse_expression
 from .report import ExpectResult, Report
+from .symbolic import NoClosedForm, ObjEvaluator, Simplifier, SymbolicTimeout, budget, element_symbols
 from .values import parse_value
 
 OUTCOMES = {
@@ -130,8 +134,6 @@ def wrong_shape(head: str, expected: torch.Tensor, actual: torch.Tensor, tol: fl
 def prove(claim: Node, report: Report, program: Program, name: str, shapes: Shapes, leaves: dict[str, torch.Tensor],
           limits: Limits, tol: float) -> tuple[str, str]:
     """``(outcome, detail)`` for a formula that already matches at the given inputs."""
-    from .symbolic import SymbolicTimeout, budget
-
     derivative = derivative_formula(report, name)
     try:
         with budget(limits.symbolic_timeout):
@@ -157,8 +159,6 @@ def derivative_formula(report: Report, name: str) -> Node | None:
 
 def proved_generic(claim: Node, derivative: Node, shapes: Shapes) -> bool:
     """SymPy simplifies ``claim - derivative`` to 0 with tensors as symbols (any values, any shapes)."""
-    from .symbolic import Simplifier
-
     try:
         difference = Simplifier(shapes)(Call("sub", (claim, derivative)))
     except (GradexplainError, ArithmeticError, TypeError, ValueError, NotImplementedError, RecursionError):
@@ -170,11 +170,6 @@ def proved_generic(claim: Node, derivative: Node, shapes: Shapes) -> bool:
 
 def proved_per_element(claim: Node, derivative: Node, leaves: dict[str, torch.Tensor]) -> bool:
     """Every entry of ``claim - derivative``, over symbolic inputs of these shapes, simplifies to 0."""
-    import numpy as np
-    import sympy
-
-    from .symbolic import NoClosedForm, ObjEvaluator, element_symbols
-
     if sum(t.numel() for t in leaves.values()) > PROOF_ELEMENTS:
         return False
     env = {n: element_symbols(n, tuple(t.shape)) for n, t in leaves.items()}
@@ -196,7 +191,6 @@ def differs_nearby(claim: Node, report: Report, program: Program, name: str, lea
     (relative 5 %) so domains (``log``, ``sqrt``) are kept.  None when it agrees there or the
     comparison is impossible (non-finite values, a non-scalar output without a gradient argument).
     """
-    from .autograd import run_program
     if name not in report.grads or (report.grad_output is None and report.output.shape):
         return None
     gen = torch.Generator().manual_seed(1)

@@ -21,8 +21,8 @@ from typing import Any
 
 import torch
 
-from .compare import agrees, compare
 from .autograd import make_leaves, run_program, walk_graph
+from .compare import agrees, compare
 from .errors import GradexplainError, LimitError
 from .execute import Shapes, evaluate
 from .ir import Call, Const, Input, Node, Program, Slice, substitute, to_text, walk

@@ -223,7 +223,7 @@ def to_plain(obj: Any) -> Any:
     Large finite float tensors become float64 numpy arrays rather than lists: building and
     printing 10^6 Python floats costs seconds; :func:`gradexplain.render.json.dumps` writes
     arrays directly."""
-    import torch
+    import torch  # heavy
 
     if isinstance(obj, torch.Tensor):
         t = obj.detach().cpu()

@@ -20,7 +20,6 @@ from __future__ import annotations
 import functools
 import math
 import signal
-import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
@@ -29,11 +28,11 @@ from typing import Any, Iterator
 import sympy
 
 from . import symfuncs
-from .execute import Shapes, const_value
-from .ir import Call, Const, Input, Node, Slice, nested_text, substitute, to_text, walk
+from .execute import Shapes
+from .ir import Call, Const, Input, Node, nested_text, to_text, walk
 from .limits import DEFAULT, Limits, run_left
-from .ops import REGISTRY, RuleContext, variadic_rule
-from .parse import parse_rule
+from .ops import REGISTRY, RuleContext
+from .rules import rule_node
 
 UNPRINTABLE = {"index_grad", "index_put"}
 
@@ -88,29 +87,6 @@ def derived_rule(name: str) -> str:
     derivative = sympy.diff(spec.sym(a), a)
     leaves = {a: Input("a"), g: Input("g")}
     return to_text(FromSympy(leaves).convert(g * derivative))
-
-
-def rule_node(spec_name: str, arg: str, index: int, ctx: RuleContext) -> Node | None:
-    """The rule for one argument of one op, instantiated over ``ctx.nodes``."""
-    spec = REGISTRY[spec_name]
-    if spec.variadic:
-        text: Any = variadic_rule(spec_name, index)(ctx)
-    elif arg in spec.rules:
-        text = spec.rule_text(arg, ctx)
-    elif spec.elementwise and spec.sym is not None and len(spec.tensor_args) == 1 and spec_name != "sign":
-        text = derived_rule(spec_name)
-    else:
-        return None
-    if text is None:
-        return None
-    if isinstance(text, Node):
-        return text
-    return substitute(_template(text), ctx.nodes)
-
-
-@functools.lru_cache(maxsize=512)
-def _template(text: str) -> Node:
-    return parse_rule(text)
 
 
 # ============================================================================ reverse mode
@@ -561,7 +537,7 @@ def printable(node: Node) -> bool:
 
 def element_symbols(name: str, shape: tuple[int, ...]) -> Any:
     """A numpy object array of real symbols named like the EXPR that selects them: ``a[0, 1]``."""
-    import numpy as np
+    import numpy as np  # heavy
 
     if not shape:
         return np.asarray(sympy.Symbol(name, real=True), dtype=object)
@@ -585,7 +561,7 @@ class ObjEvaluator:
         self.inputs = inputs
 
     def __call__(self, root: Node) -> Any:
-        import numpy as np
+        import numpy as np  # heavy
 
         memo: dict[int, Any] = {}
         for n in walk(root):
@@ -617,7 +593,7 @@ def exact_value(node: Node, exact_inputs: dict[str, Any], seconds: float = 2.0) 
     None when the inputs are too many, or any entry is not rational (``exp(1/3)``), or SymPy
     needs more than ``seconds``.
     """
-    import numpy as np
+    import numpy as np  # heavy
 
     def count(v: Any) -> int:
         return sum(count(x) for x in v) if isinstance(v, list) else 1
@@ -640,7 +616,7 @@ def exact_value(node: Node, exact_inputs: dict[str, Any], seconds: float = 2.0) 
 def stack_text(arr: Any, fmt: Any) -> str:
     """A nested ``stack([...])`` EXPR for an object array, each scalar printed by ``fmt``; an array of
     plain numbers is a floating ``tensor([...])`` literal instead (shorter, and read back the same)."""
-    import numpy as np
+    import numpy as np  # heavy
 
     arr = np.asarray(arr, dtype=object)
     if any(not isinstance(v, sympy.Basic) for v in arr.flat):  # plain numbers (np.zeros(..., object) holds int 0)
@@ -671,7 +647,7 @@ def per_element_text(node: Node, inputs: dict[str, tuple[int, ...]], limits: Lim
 
 def jacobian_text(output: Node, wrt: str, inputs: dict[str, tuple[int, ...]], limits: Limits) -> str:
     """The Jacobian d output / d wrt, per element, shape ``output.shape + wrt.shape``."""
-    import numpy as np
+    import numpy as np  # heavy
 
     env = {name: element_symbols(name, shape) for name, shape in inputs.items()}
     out = ObjEvaluator(env)(output)

@@ -18,22 +18,20 @@ does; the SymPy formula is evaluated under the same seed, so it uses the same ma
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 import torch
 
 from .autograd import run_program
 from .compare import agrees, all_agree, compare
 from .errors import GradexplainError
-from .execute import evaluate
-from .ir import Call, Node, Program, to_text, walk
-from .ops import dropout_mask
+from .execute import Shapes, evaluate
 from .format import fmt_value
 from .formula import read_formula
+from .ir import Call, Node, Program, to_text, walk
+from .ops import dropout_mask
+from .options import EvalOptions
 from .report import DropoutMask, Report, TrainingInfo
-
-if TYPE_CHECKING:
-    from .explain import EvalOptions
 
 MAX_STEPS = 1000
 
@@ -340,8 +338,6 @@ def check_trainable(output: torch.Tensor, wrt: list[str], grad_output: str | Non
 def run_steps(program: Program, init: dict[str, torch.Tensor], params: list[str], t: TrainOptions, zero_grad: bool,
               seed: int, opts: EvalOptions) -> list[StepRecord]:
     """A real training loop: [zero_grad], forward, backward, step, [scheduler.step]."""
-    from .execute import Shapes
-
     leaves = {n: v.detach().clone().requires_grad_(n in params) for n, v in init.items()}
     shapes = Shapes(leaves, opts.limits)
     opt = make_optimizer(t, [leaves[n] for n in params])

@@ -16,8 +16,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from ..report import DropoutMask, Report
 from ..format import fmt_value, number
+from ..report import DropoutMask, Report
 from .style import mark
 
 DETAIL_STEPS = 3  # steps written out in full; the rest are in the table
