@@ -6,7 +6,6 @@ from typing import Any
 
 from .limits import DEFAULT, Limits
 
-DTYPE_NAMES = ("float64", "float32")
 DEFAULT_TOL = {"float64": 1e-6, "float32": 1e-4}
 
 
