@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-
 from .compare import agrees, all_agree, compare
 from .errors import GradexplainError, LimitError
 from .execute import evaluate
@@ -36,6 +35,7 @@ def explain(opts: EvalOptions) -> Report:
 
 
 def _explain(opts: EvalOptions) -> Report:
+    """torch first; then, per kind of output, SymPy beside it and every check asked for."""
     stage = run_torch(opts)
     report = stage.report
     if not differentiable(stage):
