@@ -13,7 +13,7 @@ import torch
 
 from .errors import GradexplainError
 from .execute import Evaluator
-from .graphview import Trace, link
+from .graph_link import Trace, link
 from .ir import Call, Node, Program
 from .limits import DEFAULT, Limits
 
@@ -29,7 +29,7 @@ class GraphNode:
     grad_inputs: list[torch.Tensor | None] = field(default_factory=list)  # sent along each edge
     saved: dict[str, Any] = field(default_factory=dict)  # _saved_self, _saved_other, ...
     op: str | None = None  # our registry op, for its rule text
-    edges: list[Any] = field(default_factory=list)  # graphview.Edge per next edge: argument, rule (None: unknown)
+    edges: list[Any] = field(default_factory=list)  # graph_link.Edge per next edge: argument, rule (None: unknown)
     saved_from: dict[str, str] = field(default_factory=dict)  # saved tensor -> the argument it holds
     shape: list[int] | None = None  # of the node's forward output (of the leaf, for AccumulateGrad)
     value: Any = None  # that output, when small
@@ -55,7 +55,7 @@ class TorchRun:
     grads: dict[str, torch.Tensor | None]
     backward_ran: bool
     notes: list[str] = field(default_factory=list)
-    trace: Trace | None = None  # per IR node: values and grad_fns of the forward run (graphview, misconceptions)
+    trace: Trace | None = None  # per IR node: values and grad_fns of the forward run (graph_link, misconceptions)
 
 
 def make_leaves(values: dict[str, torch.Tensor], const: set[str], dtype: torch.dtype) -> dict[str, torch.Tensor]:

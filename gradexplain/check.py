@@ -7,16 +7,22 @@ problem is a failure reported under its name and does not stop the others.
 """
 from __future__ import annotations
 
-import sys
 import tomllib
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
+from .compare import agrees
 from .errors import GradexplainError
+from .expect import differing
+from .explain import explain
+from .format import short
+from .options import EvalOptions
+from .values import parse_value
 
 CHECK_SCHEMA = "gradexplain-check/1"
 KNOWN_KEYS = {"name", "expr", "inputs", "const", "grad_output", "output", "expect", "dtype", "tol", "seed"}
-SHOWN_FAILURES = 2  # per problem in the text view; JSON has them all
+Progress = Callable[[int], AbstractContextManager[Callable[[str], None]]]  # total -> context of "starting NAME"
 
 
 @dataclass
@@ -69,10 +75,8 @@ def problem_name(problem: Any, index: int) -> str:
     return str(name) if name is not None else f"problem {index + 1}"
 
 
-def problem_options(problem: Any, tol: float | None) -> Any:
+def problem_options(problem: Any, tol: float | None) -> EvalOptions:
     """A problem table → EvalOptions, or a GradexplainError naming what is wrong with it."""
-    from .explain import EvalOptions
-
     if not isinstance(problem, dict):
         raise GradexplainError("a [[problem]] must be a table")
     unknown = sorted(set(problem) - KNOWN_KEYS)
@@ -98,9 +102,6 @@ def problem_options(problem: Any, tol: float | None) -> Any:
 
 def run_problem(problem: Any, index: int, tol: float | None) -> ProblemResult:
     """One problem; every failure (bad table, bad EXPR, even an internal error) stays inside it."""
-    from .explain import explain
-    from .values import parse_value
-
     name = problem_name(problem, index)
     try:
         report = explain(problem_options(problem, tol))
@@ -124,16 +125,12 @@ def run_problem(problem: Any, index: int, tol: float | None) -> ProblemResult:
 
 def check_output(report: Any, expected: Any) -> str | None:
     """The forward value against the problem's ``output`` (same entries; a [1]-vs-[] shape is forgiven)."""
-    from .expect import differing, short
-    from .explain import agree
-
     if expected is None:
         return None
     value = report.output.value
     if expected.numel() == value.numel():
         expected = expected.reshape(value.shape)
-    ok, _ = agree(value, expected.to(value.dtype), report.tol)
-    if ok:
+    if agrees(value, expected.to(value.dtype), report.tol):
         return None
     where = f" (differs at {differing(expected, value, report.tol)})" if expected.shape == value.shape else \
         f" (shape {list(expected.shape)} vs {list(value.shape)})"
@@ -148,80 +145,17 @@ def problem_warnings(report: Any) -> list[str]:
     return warnings
 
 
-def run_check(path: str, tol: float | None = None, show_progress: bool = False) -> CheckResult:
-    """Every problem of the file, in order; a progress bar on stderr when asked (a terminal)."""
+def run_check(path: str, tol: float | None = None, progress: Progress | None = None) -> CheckResult:
+    """Every problem of the file, in order.  ``progress(total)`` (a renderer's progress bar) gives a
+    context whose value is called with each problem's name before that problem runs."""
     problems = load_problems(path)
     result = CheckResult(path)
-    if not show_progress:
-        result.problems = [run_problem(p, i, tol) for i, p in enumerate(problems)]
-        return result
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    columns = (TextColumn("checking"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-               TextColumn("{task.description}"))
-    with Progress(*columns, transient=True, console=Console(stderr=True)) as progress:
-        task = progress.add_task("", total=len(problems))
+    with (progress(len(problems)) if progress is not None else nullcontext(_no_progress)) as starting:
         for i, p in enumerate(problems):
-            progress.update(task, description=problem_name(p, i))
+            starting(problem_name(p, i))
             result.problems.append(run_problem(p, i, tol))
-            progress.advance(task)
     return result
 
 
-def check_dict(result: CheckResult) -> dict[str, Any]:
-    """The ``gradexplain-check/1`` document (contract), plus ``error``/``warnings`` where there are any."""
-    from .render.json import report_dict
-
-    def problem(p: ProblemResult) -> dict[str, Any]:
-        doc = {"name": p.name, "passed": p.passed, "failures": p.failures,
-               "result": report_dict(p.result) if p.result is not None else None}
-        if p.error:
-            doc["error"] = p.error
-        if p.warnings:
-            doc["warnings"] = p.warnings
-        return doc
-
-    return {"schema": CHECK_SCHEMA, "file": result.file, "passed": result.passed, "failed": result.failed,
-            "problems": [problem(p) for p in result.problems]}
-
-
-def render_check(result: CheckResult, fmt: str) -> None:
-    if fmt == "json":
-        from .render.json import dumps
-
-        sys.stdout.write(dumps(check_dict(result)) + "\n")
-        return
-    if fmt in ("markdown", "latex"):
-        from .render import writeup
-
-        sys.stdout.write(writeup.render_check(result, fmt) + "\n")
-        return
-    print_check(result)
-
-
-def print_check(result: CheckResult) -> None:
-    """One line per problem (✓, ? for passed-with-warnings, ✗ with its first failures), then a summary."""
-    from rich.text import Text
-
-    from .render.text import make_console
-
-    console = make_console()
-    for p in result.problems:
-        if not p.passed:
-            line = Text("✗ ", style="bold red").append(p.name)
-            shown = "; ".join(p.failures[:SHOWN_FAILURES])
-            more = f" (+{len(p.failures) - SHOWN_FAILURES} more)" if len(p.failures) > SHOWN_FAILURES else ""
-            line.append(f": {shown}{more}", style="red")
-        elif p.warnings:
-            line = Text("? ", style="bold yellow").append(p.name).append(": " + "; ".join(p.warnings), style="yellow")
-        else:
-            line = Text("✓ ", style="bold green").append(p.name)
-        console.print(line)
-    summary = f"{result.passed} passed, {result.failed} failed"
-    warned = sum(1 for p in result.problems if p.passed and p.warnings)
-    if warned:
-        summary += f" ({warned} passed with warnings: see the ? lines)"
-    if result.failed:
-        summary += " — failed: " + ", ".join(p.name for p in result.problems if not p.passed)
-    console.print(Text(summary, style="bold green" if result.failed == 0 else "bold red"))
+def _no_progress(name: str) -> None:
+    """No progress bar: nothing to show."""

@@ -9,9 +9,12 @@ from __future__ import annotations
 import sys
 from typing import Any, Callable, List, Optional
 
+import click  # typer < 0.20 (pinned) runs on click
 import typer
 
 from . import __version__
+from .errors import ExitCode, GradexplainError
+from .limits import Limits
 
 EVAL_HELP = """Explain the gradient of EXPR: PyTorch autograd and SymPy side by side.
 
@@ -71,37 +74,33 @@ def fail(message: str, caret: str | None = None) -> None:
 
 def guarded(fn: Callable[[], int], debug: bool) -> None:
     """Run a command body; turn every failure into exit 2 with one ``error:`` line."""
-    from .errors import GradexplainError
-
     try:
         code = fn()
     except GradexplainError as e:
         if debug:
             raise
         fail(e.message, e.caret())
-        raise typer.Exit(2) from None
+        raise typer.Exit(ExitCode.BAD_INPUT) from None
     except typer.Exit:
         raise
     except KeyboardInterrupt:
-        raise typer.Exit(130) from None
+        raise typer.Exit(ExitCode.INTERRUPTED) from None
     except (RecursionError, MemoryError) as e:
         if debug:
             raise
         fail(f"input too large or too deeply nested ({type(e).__name__})")
-        raise typer.Exit(2) from None
+        raise typer.Exit(ExitCode.BAD_INPUT) from None
     except Exception as e:  # noqa: BLE001 - the one boundary: never a traceback for users
         if debug:
             raise
         detail = str(e).strip().splitlines()[0] if str(e).strip() else ""
         fail(f"{type(e).__name__}: {detail} (rerun with --debug for the traceback)")
-        raise typer.Exit(2) from None
+        raise typer.Exit(ExitCode.BAD_INPUT) from None
     raise typer.Exit(code)
 
 
 def expr_and_values(args: list[str]) -> tuple[str, list[str]]:
     """``EXPR NAME=VALUE...`` as given on the command line (eval, graph)."""
-    from .errors import GradexplainError
-
     expr, values = args[0], list(args[1:])
     stray = [v for v in values if "=" not in v]
     if stray:
@@ -115,9 +114,6 @@ def split_names(values: list[str]) -> set[str]:
 
 def build_limits(max_elements: int, max_chars: int, max_depth: int, max_statements: int, max_exponent: int,
                  symbolic_timeout: float, max_hessian: int = 10**6) -> Any:
-    from .errors import GradexplainError
-    from .limits import Limits
-
     counts = {"--max-elements": max_elements, "--max-chars": max_chars, "--max-depth": max_depth,
               "--max-statements": max_statements, "--max-exponent": max_exponent, "--max-hessian": max_hessian}
     negative = next((name for name, v in counts.items() if v < 0), None)
@@ -131,32 +127,17 @@ def build_limits(max_elements: int, max_chars: int, max_depth: int, max_statemen
                   max_hessian=max_hessian)
 
 
-FORMATS = ("text", "json", "markdown", "latex")
-
-
 def resolve_format(fmt: str, as_json: bool) -> str:
-    from .errors import GradexplainError
+    from .render.output import resolve_format as resolve  # heavy: the renderers pull in torch
 
-    fmt = "json" if as_json else fmt.lower()
-    if fmt not in FORMATS:
-        raise GradexplainError(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
-    return fmt
+    return resolve(fmt, as_json)
 
 
-def emit(report: Any, fmt: str) -> None:
-    """Write a Report in the chosen format to stdout."""
-    if fmt == "json":
-        from .render.json import render
+def emit(result: Any, fmt: str) -> None:
+    """Write a Report (or a check result) in the chosen format to stdout."""
+    from .render.output import emit as write  # heavy
 
-        sys.stdout.write(render(report) + "\n")
-    elif fmt in ("markdown", "latex"):
-        from .render import writeup
-
-        sys.stdout.write(writeup.render(report, fmt) + "\n")
-    else:
-        from .render.text import print_report
-
-        print_report(report)
+    write(result, fmt)
 
 
 @app.command("eval", help=EVAL_HELP, context_settings={"allow_interspersed_args": True})
@@ -202,9 +183,8 @@ def eval_command(
     debug: bool = typer.Option(False, "--debug", help="Show Python tracebacks (for developers)."),
 ) -> None:
     def body() -> int:
-        from .errors import GradexplainError
-        from .explain import EvalOptions, explain
-        from .train import train_options
+        from .explain import EvalOptions, explain  # heavy
+        from .train import train_options  # heavy
 
         chosen = resolve_format(fmt, as_json)
         expr, values = expr_and_values(args)
@@ -239,12 +219,13 @@ def check_command(
     """
 
     def body() -> int:
-        from .check import render_check, run_check
+        from .check import run_check  # heavy
+        from .render.check_text import check_progress  # heavy
 
         chosen = resolve_format(fmt, as_json)
-        result = run_check(file, tol=tol, show_progress=chosen == "text" and sys.stderr.isatty())
-        render_check(result, chosen)
-        return 0 if result.failed == 0 else 1
+        result = run_check(file, tol=tol, progress=check_progress if chosen == "text" and sys.stderr.isatty() else None)
+        emit(result, chosen)
+        return ExitCode.OK if result.failed == 0 else ExitCode.DISAGREE
 
     guarded(body, debug)
 
@@ -272,15 +253,17 @@ def graph_command(
     """
 
     def body() -> int:
-        from .explain import EvalOptions, explain
-        from .render.dot import renderer
+        from .options import EvalOptions  # heavy
+        from .render.dot import graph_printer  # heavy
+        from .torch_report import explain_torch  # heavy: torch only, so a picture never imports SymPy
 
-        draw = renderer(fmt.lower())
+        show = graph_printer(fmt.lower())
         expr, values = expr_and_values(args)
-        report = explain(EvalOptions(expr=expr, values=values, const=split_names(const), grad_output=grad_output,
-                                     dtype=dtype, seed=seed, output=output, numeric=False, symbolic=False))
-        sys.stdout.write(draw(report, max_nodes))
-        return 0
+        report = explain_torch(EvalOptions(expr=expr, values=values, const=split_names(const),
+                                           grad_output=grad_output, dtype=dtype, seed=seed, output=output,
+                                           numeric=False, symbolic=False))
+        show(report, max_nodes)
+        return ExitCode.OK
 
     guarded(body, debug)
 
@@ -292,30 +275,28 @@ def ops_command(
     """List the supported operations with their derivative rules (EXPR formulas over a, b, g, out)."""
 
     def body() -> int:
-        from .render.text import print_ops
+        from .render.ops_text import print_ops  # heavy
 
         print_ops(as_json)
-        return 0
+        return ExitCode.OK
 
     guarded(body, False)
 
 
 def main() -> None:
     """Entry point: usage errors become one ``error:`` line too."""
-    import click  # typer < 0.20 (pinned) runs on click
-
     try:
         code = app(standalone_mode=False)
     except click.exceptions.NoSuchOption as e:
         hint = " (an EXPR starting with '-' needs '--' before it: eval -- \"-2*b\" b=6,4)" \
             if e.option_name and e.option_name[1:2] != "-" else ""
         fail(f"{e.format_message()}{hint}")
-        sys.exit(2)
+        sys.exit(ExitCode.BAD_INPUT)
     except click.exceptions.UsageError as e:
         fail(e.format_message())
-        sys.exit(2)
+        sys.exit(ExitCode.BAD_INPUT)
     except typer.Abort:  # typer.Exit never gets here: non-standalone mode returns its code
-        sys.exit(130)
+        sys.exit(ExitCode.INTERRUPTED)
     sys.exit(code if isinstance(code, int) else 0)
 
 

@@ -1,5 +1,16 @@
-"""Errors that end a run with exit 2 and one ``error:`` line (plus a caret for parse errors)."""
+"""Exit codes, and the errors that end a run with exit 2 and one ``error:`` line (plus a caret for parse errors)."""
 from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """The contract's exit codes, the only ones a command ends with (130: interrupted)."""
+
+    OK = 0  # evaluated; torch and SymPy agree, every --expect holds
+    DISAGREE = 1  # evaluated, but torch and SymPy disagree, or an --expect (a check problem) fails
+    BAD_INPUT = 2  # parse error, unknown name, shape mismatch, missing value, limit exceeded
+    INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
 
 
 class GradexplainError(Exception):

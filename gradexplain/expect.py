@@ -11,14 +11,21 @@ numerically, and that outcome is reported, never silently merged with "proved".
 """
 from __future__ import annotations
 
+import numpy as np
+import sympy
 import torch
 
+from .autograd import run_program
+from .compare import agreeing_entries, agrees
 from .errors import GradexplainError, NameInValue
 from .execute import Shapes, evaluate
+from .format import fmt_number, short
+from .formula import read_formula
 from .ir import Call, Const, Node, Program, inputs_of
 from .limits import Limits
 from .parse import parse_expression
 from .report import ExpectResult, Report
+from .symbolic import NoClosedForm, ObjEvaluator, Simplifier, SymbolicTimeout, budget, element_symbols
 from .values import parse_value
 
 OUTCOMES = {
@@ -33,21 +40,6 @@ OUTCOMES = {
 PASSING = {"holds", "proved", "unproved"}
 PROOF_ELEMENTS = 64  # per-element proofs only when inputs and gradient are this small
 SHOWN_DIFFERENCES = 3
-
-
-def short(t: torch.Tensor, limit: int = 8) -> str:
-    """Compact text of a tensor for a one-line message, as the contract writes it: [[12,194]]."""
-    if t.numel() > limit:
-        return f"tensor of shape {list(t.shape)}"
-
-    def nest(x: object) -> str:
-        return "[" + ",".join(nest(i) for i in x) + "]" if isinstance(x, list) else fmt_number(float(x))
-
-    return nest(t.double().tolist())
-
-
-def fmt_number(v: float) -> str:
-    return str(int(v)) if float(v).is_integer() and abs(v) < 1e15 else f"{v:.6g}"
 
 
 def actual_gradient(report: Report, name: str) -> tuple[torch.Tensor, str]:
@@ -66,8 +58,7 @@ def actual_gradient(report: Report, name: str) -> tuple[torch.Tensor, str]:
 def differing(expected: torch.Tensor, actual: torch.Tensor, tol: float, limit: int = SHOWN_DIFFERENCES) -> str:
     """The first entries that differ: ``[0, 1] 195 instead of 194 (off by 1)`` (claimed, then right)."""
     e, a = expected.double(), actual.double()
-    diff = (e - a).abs()
-    bad = ~(diff <= tol * (1 + torch.maximum(e.abs(), a.abs())))
+    bad = ~agreeing_entries(e, a, tol)
     positions = bad.nonzero().tolist()
     parts = []
     for i in positions[:limit]:
@@ -102,8 +93,6 @@ def read_claim(name: str, claim: str, leaves: dict[str, torch.Tensor], limits: L
 def check_expectation(name: str, claim: str, report: Report, program: Program, leaves: dict[str, torch.Tensor],
                       shapes: Shapes, limits: Limits, tol: float) -> ExpectResult:
     """Compare one claim with the gradient: value, shape, transpose, then (formulas) the proof."""
-    from .explain import agree
-
     actual, who = actual_gradient(report, name)
     expected, node = read_claim(name, claim, leaves, limits)
     kind = "value" if node is None else "formula"
@@ -122,9 +111,8 @@ def check_expectation(name: str, claim: str, report: Report, program: Program, l
     head = f"{name}: expected {claim if kind == 'formula' else short(expected)}"
     if tuple(expected.shape) != tuple(actual.shape):
         return result(*wrong_shape(head, expected, actual, tol))
-    ok, _ = agree(actual, expected, tol)
-    if not ok:
-        if expected.dim() == 2 and agree(expected.T, actual, tol)[0]:
+    if not agrees(actual, expected, tol):
+        if expected.dim() == 2 and agrees(expected.T, actual, tol):
             return result("transposed", f"{head}, {who} {short(actual)}: that is the transpose of the right answer")
         return result("wrong", f"{head}, {who} {short(actual)} (differs at {differing(expected, actual, tol)})")
     if node is None:
@@ -135,12 +123,10 @@ def check_expectation(name: str, claim: str, report: Report, program: Program, l
 
 def wrong_shape(head: str, expected: torch.Tensor, actual: torch.Tensor, tol: float) -> tuple[str, str]:
     """Name a wrong shape, and say when it is the transpose or the right entries reshaped."""
-    from .explain import agree
-
     message = f"{head}: shape {list(expected.shape)}, but the gradient has shape {list(actual.shape)}"
-    if expected.dim() == 2 and tuple(expected.T.shape) == tuple(actual.shape) and agree(expected.T, actual, tol)[0]:
+    if expected.dim() == 2 and tuple(expected.T.shape) == tuple(actual.shape) and agrees(expected.T, actual, tol):
         return "transposed", message + " — that is the transpose of the right answer"
-    if expected.numel() == actual.numel() and agree(expected.reshape(actual.shape), actual, tol)[0]:
+    if expected.numel() == actual.numel() and agrees(expected.reshape(actual.shape), actual, tol):
         return "wrong-shape", message + " — the right entries, in the wrong shape"
     return "wrong-shape", message
 
@@ -148,8 +134,6 @@ def wrong_shape(head: str, expected: torch.Tensor, actual: torch.Tensor, tol: fl
 def prove(claim: Node, report: Report, program: Program, name: str, shapes: Shapes, leaves: dict[str, torch.Tensor],
           limits: Limits, tol: float) -> tuple[str, str]:
     """``(outcome, detail)`` for a formula that already matches at the given inputs."""
-    from .symbolic import SymbolicTimeout, budget
-
     derivative = derivative_formula(report, name)
     try:
         with budget(limits.symbolic_timeout):
@@ -170,13 +154,11 @@ def derivative_formula(report: Report, name: str) -> Node | None:
     entry = report.grads.get(name)
     if entry is None or entry.symbolic is None or entry.symbolic.expr is None:
         return None
-    return parse_expression(entry.symbolic.expr)
+    return read_formula(entry.symbolic.expr)
 
 
 def proved_generic(claim: Node, derivative: Node, shapes: Shapes) -> bool:
     """SymPy simplifies ``claim - derivative`` to 0 with tensors as symbols (any values, any shapes)."""
-    from .symbolic import Simplifier
-
     try:
         difference = Simplifier(shapes)(Call("sub", (claim, derivative)))
     except (GradexplainError, ArithmeticError, TypeError, ValueError, NotImplementedError, RecursionError):
@@ -188,11 +170,6 @@ def proved_generic(claim: Node, derivative: Node, shapes: Shapes) -> bool:
 
 def proved_per_element(claim: Node, derivative: Node, leaves: dict[str, torch.Tensor]) -> bool:
     """Every entry of ``claim - derivative``, over symbolic inputs of these shapes, simplifies to 0."""
-    import numpy as np
-    import sympy
-
-    from .symbolic import NoClosedForm, ObjEvaluator, element_symbols
-
     if sum(t.numel() for t in leaves.values()) > PROOF_ELEMENTS:
         return False
     env = {n: element_symbols(n, tuple(t.shape)) for n, t in leaves.items()}
@@ -214,9 +191,6 @@ def differs_nearby(claim: Node, report: Report, program: Program, name: str, lea
     (relative 5 %) so domains (``log``, ``sqrt``) are kept.  None when it agrees there or the
     comparison is impossible (non-finite values, a non-scalar output without a gradient argument).
     """
-    from .autograd import run_program
-    from .explain import agree
-
     if name not in report.grads or (report.grad_output is None and report.output.shape):
         return None
     gen = torch.Generator().manual_seed(1)
@@ -236,7 +210,7 @@ def differs_nearby(claim: Node, report: Report, program: Program, name: str, lea
     if grad is None or not (torch.isfinite(grad).all() and torch.isfinite(claimed).all()):
         return None
     claimed = claimed.expand_as(grad) if claimed.dim() == 0 else claimed
-    if tuple(claimed.shape) != tuple(grad.shape) or agree(grad, claimed.to(grad.dtype), tol)[0]:
+    if tuple(claimed.shape) != tuple(grad.shape) or agrees(grad, claimed.to(grad.dtype), tol):
         return None
     point = ", ".join(f"{n}={short(t.detach())}" for n, t in moved.items() if report.inputs[n].requires_grad)
     return f"at {point} it gives {short(claimed)}, torch gives {short(grad)}"

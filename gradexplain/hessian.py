@@ -18,21 +18,20 @@ where that fails it is written per element.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
 from .autograd import make_leaves, run_program, walk_graph
+from .compare import agrees, compare
 from .errors import GradexplainError, LimitError
 from .execute import Shapes, evaluate
-from .explain import agree
+from .formula import read_formula
 from .ir import Call, Const, Input, Node, Program, Slice, substitute, walk
-from .ops import REGISTRY, Linear
 from .numeric import STEP
-from .parse import parse_expression
+from .ops import REGISTRY, Linear
 from .printer import to_text
-from .report import Report, Symbolic
+from .report import HessianBlock, HessianInfo, HvpEntry, Report, Symbolic
 from .symbolic import NoClosedForm, Simplifier, SymbolicTimeout, budget, gradients, jacobian_text, printable
 from .values import parse_value, split_assignment
 
@@ -40,51 +39,12 @@ NUMERIC_MAX = 256  # input elements (all inputs together) for the finite-differe
 EIGEN_MAX = 32  # rows of a square matrix whose eigenvalues are shown
 
 
-@dataclass
-class HessianBlock:
-    """``H_ab[i..., j...] = ∂² out / ∂a[i...] ∂b[j...]``, shape ``a.shape + b.shape``."""
-
-    torch: Any | None
-    symbolic: Symbolic | None
-    max_abs_diff: float | None
-    agree: bool | None
-    numeric: Any | None = None
-    numeric_max_abs_diff: float | None = None  # |torch - finite differences|, at most
-    reason: str | None = None  # why symbolic is null
-    symmetric: bool | None = None  # diagonal blocks: H_aa equals its transpose
-    eigenvalues: list[float] | None = None  # small diagonal blocks
-
-
-@dataclass
-class HvpEntry:
-    """``(H v)_b = Σ_a H_ba v_a``: what ``torch.autograd.grad(grad · v, b)`` returns."""
-
-    torch: Any | None
-    symbolic: Symbolic | None
-    max_abs_diff: float | None
-    agree: bool | None
-    numeric: Any | None = None
-    reason: str | None = None
-    direction: Any | None = None
-
-
-@dataclass
-class HessianInfo:
-    """How torch built the second derivatives, and what the whole Hessian says about the point."""
-
-    grad_graphs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # grad_a.grad_fn chain per input
-    matrix: Any | None = None  # the full Hessian over the flattened inputs in `order`, when small
-    order: list[str] = field(default_factory=list)
-    eigenvalues: list[float] | None = None  # of the full Hessian, when small
-    definiteness: str | None = None
-
-
 # =========================================================================== entry point
 
 
 def second_order(report: Report, program: Program, leaves: dict[str, torch.Tensor], wrt: list[str],
                  seed: torch.Tensor | None, opts: Any, tol: float) -> list[bool | None]:
-    """Fill ``report.extra`` with ``hessian`` and/or ``hvp``; return their agreement flags."""
+    """Fill the Report's ``hessian`` (and ``hessian_info``) and/or ``hvp``; return their agreement flags."""
     directions = read_directions(opts.hvp, wrt, leaves, opts.limits) if opts.hvp else {}
     if opts.hessian:
         check_size(leaves, wrt, opts.limits.max_hessian)
@@ -93,12 +53,12 @@ def second_order(report: Report, program: Program, leaves: dict[str, torch.Tenso
     flags: list[bool | None] = []
     if opts.hessian:
         blocks = hessian_blocks(torch_side, symbolic_side, tol, opts.numeric)
-        report.extra["hessian"] = blocks
-        report.extra["hessian_info"] = torch_side.info(blocks, tol)
+        report.hessian = blocks
+        report.hessian_info = torch_side.info(blocks, tol)
         flags += [b.agree for row in blocks.values() for b in row.values()]
     if directions:
-        report.extra["hvp"] = hvp_entries(torch_side, symbolic_side, directions, tol, opts.numeric)
-        flags += [e.agree for e in report.extra["hvp"].values()]
+        report.hvp = hvp_entries(torch_side, symbolic_side, directions, tol, opts.numeric)
+        flags += [e.agree for e in report.hvp.values()]
     return flags
 
 
@@ -268,7 +228,7 @@ class SymbolicSecondOrder:
                 self.formulas[a] = None
             else:
                 # one shared Input node per name: reverse mode tells inputs apart by node, not by name
-                self.formulas[a] = substitute(parse_expression(text, limits), self.inputs)
+                self.formulas[a] = substitute(read_formula(text, limits), self.inputs)
         taken = set(leaves)
         self.v_names = {a: direction_name(a, taken, len(wrt) == 1) for a in wrt}
 
@@ -306,7 +266,7 @@ class SymbolicSecondOrder:
                 input_shapes = {n: tuple(t.shape) for n, t in self.leaves.items()}
                 text = jacobian_text(self.formulas[a], b, input_shapes, self.limits)
                 note = "written per element: the Jacobian of the gradient formula"
-            value = evaluate(parse_expression(text, self.limits), self.leaves, self.limits)
+            value = evaluate(read_formula(text, self.limits), self.leaves, self.limits)
             row[b] = Symbolic(text, value.to(self.leaves[a].dtype).reshape(target), note=note)
         return row
 
@@ -473,9 +433,9 @@ def hessian_blocks(torch_side: TorchSecondOrder, symbolic_side: SymbolicSecondOr
     for a in wrt:
         for b in wrt:
             s = sym.get(a, {}).get(b)
-            ok, diff = agree(rows[a][b], s.value, tol) if s is not None else (None, None)
+            ok, diff = compare(rows[a][b], s.value, tol) if s is not None else (None, None)
             num = fd[a][b] if fd is not None else None
-            num_diff = agree(rows[a][b], num, tol)[1] if num is not None else None
+            num_diff = compare(rows[a][b], num, tol).max_abs_diff if num is not None else None
             blocks[a][b] = HessianBlock(rows[a][b], s, diff, ok, num, num_diff, reasons.get(a))
     for a in wrt:
         describe_diagonal(blocks[a][a], tol)
@@ -502,7 +462,7 @@ def hvp_entries(torch_side: TorchSecondOrder, symbolic_side: SymbolicSecondOrder
         if sg is not None and sg.expr is not None:
             value = evaluate(sg.expr, env, symbolic_side.limits).to(hv[b].dtype).reshape(hv[b].shape)
             sym = Symbolic(sg.text, value, note=None if printable(sg.expr) else sg.note)
-        ok, diff = agree(hv[b], sym.value, tol) if sym is not None else (None, None)
+        ok, diff = compare(hv[b], sym.value, tol) if sym is not None else (None, None)
         entries[b] = HvpEntry(hv[b], sym, diff, ok, fd.get(b), reason if sym is None else None, directions.get(b))
     return entries
 
@@ -517,7 +477,7 @@ def describe_diagonal(block: HessianBlock, tol: float) -> None:
     if n < 2:
         return  # a single number: nothing to say beyond its sign
     m = as_matrix(block.torch, n)
-    block.symmetric = agree(m, m.T, tol)[0]
+    block.symmetric = agrees(m, m.T, tol)
     if n <= EIGEN_MAX:
         block.eigenvalues = eigenvalues(m)
 

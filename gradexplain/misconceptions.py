@@ -1,6 +1,6 @@
 """Notes for the classic autograd surprises, flagged only where this expression hits them.
 
-Each check looks at the program and the values of the real torch run (the graphview Trace):
+Each check looks at the program and the values of the real torch run (the graph_link Trace):
 ``--const`` inputs that get no ``.grad``, constants built in EXPR that cut the graph, integer
 tensors that cannot require grad, and ops evaluated exactly at a point where they are not
 differentiable (which subgradient PyTorch picks, and what SymPy's default would say).
@@ -11,7 +11,7 @@ from typing import Iterator
 
 import torch
 
-from .graphview import Trace
+from .graph_link import Trace
 from .ir import Call, Program, walk
 from .ops import REGISTRY
 

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from .autograd import run_program
+from .compare import agrees
 from .ir import Program
 from .report import GradEntry
 
@@ -29,7 +30,7 @@ PER_ELEMENT_MAX = 4096  # above this, a few random directional derivatives inste
 WORK_MAX = 2**25
 DIRECTIONS = 3
 STEP = torch.finfo(torch.float64).eps ** (1 / 3)  # ≈ 6e-6
-NUMERIC_TOL = 1e-5  # relative+absolute, as `agree`; finite differences are not exact
+NUMERIC_TOL = 1e-5  # relative+absolute, as compare.compare; finite differences are not exact
 
 
 def _objective(program: Program, env: dict[str, torch.Tensor], weight: torch.Tensor | None) -> float:
@@ -91,14 +92,12 @@ def _directional(f: Any, name: str, x: torch.Tensor, grad: torch.Tensor | None) 
 
 def numeric_agreement(numeric: Any, reference: torch.Tensor | None, tol: float) -> bool | None:
     """Do finite differences agree with ``reference`` (torch's gradient)?  None when there is nothing to compare."""
-    from .explain import agree
-
     if numeric is None or reference is None:
         return None
     tol = max(tol, NUMERIC_TOL)
     if isinstance(numeric, dict):
-        return agree(torch.tensor(numeric["estimates"]), torch.tensor(numeric["grad_dot_u"]), tol)[0]
-    return agree(numeric, reference, tol)[0]
+        return agrees(torch.tensor(numeric["estimates"]), torch.tensor(numeric["grad_dot_u"]), tol)
+    return agrees(numeric, reference, tol)
 
 
 def attach_numeric(grads: dict[str, GradEntry], numeric: dict[str, Any], tol: float) -> list[str]:

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
+from .errors import ExitCode
+
 SCHEMA = "gradexplain/1"
 
 
@@ -97,6 +99,64 @@ class ExpectResult:
 
 
 @dataclass
+class HessianBlock:
+    """``H_ab[i..., j...] = ∂² out / ∂a[i...] ∂b[j...]``, shape ``a.shape + b.shape``."""
+
+    torch: Any | None
+    symbolic: Symbolic | None
+    max_abs_diff: float | None
+    agree: bool | None
+    numeric: Any | None = None
+    numeric_max_abs_diff: float | None = None  # |torch - finite differences|, at most
+    reason: str | None = None  # why symbolic is null
+    symmetric: bool | None = None  # diagonal blocks: H_aa equals its transpose
+    eigenvalues: list[float] | None = None  # small diagonal blocks
+
+
+@dataclass
+class HvpEntry:
+    """``(H v)_b = Σ_a H_ba v_a``: what ``torch.autograd.grad(grad · v, b)`` returns."""
+
+    torch: Any | None
+    symbolic: Symbolic | None
+    max_abs_diff: float | None
+    agree: bool | None
+    numeric: Any | None = None
+    reason: str | None = None
+    direction: Any | None = None
+
+
+@dataclass
+class HessianInfo:
+    """How torch built the second derivatives, and what the whole Hessian says about the point."""
+
+    grad_graphs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # grad_a.grad_fn chain per input
+    matrix: Any | None = None  # the full Hessian over the flattened inputs in `order`, when small
+    order: list[str] = field(default_factory=list)
+    eigenvalues: list[float] | None = None  # of the full Hessian, when small
+    definiteness: str | None = None
+
+
+@dataclass
+class DropoutMask:
+    """The mask one training-mode ``dropout`` drew under the seed: 0 or 1/(1-p) per element."""
+
+    expr: str
+    p: float
+    mask: Any
+
+
+@dataclass
+class TrainingInfo:
+    """How ``--step`` trained: the optimizer, its hyperparameters, the loop and the LR schedule."""
+
+    optimizer: str
+    hyperparameters: dict[str, Any]
+    zero_grad: bool
+    schedule: dict[str, Any] | None
+
+
+@dataclass
 class Report:
     expr: str
     inputs: dict[str, InputInfo]
@@ -111,13 +171,19 @@ class Report:
     expect: list[ExpectResult] = field(default_factory=list)
     dtype: str = "float64"
     tol: float = 1e-6
-    extra: dict[str, Any] = field(default_factory=dict)  # optional sections: steps, hessian, hvp
+    # optional sections, in the order the JSON document gives them (each left out when empty)
+    dropout: list[DropoutMask] = field(default_factory=list)
+    hessian: dict[str, dict[str, HessianBlock]] | None = None  # --hessian: block [a][b]
+    hessian_info: HessianInfo | None = None
+    hvp: dict[str, HvpEntry] | None = None  # --hvp
+    steps: list[dict[str, Any]] | None = None  # --step: one entry per training step
+    training: TrainingInfo | None = None
 
     @property
-    def exit_code(self) -> int:
+    def exit_code(self) -> ExitCode:
         if self.agree is False or any(not e.passed for e in self.expect):
-            return 1
-        return 0
+            return ExitCode.DISAGREE
+        return ExitCode.OK
 
 
 def plain_number(v: Any) -> Any:
@@ -157,7 +223,7 @@ def to_plain(obj: Any) -> Any:
     Large finite float tensors become float64 numpy arrays rather than lists: building and
     printing 10^6 Python floats costs seconds; :func:`gradexplain.render.json.dumps` writes
     arrays directly."""
-    import torch
+    import torch  # heavy
 
     if isinstance(obj, torch.Tensor):
         t = obj.detach().cpu()

@@ -17,7 +17,6 @@
 """
 from __future__ import annotations
 
-import functools
 import math
 import signal
 from contextlib import contextmanager
@@ -28,12 +27,12 @@ from typing import Any, Iterator
 import sympy
 
 from .execute import Shapes
-from .ir import Call, Const, Input, Node, nested_text, substitute, walk
+from .ir import Call, Const, Input, Node, nested_text, walk
 from .limits import DEFAULT, Limits, run_left
 from .ops import REGISTRY, RuleContext
 from .ops.spec import sympy_function
-from .parse import parse_rule
 from .printer import to_text
+from .rules import rule_node
 
 UNPRINTABLE = {name for name, spec in REGISTRY.items() if not spec.printable}  # index_grad: no EXPR spelling
 
@@ -80,25 +79,6 @@ def budget(seconds: float) -> Iterator[None]:
 # =============================================================================== rules
 
 
-def rule_node(spec_name: str, arg: str, index: int, ctx: RuleContext) -> Node | None:
-    """The rule for one argument of one op, instantiated over ``ctx.nodes``."""
-    spec = REGISTRY[spec_name]
-    if spec.variadic_rule is not None:
-        text: Any = spec.variadic_rule(index)(ctx)
-    elif arg in spec.rules:
-        text = spec.rule_text(arg, ctx)
-    else:
-        return None
-    if text is None:
-        return None
-    if isinstance(text, Node):
-        return text
-    return substitute(_template(text), ctx.nodes)
-
-
-@functools.lru_cache(maxsize=512)
-def _template(text: str) -> Node:
-    return parse_rule(text)
 
 
 # ============================================================================ reverse mode
@@ -577,7 +557,7 @@ def printable(node: Node) -> bool:
 
 def element_symbols(name: str, shape: tuple[int, ...]) -> Any:
     """A numpy object array of real symbols named like the EXPR that selects them: ``a[0, 1]``."""
-    import numpy as np
+    import numpy as np  # heavy
 
     if not shape:
         return np.asarray(sympy.Symbol(name, real=True), dtype=object)
@@ -601,7 +581,7 @@ class ObjEvaluator:
         self.inputs = inputs
 
     def __call__(self, root: Node) -> Any:
-        import numpy as np
+        import numpy as np  # heavy
 
         memo: dict[int, Any] = {}
         for n in walk(root):
@@ -633,7 +613,7 @@ def exact_value(node: Node, exact_inputs: dict[str, Any], seconds: float = 2.0) 
     None when the inputs are too many, or any entry is not rational (``exp(1/3)``), or SymPy
     needs more than ``seconds``.
     """
-    import numpy as np
+    import numpy as np  # heavy
 
     def count(v: Any) -> int:
         return sum(count(x) for x in v) if isinstance(v, list) else 1
@@ -656,7 +636,7 @@ def exact_value(node: Node, exact_inputs: dict[str, Any], seconds: float = 2.0) 
 def stack_text(arr: Any, fmt: Any) -> str:
     """A nested ``stack([...])`` EXPR for an object array, each scalar printed by ``fmt``; an array of
     plain numbers is a floating ``tensor([...])`` literal instead (shorter, and read back the same)."""
-    import numpy as np
+    import numpy as np  # heavy
 
     arr = np.asarray(arr, dtype=object)
     if any(not isinstance(v, sympy.Basic) for v in arr.flat):  # plain numbers (np.zeros(..., object) holds int 0)
@@ -687,7 +667,7 @@ def per_element_text(node: Node, inputs: dict[str, tuple[int, ...]], limits: Lim
 
 def jacobian_text(output: Node, wrt: str, inputs: dict[str, tuple[int, ...]], limits: Limits) -> str:
     """The Jacobian d output / d wrt, per element, shape ``output.shape + wrt.shape``."""
-    import numpy as np
+    import numpy as np  # heavy
 
     env = {name: element_symbols(name, shape) for name, shape in inputs.items()}
     out = ObjEvaluator(env)(output)

@@ -18,21 +18,21 @@ does; the SymPy formula is evaluated under the same seed, so it uses the same ma
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 import torch
 
 from .autograd import run_program
+from .compare import agrees, all_agree, compare
 from .errors import GradexplainError
-from .execute import evaluate
+from .execute import Shapes, evaluate
+from .format import fmt_value
+from .formula import read_formula
 from .ir import Call, Node, Program, walk
 from .ops import dropout_mask
-from .parse import parse_expression
+from .options import EvalOptions
 from .printer import to_text
-from .report import Report
-
-if TYPE_CHECKING:
-    from .explain import EvalOptions
+from .report import DropoutMask, Report, TrainingInfo
 
 MAX_STEPS = 1000
 
@@ -75,15 +75,11 @@ def train_options(step: str | None, lr: float | None = None, steps: int | None =
 
 def _n(v: Any) -> str:
     """A number or tensor for a substituted formula; negative scalars in parentheses."""
-    from .render.text import fmt_value
-
     text = fmt_value(v)
     return f"({text})" if text.startswith("-") else text
 
 
 def _line(formula: str, numbers: str, result: torch.Tensor) -> str:
-    from .render.text import fmt_value
-
     return f"{formula} = {numbers} = {fmt_value(result)}"
 
 
@@ -300,15 +296,15 @@ def make_scheduler(text: str | None, opt: torch.optim.Optimizer) -> Any:
 # ============================================================================ dropout
 
 
-def dropout_masks(program: Program, shape_of: Callable[[Node], tuple[int, ...]]) -> list[dict[str, Any]]:
+def dropout_masks(program: Program, shape_of: Callable[[Node], tuple[int, ...]]) -> list[DropoutMask]:
     """The mask each training-mode dropout draws under the current seed (0 or 1/(1-p) per element)."""
-    masks = []
+    masks: list[DropoutMask] = []
     for node in walk([s.node for s in program.statements]):
         if isinstance(node, Call) and node.op == "dropout" and node.params.get("training", True):
             p = node.params.get("p", 0.5)
             if p:
-                masks.append({"expr": node.src or to_text(node), "p": p,
-                              "mask": dropout_mask(shape_of(node.args[0]), p, node.params.get("seed", 0))})
+                masks.append(DropoutMask(node.src or to_text(node), p,
+                                         dropout_mask(shape_of(node.args[0]), p, node.params.get("seed", 0))))
     return masks
 
 
@@ -326,7 +322,7 @@ class StepRecord:
     grad: dict[str, torch.Tensor | None]  # .grad as optimizer.step() saw it
     own: dict[str, torch.Tensor | None]  # this step's backward alone (what zero_grad() would leave)
     after: dict[str, torch.Tensor]
-    masks: list[dict[str, Any]] = field(default_factory=list)
+    masks: list[DropoutMask] = field(default_factory=list)
 
 
 def check_trainable(output: torch.Tensor, wrt: list[str], grad_output: str | None) -> None:
@@ -343,8 +339,6 @@ def check_trainable(output: torch.Tensor, wrt: list[str], grad_output: str | Non
 def run_steps(program: Program, init: dict[str, torch.Tensor], params: list[str], t: TrainOptions, zero_grad: bool,
               seed: int, opts: EvalOptions) -> list[StepRecord]:
     """A real training loop: [zero_grad], forward, backward, step, [scheduler.step]."""
-    from .execute import Shapes
-
     leaves = {n: v.detach().clone().requires_grad_(n in params) for n, v in init.items()}
     shapes = Shapes(leaves, opts.limits)
     opt = make_optimizer(t, [leaves[n] for n in params])
@@ -370,20 +364,18 @@ def run_steps(program: Program, init: dict[str, torch.Tensor], params: list[str]
 
 
 def _symbolic_nodes(report: Report, params: list[str], opts: EvalOptions) -> dict[str, Node | None]:
-    """The report's SymPy gradient formulas, read back from their EXPR text."""
+    """The report's SymPy gradient formulas, read back from their EXPR text (formula.read_formula)."""
     nodes: dict[str, Node | None] = {}
     for n in params:
         entry = report.grads.get(n)
         text = entry.symbolic.expr if entry is not None and entry.symbolic is not None else None
-        nodes[n] = parse_expression(text, opts.limits) if text else None
+        nodes[n] = read_formula(text, opts.limits) if text else None
     return nodes
 
 
 def _step_entry(k: int, rec: StepRecord, zeroed: StepRecord | None, sym: dict[str, Node | None],
                 env: dict[str, torch.Tensor], states: dict[str, dict], t: TrainOptions, seed: int,
                 opts: EvalOptions, tol: float) -> dict[str, Any]:
-    from .explain import _all_agree, agree
-
     entry: dict[str, Any] = {"step": k, "lr": rec.lr, "loss": rec.loss, "params": {}}
     if rec.masks:
         entry["dropout"] = rec.masks
@@ -396,7 +388,7 @@ def _step_entry(k: int, rec: StepRecord, zeroed: StepRecord | None, sym: dict[st
         if sym[n] is not None:
             s = evaluate(sym[n], values, opts.limits).to(value.dtype)
             s = s.reshape(value.shape) if s.numel() == value.numel() == 1 else s
-            ok, diff = agree(own if own is not None else torch.zeros_like(value), s, tol)
+            ok, diff = compare(own if own is not None else torch.zeros_like(value), s, tol)
             p["symbolic"] = {"value": s, "max_abs_diff": diff, "agree": ok}
         else:
             p["symbolic"] = None
@@ -405,7 +397,7 @@ def _step_entry(k: int, rec: StepRecord, zeroed: StepRecord | None, sym: dict[st
             p["formula"] = {"lines": [f"{n}.grad is None: the optimizer skips {n}"], "after": value, "agree": True}
         else:
             by_hand, lines = OPTIMIZERS[t.optimizer].rule(n, value, grad, states[n], rec.group)
-            p["formula"] = {"lines": lines, "after": by_hand, "agree": agree(by_hand, after, tol)[0]}
+            p["formula"] = {"lines": lines, "after": by_hand, "agree": agrees(by_hand, after, tol)}
         flags.append(p["formula"]["agree"])
         if zeroed is not None:
             carried = grad - own if grad is not None and own is not None else None
@@ -413,15 +405,13 @@ def _step_entry(k: int, rec: StepRecord, zeroed: StepRecord | None, sym: dict[st
                      accumulated=carried is not None and bool((carried != 0).any()),
                      zeroed={"grad": zeroed.grad[n], "after": zeroed.after[n]})
         entry["params"][n] = p
-    entry["agree"] = _all_agree(flags)
+    entry["agree"] = all_agree(flags)
     return entry
 
 
 def explain_steps(report: Report, program: Program, leaves: dict[str, torch.Tensor], wrt: list[str],
                   opts: EvalOptions, tol: float) -> None:
-    """Fill ``report.extra["steps"]`` (and ``["training"]``), and fold the checks into ``report.agree``."""
-    from .explain import _all_agree
-
+    """Fill the Report's ``steps`` and ``training``, and fold the checks into ``report.agree``."""
     t = opts.train
     assert t is not None
     if not 1 <= t.steps <= MAX_STEPS:
@@ -434,14 +424,13 @@ def explain_steps(report: Report, program: Program, leaves: dict[str, torch.Tens
     states: dict[str, dict] = {n: {} for n in wrt}
     steps = [_step_entry(k, rec, zeroed[k - 1] if zeroed else None, sym, env, states, t, opts.seed, opts, tol)
              for k, rec in enumerate(records, start=1)]
-    report.extra["steps"] = steps
+    report.steps = steps
     schedule = None
     if t.schedule is not None:
         name, params = parse_schedule(t.schedule)
         schedule = {"name": name, "params": params, "formula": SCHEDULES[name].formula}
-    report.extra["training"] = {"optimizer": t.optimizer, "hyperparameters": records[0].group,
-                                "zero_grad": t.zero_grad, "schedule": schedule}
-    report.agree = _all_agree([report.agree] + [s["agree"] for s in steps])
+    report.training = TrainingInfo(t.optimizer, records[0].group, t.zero_grad, schedule)
+    report.agree = all_agree([report.agree] + [s["agree"] for s in steps])
     if not t.zero_grad:
         report.notes.append("zero_grad() was not called: .grad kept the gradients of earlier steps and each backward() "
                             "added its own, so from step 2 the optimizer used their sum (marked accumulated); "

@@ -6,7 +6,6 @@ or by hand.  Formulas the tool writes are read back through ``eval`` (never eval
 from __future__ import annotations
 
 import json
-import math
 import random
 from dataclasses import dataclass
 from pathlib import Path

@@ -7,6 +7,7 @@ what leaves and non-leaves are, and the vector-Jacobian product spelled out.
 """
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 from rich import box
@@ -16,8 +17,8 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
+from ..format import fmt_value, number
 from ..report import GraphEntry, Report
-from .text import fmt_value, number
 
 TREE_MAX = 60  # graph nodes drawn; more are cut with a note
 SAVED_SHOW = 8  # a saved tensor with more elements is summarised by its shape
@@ -73,7 +74,7 @@ def node_text(g: GraphEntry, prefix: Text | None, receives: str) -> Text:
 
 def saved_text(g: GraphEntry) -> str | None:
     """The tensors the node keeps for backward (PyTorch's ``_saved_*``), named after the arguments."""
-    import torch
+    import torch  # heavy
 
     parts = []
     for attr, v in g.saved.items():
@@ -193,8 +194,6 @@ def concepts_section(report: Report) -> Text | None:
 
 
 def _index_labels(name: str, shape: list[int]) -> list[str]:
-    import itertools
-
     if not shape:
         return [name]
     return [f"{name}[{','.join(map(str, idx))}]" for idx in itertools.product(*(range(s) for s in shape))]

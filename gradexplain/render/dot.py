@@ -11,12 +11,13 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..errors import GradexplainError
+from ..format import fmt_value, number
 from ..report import GraphEntry, Report
-from .text import fmt_value, number
 
 LABEL_VALUES = 8  # elements of a tensor written on a node; more are summarised
 MAX_NODES = 150
@@ -44,7 +45,7 @@ class Arrow:
 
 def short(v: Any) -> str:
     """A value small enough for a picture: in full when short, else its shape and range."""
-    import torch
+    import torch  # heavy
 
     if isinstance(v, torch.Tensor) and v.numel() > LABEL_VALUES:
         flat = v.detach().double().reshape(-1)
@@ -72,7 +73,7 @@ def node_box(g: GraphEntry) -> Box:
 
 def layout(report: Report, max_nodes: int = MAX_NODES) -> tuple[list[Box], list[Arrow]]:
     """Boxes and arrows of the (capped) graph, shared by the DOT and Mermaid writers."""
-    import torch
+    import torch  # heavy
 
     drawn = [g for g in report.graph if g.id < max_nodes]
     ids = {g.id for g in drawn}
@@ -205,3 +206,13 @@ def renderer(fmt: str) -> Callable[[Report, int], str]:
         return write(report, max_nodes)
 
     return draw
+
+
+def graph_printer(fmt: str) -> Callable[[Report, int], None]:
+    """:func:`renderer` for ``fmt``, writing the picture to stdout (what ``gradexplain graph`` prints)."""
+    draw = renderer(fmt)
+
+    def show(report: Report, max_nodes: int = MAX_NODES) -> None:
+        sys.stdout.write(draw(report, max_nodes))
+
+    return show

@@ -1,16 +1,18 @@
 """The ``--json`` document, schema ``gradexplain/1`` (stable keys; more may be added)."""
 from __future__ import annotations
 
-import json
 from typing import Any
 
+import orjson
+
+from ..check import CHECK_SCHEMA, CheckResult, ProblemResult
 from ..report import SCHEMA, Report, to_plain
 
 SAVED_VALUE_MAX = 64  # saved tensors larger than this are described by shape only
 
 
 def _saved(saved: dict[str, Any]) -> dict[str, Any]:
-    import torch
+    import torch  # heavy
 
     out: dict[str, Any] = {}
     for k, v in saved.items():
@@ -19,6 +21,12 @@ def _saved(saved: dict[str, Any]) -> dict[str, Any]:
         else:
             out[k] = to_plain(v)
     return out
+
+
+def optional_sections(report: Report) -> dict[str, Any]:
+    """The Report's optional sections by JSON key, in document order (each left out when empty)."""
+    return {"dropout": report.dropout, "hessian": report.hessian, "hessian_info": report.hessian_info,
+            "hvp": report.hvp, "steps": report.steps, "training": report.training}
 
 
 def report_dict(report: Report) -> dict[str, Any]:
@@ -36,8 +44,9 @@ def report_dict(report: Report) -> dict[str, Any]:
     doc["notes"] = report.notes
     doc["expect"] = [to_plain(e) for e in report.expect]
     doc["dtype"], doc["tol"] = report.dtype, report.tol
-    for key, value in report.extra.items():
-        doc[key] = to_plain(value)
+    for key, value in optional_sections(report).items():
+        if value:
+            doc[key] = to_plain(value)
     return doc
 
 
@@ -48,14 +57,29 @@ def _default(obj: Any) -> Any:
 
 
 def dumps(doc: Any) -> str:
-    """JSON text of a document whose big arrays are numpy (see report.to_plain): orjson writes
-    10^6 floats in ~40 ms where the json module takes seconds; json is the fallback."""
-    try:
-        import orjson
-    except ImportError:
-        return json.dumps(doc, allow_nan=False, default=_default)
+    """JSON text of a document whose big arrays are numpy (see report.to_plain): orjson (a
+    dependency) writes 10^6 floats in ~40 ms where the json module takes seconds."""
     return orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY, default=_default).decode()
 
 
 def render(report: Report) -> str:
     return dumps(report_dict(report))
+
+
+def check_dict(result: CheckResult) -> dict[str, Any]:
+    """The ``gradexplain-check/1`` document (contract), plus ``error``/``warnings`` where there are any."""
+    def problem(p: ProblemResult) -> dict[str, Any]:
+        doc = {"name": p.name, "passed": p.passed, "failures": p.failures,
+               "result": report_dict(p.result) if p.result is not None else None}
+        if p.error:
+            doc["error"] = p.error
+        if p.warnings:
+            doc["warnings"] = p.warnings
+        return doc
+
+    return {"schema": CHECK_SCHEMA, "file": result.file, "passed": result.passed, "failed": result.failed,
+            "problems": [problem(p) for p in result.problems]}
+
+
+def render_check(result: CheckResult) -> str:
+    return dumps(check_dict(result))

@@ -7,63 +7,21 @@ Colour is off when stdout is not a terminal or ``NO_COLOR`` is set (rich does bo
 """
 from __future__ import annotations
 
-import json
-import math
 from typing import Any, Callable
 
 from rich import box
-from rich.console import Console, Group
+from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
-from rich.tree import Tree
 
-from ..report import GraphEntry, Report, exact_text, has_fraction
-
-SHOW_MAX = 24  # elements printed in full; more are summarised
-
-
-def number(v: float) -> str:
-    if v != v:
-        return "nan"
-    if v in (float("inf"), float("-inf")):
-        return "inf" if v > 0 else "-inf"
-    if float(v).is_integer() and abs(v) < 1e12:
-        return str(int(v))
-    return f"{v:.6g}"
-
-
-def fmt_value(v: Any, limit: int = SHOW_MAX) -> str:
-    """A tensor (or number) as short text: [4, 8, 12], or a summary for big ones."""
-    import torch
-
-    if v is None:
-        return "—"
-    if not isinstance(v, torch.Tensor):
-        return number(float(v)) if isinstance(v, (int, float)) else str(v)
-    t = v.detach()
-    if t.dtype == torch.bool:
-        t = t.to(torch.int64)
-    if t.numel() <= limit:
-        def nest(x: Any) -> str:
-            return "[" + ", ".join(nest(i) for i in x) + "]" if isinstance(x, list) else number(float(x))
-
-        return nest(t.double().tolist())
-    flat = t.double().reshape(-1)
-    head = ", ".join(number(float(x)) for x in flat[:4])
-    return (f"shape {list(t.shape)}: [{head}, …] min {number(float(flat.min()))} max {number(float(flat.max()))} "
-            f"mean {number(float(flat.mean()))}")
-
-
-def mark(ok: bool | None) -> Text:
-    if ok is None:
-        return Text("–", style="yellow")
-    return Text("✓", style="bold green") if ok else Text("✗", style="bold red")
-
-
-def make_console(record: bool = False) -> Console:
-    return Console(highlight=False, record=record, soft_wrap=False)
+from ..format import fmt_value, number
+from ..report import Report, exact_text, has_fraction
+from .backward import concepts_section, graph_tree, jacobian_section, leaves_section
+from .hessian_text import hessian_section
+from .style import make_console, mark
+from .train_text import train_section
 
 
 def inputs_table(report: Report) -> Table:
@@ -150,92 +108,10 @@ def notes_panel(report: Report) -> Panel | None:
     return Panel("\n".join(f"• {escape(n)}" for n in notes), title="notes", title_align="left", border_style="dim")
 
 
-def hessian_section(report: Report) -> Group | None:
-    """``--hessian`` / ``--hvp``: each block as a matrix beside SymPy's formula, symmetry and eigenvalues
-    (convex here or not), and how torch got it: the gradient's own grad_fn graph, differentiated again."""
-    blocks, hvp, info = report.extra.get("hessian"), report.extra.get("hvp"), report.extra.get("hessian_info")
-    if not blocks and not hvp:
-        return None
-    parts: list[Any] = [Text(f"second derivatives of {report.output.name}", style="bold")]
-
-    def matrix(t: Any, rows: int, indent: str = "    ", most: int = 8) -> str:  # over the flattened inputs
-        if t.dim() == 0 or rows > most or t.numel() > rows * most:
-            return indent + fmt_value(t)
-        cells = [[number(float(x)) for x in row] for row in t.double().reshape(rows, -1).tolist()]
-        width = max(len(c) for row in cells for c in row)
-        return "\n".join(indent + "[ " + "  ".join(c.rjust(width) for c in row) + " ]" for row in cells)
-
-    def formula(text: str, most: int = 400) -> str:
-        return text if len(text) <= most else text[:most] + f" … ({len(text):,} characters; all of it in --json)"
-
-    for a, row in (blocks or {}).items():
-        for b, h in row.items():
-            rows = math.prod(report.inputs[a].shape)
-            text = Text(f"H[{a}, {b}] = ∂²{report.output.name}/∂{a}∂{b}, shape {list(h.torch.shape)}  ")
-            text.append_text(mark(h.agree))
-            sym = h.symbolic
-            lines = ["", matrix(h.torch, rows), f"  SymPy: {formula(sym.expr)}" if sym else f"  {h.reason}"]
-            if sym is not None and not h.agree:
-                lines += ["  its value:", matrix(sym.value, rows)]
-            if h.numeric is not None:
-                lines.append(f"  finite differences of torch's gradient: within {h.numeric_max_abs_diff:.2g}")
-            if h.symmetric is not None:
-                lines.append("  symmetric" + (" ✓" if h.symmetric else ": NO ✗") + (
-                    "; eigenvalues " + ", ".join(number(e) for e in h.eigenvalues) if h.eigenvalues else ""))
-            text.append("\n".join(lines))
-            parts.append(text)
-    if info is not None:
-        if info.definiteness and len(info.order) > 1:
-            parts.append(Text(f"whole Hessian (inputs {', '.join(info.order)}, flattened):\n"
-                              f"{matrix(info.matrix, len(info.matrix), most=6)}\n"
-                              f"eigenvalues {', '.join(number(e) for e in info.eigenvalues)}: {info.definiteness}"))
-        elif info.definiteness:
-            parts.append(Text(f"at this point the Hessian is {info.definiteness}"))
-        parts.append(Text("how PyTorch computed it: g = torch.autograd.grad(out, inputs, create_graph=True) records "
-                          "the backward pass itself as a graph, so each gradient has a grad_fn of its own; each row "
-                          "i of H[a, ·] is then torch.autograd.grad(g_a, inputs, grad_outputs=e_i), a backward pass "
-                          "through that second graph (all rows at once with is_grads_batched=True):"))
-        for a, nodes in info.grad_graphs.items():
-            tree = Tree(Text(f"g_{a} = {a}.grad with create_graph=True", style="bold"))
-            by_id, shown = {n["id"]: n for n in nodes}, set()
-
-            def grow(parent: Tree, node: dict[str, Any]) -> None:
-                label = node["node"] + (f" → {node['variable']}" if node["variable"] else "")
-                if node["id"] in shown or len(shown) >= 40:
-                    parent.add(Text(f"{label} (shown above)" if node["id"] in shown else "…", style="dim"))
-                    return
-                shown.add(node["id"])
-                branch = parent.add(Text(label, style="magenta" if node["variable"] else "cyan"))
-                for nxt in node["next"]:
-                    if nxt is not None:
-                        grow(branch, by_id[nxt])
-
-            if nodes:
-                grow(tree, nodes[0])
-            else:
-                tree.add(Text("no grad_fn: the gradient is a constant, so its derivatives are 0", style="dim"))
-            parts.append(tree)
-    if hvp:
-        table = Table(title="Hessian-vector products H·v = torch.autograd.grad(g·v, inputs), no matrix built",
-                      box=box.SIMPLE_HEAD, title_justify="left", show_edge=False)
-        for col in ("input", "v", "torch", "symbolic formula", "its value", "finite diff.", "agree"):
-            table.add_column(col, overflow="fold")
-        for b, e in hvp.items():
-            sym = e.symbolic
-            table.add_row(b, fmt_value(e.direction), fmt_value(e.torch),
-                          escape(formula(sym.expr) if sym and sym.expr else (e.reason or "—")),
-                          fmt_value(sym.value) if sym else "—", fmt_value(e.numeric), mark(e.agree))
-        parts.append(table)
-    return Group(*parts)
-
-
 def sections() -> list[Callable[[Report], Any]]:
     """The report's parts in order; each returns a renderable, a list of them, or None (left out).
 
     A new part (training steps, Hessians) is one more function in this list."""
-    from .backward import concepts_section, graph_tree, jacobian_section, leaves_section
-    from .train_text import train_section
-
     return [header, graph_tree, leaves_section, lambda r: grads_table(r) if r.grads else None, jacobian_section,
             concepts_section, train_section, hessian_section, expectations, notes_panel, verdict]
 
@@ -255,31 +131,3 @@ def print_report(report: Report, console: Console | None = None) -> None:
     console = console or make_console()
     for item in report_renderables(report):
         console.print(item)
-
-
-def print_ops(as_json: bool) -> None:
-    from ..ops import REGISTRY, REQUIRED
-
-    rows = []
-    for name, spec in sorted(REGISTRY.items()):
-        if not spec.user:
-            continue
-        args = list(spec.tensor_args) if not spec.variadic else ["tensors"]
-        params = [n if d is REQUIRED else f"{n}={d!r}" for n, d in spec.params
-                  if n not in spec.hidden_params and n != "seed"]
-        signature = f"{name}({', '.join(args + params)})"
-        rules = {a: spec.shown_rule(a) for a in (args if not spec.variadic else ["t_i"])}
-        rows.append({"name": name, "signature": signature, "doc": spec.doc,
-                     "rules": {k: v for k, v in rules.items() if v}})
-    if as_json:
-        print(json.dumps(rows, indent=1))
-        return
-    table = Table(title="gradexplain ops — each rule is the vector-Jacobian product in EXPR (g: incoming gradient)",
-                  box=box.SIMPLE_HEAD, title_justify="left")
-    table.add_column("op", style="bold")
-    table.add_column("what it does")
-    table.add_column("backward rule per argument")
-    for r in rows:
-        rules = "\n".join(f"{k}: {v}" for k, v in r["rules"].items()) or "(no gradient)"
-        table.add_row(escape(r["signature"]), escape(r["doc"]), escape(rules))
-    make_console().print(table)

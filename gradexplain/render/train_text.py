@@ -16,8 +16,9 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from ..report import Report
-from .text import fmt_value, mark, number
+from ..format import fmt_value, number
+from ..report import DropoutMask, Report
+from .style import mark
 
 DETAIL_STEPS = 3  # steps written out in full; the rest are in the table
 TABLE_AFTER = 3  # more steps than this add the table and sparklines
@@ -39,9 +40,9 @@ def sparkline(values: list[float]) -> str:
                    for v in values)
 
 
-def dropout_text(masks: list[dict[str, Any]], when: str) -> Text:
-    lines = [f"dropout mask {when}: {escape(m['expr'])} multiplies by {fmt_value(m['mask'])}  (0 drops an element; "
-             f"1/(1 − {number(m['p'])}) = {number(1 / (1 - m['p'])) if m['p'] < 1 else 'inf'} keeps it, scaled)"
+def dropout_text(masks: list[DropoutMask], when: str) -> Text:
+    lines = [f"dropout mask {when}: {escape(m.expr)} multiplies by {fmt_value(m.mask)}  (0 drops an element; "
+             f"1/(1 − {number(m.p)}) = {number(1 / (1 - m.p)) if m.p < 1 else 'inf'} keeps it, scaled)"
              for m in masks]
     return Text("\n".join(lines), style="magenta")
 
@@ -53,16 +54,17 @@ def _hyper(v: Any) -> str:
 
 
 def _header(report: Report) -> Text:
-    info = report.extra["training"]
-    hp = ", ".join(f"{k} {_hyper(v)}" for k, v in info["hyperparameters"].items())
-    n = len(report.extra["steps"])
-    text = Text(f"training: {n} {info['optimizer']} step{'s' if n != 1 else ''} ({hp})", style="bold")
-    loop = "zero_grad(), " if info["zero_grad"] else ""
+    info = report.training
+    assert info is not None and report.steps is not None
+    hp = ", ".join(f"{k} {_hyper(v)}" for k, v in info.hyperparameters.items())
+    n = len(report.steps)
+    text = Text(f"training: {n} {info.optimizer} step{'s' if n != 1 else ''} ({hp})", style="bold")
+    loop = "zero_grad(), " if info.zero_grad else ""
     text.append(f"\n  each step: {loop}forward, backward(), optimizer.step()")
-    if not info["zero_grad"]:
+    if not info.zero_grad:
         text.append("   (no zero_grad(): .grad accumulates)", style="bold yellow")
-    if info["schedule"]:
-        s = info["schedule"]
+    if info.schedule:
+        s = info.schedule
         args = ",".join(f"{k}={v}" for k, v in s["params"].items())
         text.append(f", then scheduler.step() — {s['name']}:{args}: {s['formula']} after t scheduler steps")
     return text
@@ -123,10 +125,9 @@ def _trend(label: str, values: list[float]) -> Text:
 
 def train_section(report: Report) -> list[Any]:
     """Training steps when ``--step`` was given; else the dropout masks of the one forward pass."""
-    steps = report.extra.get("steps")
+    steps = report.steps
     if not steps:
-        masks = report.extra.get("dropout")
-        return [dropout_text(masks, "(from --seed)")] if masks else []
+        return [dropout_text(report.dropout, "(from --seed)")] if report.dropout else []
     items: list[Any] = [_header(report)]
     items += [_step_panel(s) for s in steps[:DETAIL_STEPS]]
     if len(steps) > TABLE_AFTER:

@@ -14,10 +14,15 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import sympy
+
+from ..format import fmt_value
+from ..formula import read_formula
 from ..ir import Call, Const, Input, Node
+from ..parse import parse_program
 from ..printer import to_text
 from ..report import Report, exact_text
-from .text import fmt_value
+from ..symbolic import SHAPE_ONLY, ToSympy, is_elementwise
 
 UNICODE_TEX = {"—": "---", "–": "--", "…": "\\ldots{}", "✓": "$\\checkmark$", "✗": "$\\times$", "·": "$\\cdot$",
                "ᵀ": "$^{\\top}$", "−": "-", "≤": "$\\le$", "≥": "$\\ge$", "←": "$\\leftarrow$", "→": "$\\to$",
@@ -40,10 +45,8 @@ def formula_latex(node: Node) -> str:
 
 def text_latex(text: str) -> str:
     """LaTeX for EXPR text (a gradient formula from the Report)."""
-    from ..parse import parse_expression
-
     try:
-        return formula_latex(parse_expression(text))
+        return formula_latex(read_formula(text))
     except Exception:  # noqa: BLE001
         return texttt(text)
 
@@ -52,10 +55,6 @@ class LatexWriter:
     """IR → LaTeX: SymPy for elementwise parts, matrix notation for the rest."""
 
     def latex(self, node: Node) -> str:
-        import sympy
-
-        from ..symbolic import SHAPE_ONLY, ToSympy, is_elementwise
-
         if isinstance(node, Call) and node.op in SHAPE_ONLY:
             return "\\mathbf{%d}" % SHAPE_ONLY[node.op]
         if isinstance(node, Call) and not is_elementwise(node):
@@ -68,8 +67,6 @@ class LatexWriter:
 
     def leaf(self, node: Node, powered: bool) -> str:
         """A tensor SymPy saw as one symbol; ``(W x)^2`` needs the parentheses a symbol never gets."""
-        import sympy
-
         if isinstance(node, Input):
             return sympy.latex(sympy.Symbol(node.name))
         return self.wrap(node) if powered else self.latex(node)
@@ -152,8 +149,6 @@ def md_escape(text: str) -> str:
 def statement_lines(report: Report) -> list[str]:
     """One aligned LaTeX line per statement (``z &= 3 y^{2}``), earlier statements referred to by name;
     indexed and in-place assignments as their EXPR text."""
-    from ..parse import parse_program
-
     try:
         program = parse_program(report.expr)
     except Exception:  # noqa: BLE001
@@ -220,8 +215,6 @@ def derivative_lines(report: Report) -> list[tuple[str, str | None, str | None]]
 
 
 def lhs(report: Report, name: str) -> str:
-    import sympy
-
     out, var = sympy.latex(sympy.Symbol(report.output.name)), sympy.latex(sympy.Symbol(name))
     if report.grad_output is not None:
         return f"v^{{\\top}} \\frac{{\\partial {out}}}{{\\partial {var}}}"
@@ -259,8 +252,6 @@ def markdown(report: Report, level: int = 2) -> str:
 
 
 def _sym(name: str) -> str:
-    import sympy
-
     return sympy.latex(sympy.Symbol(name))
 
 

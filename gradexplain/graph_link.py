@@ -18,6 +18,7 @@ import torch
 from .ir import Call, Const, Input, Node, Program, key_text, walk
 from .ops import REGISTRY, RuleContext
 from .printer import Printer
+from .rules import rule_node
 
 VALUE_MAX = 64  # forward values kept per graph node (larger ones: shape only)
 
@@ -121,8 +122,6 @@ def _dtype(v: Any) -> torch.dtype:
 
 def instantiated_rule(call: Call, index: int, trace: Trace) -> str | None:
     """The registry rule for argument ``index`` over the user's own names: ``g*x``."""
-    from .symbolic import rule_node
-
     names = arg_names(call)
     values = [trace.values.get(id(a)) for a in call.args]
     nodes: dict[str, Any] = dict(zip(names, call.args), g=Input("g"), out=call)

@@ -1,0 +1,15 @@
+"""Shared pieces of the terminal view: the console every text renderer prints on, and verdict marks."""
+from __future__ import annotations
+
+from rich.console import Console
+from rich.text import Text
+
+
+def mark(ok: bool | None) -> Text:
+    if ok is None:
+        return Text("–", style="yellow")
+    return Text("✓", style="bold green") if ok else Text("✗", style="bold red")
+
+
+def make_console(record: bool = False) -> Console:
+    return Console(highlight=False, record=record, soft_wrap=False)
