@@ -910,6 +910,35 @@ op("tensor", "", "data", torch=_tensor_torch, constructor=True, obj=_obj_tensor,
    doc="tensor([[1, 2], [3, 4]]): a constant (all-integer literals give an integer tensor)")
 
 
+def _opaque_torch(*tensors: Any, fn: Callable[..., Any], template: Any, index: int | None = None,
+                  name: str = "") -> Any:
+    """Call a recorded torch function again with new tensors in the slots its tensor arguments held."""
+    def fill(item: Any) -> Any:
+        if isinstance(item, OpaqueSlot):
+            return tensors[item.index]
+        if isinstance(item, (list, tuple)) and not isinstance(item, torch.Size):
+            return type(item)(fill(i) for i in item)
+        return item
+
+    args, kwargs = template
+    out = fn(*fill(args), **fill(kwargs))
+    return out[index] if index is not None else out
+
+
+@dataclass(frozen=True)
+class OpaqueSlot:
+    """Where the i-th tensor argument sits in a recorded call's (args, kwargs)."""
+
+    index: int
+
+
+# A torch function of the user's own code that the registry does not know (``cumsum``, a custom layer):
+# replayed by torch as recorded, with no derivative rule, so the symbolic side has no closed form for it
+# and only torch and finite differences speak for its gradient.
+op("opaque", "", "fn, template, index=None, name=''", torch=_opaque_torch, variadic=True, user=False,
+   hidden_params=("fn", "template", "index", "name"), doc="a recorded torch function outside the registry")
+
+
 def broadcast_shape(*shapes: tuple[int, ...]) -> tuple[int, ...]:
     """NumPy/PyTorch broadcasting of shapes (torch.broadcast_shapes imports ~0.3 s of torch.fx)."""
     ndim = max((len(s) for s in shapes), default=0)
