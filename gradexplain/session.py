@@ -17,8 +17,8 @@ from typing import Any
 
 import torch
 
-from .ir import Node, walk
-from .record import (CallKind, Frozen, RecordedInput, Recorder, Site, Tape, freeze, scope_names, site_of,
+from .ir import Call, Const, Node, walk
+from .record import (CallKind, Frozen, RecordedCall, RecordedInput, Recorder, Site, Tape, freeze, scope_names, site_of,
                      structure, user_frame)
 
 DEFAULT_MAX_EXPLAINED = 3
@@ -199,6 +199,8 @@ class Session:
         else:
             after = {n: (t.grad.detach().clone() if t.grad is not None else None) for n, t in zip(leaf_names, leaves)}
             self.grad_owner = {id(t.grad): n for n, t in zip(leaf_names, leaves) if t.grad is not None}
+        if kind == "autograd.grad" and arguments.get("create_graph"):
+            self._link_gradients(root, leaves, _as_list(result), grad_output, frame)
         if full:
             self.explained += 1
         if repeat_of is None:
@@ -210,6 +212,40 @@ class Session:
         self.events = []
         self.records.append(record)
         return result
+
+    def _link_gradients(self, root: Node, leaves: list[torch.Tensor], returned: list[Any],
+                        grad_output: torch.Tensor | None, frame: Any) -> None:
+        """``autograd.grad(..., create_graph=True)`` returns gradients with a history of their own (torch's
+        backward graph); the recording gives each the IR of its formula — the registry's rules, run in
+        reverse over the recorded program — so a later backward() through it (double backward) is
+        explained like any other program."""
+        from .execute import Shapes
+        from .symbolic import reverse_mode  # heavy: SymPy
+        from .values import Value
+
+        nodes = list(walk(root))
+        if any(isinstance(n, Call) and n.op == "opaque" for n in nodes):
+            return  # no rule for an opaque step: its gradient's history stays unrecorded
+        inputs = {n.name: n for n in nodes if isinstance(n, RecordedInput)}
+        values = {name: (n.ref().detach() if n.ref is not None and n.ref() is not None else n.snapshot)
+                  for name, n in inputs.items()}
+        if any(v is None for v in values.values()):
+            return
+        wanted = {id(t): name for name, n in inputs.items() if n.ref is not None for t in [n.ref()] if t is not None}
+        seed = Const(1) if grad_output is None else Value(grad_output.detach(), None, "").literal()
+        names = [wanted.get(id(t)) for t in leaves]
+        with torch.no_grad():
+            shapes = Shapes(values)
+            raw = reverse_mode(root, seed, [n for n in names if n is not None], shapes)
+        site = site_of(frame)
+        for name, grad in zip(names, returned):
+            formula = raw.get(name) if name is not None else None
+            if not isinstance(grad, torch.Tensor) or not grad.requires_grad or not isinstance(formula, Call):
+                continue
+            if shapes.shape(formula) != tuple(grad.shape):
+                continue
+            self.tape.remember(grad, RecordedCall(formula.op, formula.args, formula.params, inplace=formula.inplace,
+                                                  seq=self.tape.next_seq(), site=site))
 
     def _leaves(self, root: Node, wrt: list[Any]) -> list[torch.Tensor]:
         """The leaf tensors a backward() writes to (autograd.grad: the inputs it was asked for)."""
