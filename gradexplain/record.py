@@ -547,8 +547,9 @@ def _const_value(node: RecordedInput) -> torch.Tensor | None:
     return t.detach().clone() if t is not None else None
 
 
-def freeze(roots: list[Node], names: dict[int, str]) -> Frozen:
-    """Plain IR for what ``roots`` reach (the last root is the output), named as the user sees it."""
+def freeze(roots: list[Node], names: dict[int, str], output_name: str | None = None) -> Frozen:
+    """Plain IR for what ``roots`` reach (the last root is the output), named as the user sees it
+    (``output_name`` overrides what the output's line assigns: a function's result is its own)."""
     taken: set[str] = set()
     memo: dict[int, Node] = {}
     values: dict[str, torch.Tensor] = {}
@@ -608,6 +609,8 @@ def freeze(roots: list[Node], names: dict[int, str]) -> Frozen:
             memo[id(n)] = n
     calls.sort(key=lambda c: c.seq)
     statements, sources = _statements(calls, memo, roots[-1])
+    if output_name is not None:
+        statements[-1].name = output_name
     inputs = [n.name for n in walk([s.node for s in statements]) if isinstance(n, Input)]
     program = Program(statements, len(statements) - 1, list(dict.fromkeys(inputs)))
     program.text = program_text(program)
