@@ -31,7 +31,8 @@ from .report import ForwardEntry, GraphEntry, InputInfo, OutputInfo, Report
 from .session import CallRecord
 from .values import Value
 
-NUMERIC_PER_ELEMENT = 256  # entries of all inputs together: above it finite differences go directional
+NUMERIC_PER_ELEMENT = 256  # entries of all inputs together: finite differences per entry up to this; above it
+# they run only for programs with an opaque step (there they are the check), as random directional derivatives
 
 
 @dataclass
@@ -111,10 +112,10 @@ def _explain_frozen(frozen: Frozen, grad_output: torch.Tensor | None, wrt: list[
     if opaque:
         for entry in report.grads.values():
             entry.reason = "symbolic: none — the program has an op outside the registry (see notes)"
-    if numeric:
+    small = sum(values[n].numel() for n in values) <= NUMERIC_PER_ELEMENT
+    if numeric and (small or opaque):  # a training step's program is dear to rerun: only where it is the check
         from .numeric import attach_numeric, numeric_gradients
 
-        small = sum(values[n].numel() for n in values) <= NUMERIC_PER_ELEMENT
         estimates = numeric_gradients(program, values, grad_output, wrt, run.grads,
                                       per_element_max=None if small else 0)
         report.notes.extend(attach_numeric(report.grads, estimates, tol))

@@ -101,3 +101,23 @@ def test_display_text_rich_and_html():
 def test_bad_target():
     with pytest.raises(TypeError):
         gx.explain(42)
+
+
+@pytest.mark.skipif(not (__import__("shutil").which("chromium") or __import__("shutil").which("chromium-browser")),
+                    reason="no headless chromium installed")
+def test_html_in_a_real_headless_browser(tmp_path):
+    """The page as Jupyter shows it: chromium parses it (no network, no scripts) and the DOM keeps every part."""
+    import shutil
+    import subprocess
+
+    r = gx.explain("b = zeros(1,2); b[0,0] = a[0,0]**2 + a[0,1]; b[0,1] = a[0,1]**3 + a[0,0]; 2*b", a=[[2, 4]],
+                   grad_output=[[1, 2]])
+    page = tmp_path / "report.html"
+    page.write_text(f"<!doctype html><meta charset='utf-8'><body>{r._repr_html_()}</body>", encoding="utf-8")
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    done = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", page.as_uri()],
+                          capture_output=True, text=True, timeout=120)
+    dom = done.stdout
+    assert "<table>" in dom and "[[12, 194]]" in dom and "Jacobian" in dom
+    if shutil.which("dot"):
+        assert "<svg" in dom and "CopySlices" in dom
