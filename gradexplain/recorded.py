@@ -11,7 +11,6 @@ default dtype and grad mode, and nothing here draws from the global generator.
 """
 from __future__ import annotations
 
-import math
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields, is_dataclass
@@ -197,6 +196,9 @@ def _grad_notes(record: CallRecord, replayed: dict[str, torch.Tensor | None], to
         before = record.before.get(name)
         if record.kind == "autograd.grad":
             continue
+        if before is not None and not bool(before.ne(0).any()) and not record.events:
+            notes.append(f"{name}.grad held zeros before this backward() (zeroed since it was last written), so "
+                         "it holds this call's gradient only")
         if before is not None and bool(before.ne(0).any()):
             notes.append(f"{name}.grad already held {_short(before)} before this backward(): PyTorch adds each "
                          f"backward()'s gradient to .grad, so it now holds the sum {_short(after)} — call "
@@ -239,20 +241,5 @@ class Summary:
 
 
 def summarise(record: CallRecord) -> Summary:
-    norms = {}
-    for name in record.after:
-        c = record.contribution(name)
-        norms[name] = float(c.double().norm()) if c is not None else math.nan
-    piled = [n for n, b in record.before.items() if b is not None and bool(b.ne(0).any())
-             and record.kind != "autograd.grad"]
     return Summary(record.index, record.site.line if record.site else None, record.code, record.repeat_of,
-                   record.loss, norms, piled, record.step, list(record.events))
-
-
-def summary_dict(s: Summary) -> dict[str, Any]:
-    step = None
-    if s.step is not None:
-        step = {"optimizer": s.step.optimizer, "lr": s.step.lr, "change_norms": s.step.changes}
-    return {"schema": "gradexplain-summary/1", "call": {"line": s.line, "code": s.code, "index": s.index},
-            "repeat_of": s.repeat_of, "loss": s.loss, "grad_norms": s.grad_norms,
-            "accumulated": s.accumulated, "step": step, "grad_changes": s.events}
+                   record.loss, dict(record.norms), list(record.piled), record.step, list(record.events))

@@ -50,6 +50,8 @@ class CallRecord:
     create_graph: bool = False
     step: StepInfo | None = None  # the optimizer.step() that followed
     events: list[str] = field(default_factory=list)  # changes to .grad since the previous call
+    norms: dict[str, float] = field(default_factory=dict)  # a summarised call: norm of what it added per leaf
+    piled: list[str] = field(default_factory=list)  # a summarised call: leaves whose .grad already held something
 
     @property
     def code(self) -> str:
@@ -57,7 +59,7 @@ class CallRecord:
 
     @property
     def loss(self) -> float | None:
-        return float(self.output.detach().double()) if self.output.numel() == 1 else None
+        return float(self.output.detach().double().reshape(())) if self.output.numel() == 1 else None
 
     def contribution(self, name: str) -> torch.Tensor | None:
         """What this call added to ``name``'s .grad."""
@@ -209,6 +211,13 @@ class Session:
                             grad_output.detach().clone() if grad_output is not None else None, before, after,
                             repeat_of=repeat_of, create_graph=bool(arguments.get("create_graph")),
                             events=self.events)
+        if not full:  # a summary needs numbers only: a long training loop must not keep every gradient
+            record.norms = {n: (float(c.double().norm()) if c is not None else float("nan"))
+                            for n in after for c in [record.contribution(n)]}
+            record.piled = [n for n, b in before.items() if b is not None and bool(b.ne(0).any())
+                            and kind != "autograd.grad"]
+            record.before, record.after = {}, {}
+            record.output = value.reshape(-1)[:1].clone() if value.numel() == 1 else value.new_empty(0)
         self.events = []
         self.records.append(record)
         return result

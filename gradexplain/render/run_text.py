@@ -17,8 +17,11 @@ from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
-from ..report import Report
+from ..report import Report, to_plain
 from .text import fmt_value, make_console, mark, number, sections
+
+
+FORMULA_SHOWN = 160  # characters of a closed form in the answer line; longer ones are pointed to
 
 
 def call_title(report: Report) -> str:
@@ -47,7 +50,8 @@ def answer_lines(report: Report) -> list[Text]:
         formula = g.symbolic.expr if g.symbolic is not None and g.symbolic.expr else None
         text = Text(f"{name}.grad{vjp} = {fmt_value(g.torch) if g.torch is not None else 'None'}")
         if formula:
-            text.append(f"  =  {formula if len(formula) <= 200 else formula[:200] + ' …'}")
+            text.append(f"  =  {formula}" if len(formula) <= FORMULA_SHOWN else
+                        f"  =  a closed form of {len(formula):,} characters (in the gradients table; all of it in --json)")
         text.append("  ")
         text.append_text(mark(g.agree if g.agree is not None else g.numeric_agree))
         lines.append(text)
@@ -145,8 +149,17 @@ def print_run(items: Iterable[Any], brief: bool = False, console: Console | None
     console.print(verdict_line(seen))
 
 
+def summary_dict(s: Any) -> dict[str, Any]:
+    """A summarised backward() as its JSON line (schema ``gradexplain-summary/1``)."""
+    step = None
+    if s.step is not None:
+        step = {"optimizer": s.step.optimizer, "lr": s.step.lr, "change_norms": s.step.changes}
+    return to_plain({"schema": "gradexplain-summary/1", "call": {"line": s.line, "code": s.code, "index": s.index},
+                     "repeat_of": s.repeat_of, "loss": s.loss, "grad_norms": s.grad_norms,
+                     "accumulated": s.accumulated, "step": step, "grad_changes": s.events})
+
+
 def json_lines(items: Iterable[Any]) -> Iterable[str]:
-    from ..recorded import summary_dict
     from .json import dumps, render
 
     for item in items:
