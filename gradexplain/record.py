@@ -59,7 +59,8 @@ class RecordedInput(Input):
     """A tensor the recording did not compute: a leaf (requires grad) or a constant (its value at use)."""
 
     kind: str = "leaf"  # leaf | const | unrecorded (requires grad, history made outside the recording)
-    ref: Any = None  # weakref to the tensor
+    ref: Any = None  # weakref to a leaf
+    tensor: Any = None  # a constant itself, held as long as the calls that read it (as autograd holds saved tensors)
     version: int = 0  # the tensor's _version when it was used
     snapshot: Any = None  # its value, cloned before an in-place change (or made by the recorder: a dropout mask)
     hint: str | None = None  # a name to use when the scope has none (dropout_mask)
@@ -69,6 +70,15 @@ class RecordedInput(Input):
 class RecordedCall(Call):
     seq: int = 0
     site: Site | None = None
+    ref: Any = None  # a call whose result needs no grad (x**2 of a constant x): weakref to that result
+    version: int = 0  # the result's _version then (an in-place change later makes it another value)
+
+
+def target(node: RecordedInput) -> torch.Tensor | None:
+    """The tensor a recorded input stands for (None: a leaf that is gone)."""
+    if node.tensor is not None:
+        return node.tensor
+    return node.ref() if node.ref is not None else None
 
 
 def _internal(filename: str) -> bool:
@@ -161,6 +171,7 @@ class Tape:
 
     def __init__(self) -> None:
         self.nodes: dict[int, tuple[Any, Node]] = {}
+        self.consts: dict[int, list[Any]] = {}  # id(tensor) → weakrefs to the constants read from it
         self.seq = 0
 
     def _forget(self, key: int, ref: Any) -> None:
@@ -178,30 +189,44 @@ class Tape:
         if entry is None or entry[0]() is not tensor:
             return None
         node = entry[1]
-        if isinstance(node, RecordedInput) and node.kind == "const" and node.version != tensor._version:
-            return None  # changed in place since: a new constant
+        if isinstance(node, RecordedCall) and node.ref is not None and node.version != tensor._version:
+            return None  # a constant result changed in place since: from now on it is another value
         return node
 
     def node_of(self, tensor: torch.Tensor) -> Node:
         node = self.lookup(tensor)
         if node is not None:
             return node
-        kind = ("leaf" if tensor.is_leaf else "unrecorded") if tensor.requires_grad else "const"
-        node = RecordedInput(f"#{id(tensor)}", kind=kind, ref=weakref.ref(tensor), version=tensor._version)
+        if not tensor.requires_grad:
+            return self._constant(tensor)
+        node = RecordedInput(f"#{id(tensor)}", kind="leaf" if tensor.is_leaf else "unrecorded",
+                             ref=weakref.ref(tensor), version=tensor._version)
         self.remember(tensor, node)
+        return node
+
+    def _constant(self, tensor: torch.Tensor) -> RecordedInput:
+        node = RecordedInput(f"#{id(tensor)}", kind="const", tensor=tensor, version=tensor._version)
+        key = id(tensor)
+
+        def gone(ref: Any, key: int = key) -> None:
+            refs = self.consts.get(key)
+            if refs is not None:
+                refs[:] = [r for r in refs if r is not ref]
+                if not refs:
+                    del self.consts[key]
+
+        self.consts.setdefault(key, []).append(weakref.ref(node, gone))
         return node
 
     def before_change(self, tensor: Any) -> None:
         """An in-place call is about to change ``tensor``: a constant read from it keeps its value."""
         if not isinstance(tensor, torch.Tensor):
             return
-        entry = self.nodes.get(id(tensor))
-        if entry is None or entry[0]() is not tensor:
-            return
-        node = entry[1]
-        if isinstance(node, RecordedInput) and node.kind == "const" and node.snapshot is None \
-                and node.version == tensor._version:
-            node.snapshot = tensor.detach().clone()
+        for ref in self.consts.get(id(tensor), ()):
+            node = ref()
+            if node is not None and node.tensor is tensor and node.snapshot is None \
+                    and node.version == tensor._version:
+                node.snapshot = tensor.detach().clone()
 
     def next_seq(self) -> int:
         self.seq += 1
@@ -396,6 +421,7 @@ class Recorder(TorchFunctionMode):
         if kind.inplace:
             wanted = [0] if outputs and outputs[0].requires_grad and outputs[0].grad_fn is not None else []
         if not wanted:
+            self._record_constant(func, kind, args, kwargs, result)
             return
         site = site_of(user_frame(3))
         several = not kind.inplace and isinstance(result, (tuple, list))
@@ -411,6 +437,21 @@ class Recorder(TorchFunctionMode):
             recorded = RecordedCall(call.op, call.args, call.params, inplace=call.inplace, seq=self.tape.next_seq(),
                                     site=site)
             self.tape.remember(outputs[i], recorded)
+
+    def _record_constant(self, func: Any, kind: CallKind, args: tuple, kwargs: dict[str, Any], result: Any) -> None:
+        """A registry op on constants in grad mode (``x ** 2`` of data): recorded too, so formulas say
+        ``c*x**2`` rather than naming an anonymous constant; under no_grad (optimizer steps) nothing is."""
+        if kind.spec is None or kind.inplace or kind.dropout or not torch.is_grad_enabled() \
+                or not isinstance(result, torch.Tensor) or result.requires_grad or not result.is_floating_point() \
+                or not any(isinstance(a, torch.Tensor) for a in args) or any(result is a for a in args):
+            return
+        try:
+            call = bind_call(kind, func, args, kwargs, self.tape, None)
+        except Unbindable:
+            return
+        self.tape.remember(result, RecordedCall(call.op, call.args, call.params, seq=self.tape.next_seq(),
+                                                site=site_of(user_frame(3)), ref=weakref.ref(result),
+                                                version=result._version))
 
     def _dropout(self, func: Any, kind: CallKind, args: tuple, kwargs: dict[str, Any]) -> Any:
         """Dropout draws from torch's generator: replaying the draw on ones gives the very mask it used."""
@@ -536,15 +577,38 @@ def structure(root: Node) -> tuple:
     return tuple((c.op, c.site.line if c.site else 0) for c in calls)
 
 
-def _tensor_of(node: RecordedInput) -> torch.Tensor | None:
-    return node.ref() if node.ref is not None else None
-
-
 def _const_value(node: RecordedInput) -> torch.Tensor | None:
     if node.snapshot is not None:
         return node.snapshot
-    t = _tensor_of(node)
+    t = target(node)
     return t.detach().clone() if t is not None else None
+
+
+def _named_constant(node: Node, names: dict[int, str]) -> torch.Tensor | None:
+    """A recorded constant result the user has a name for (``y = torch.sin(x)``): it is read as ``y``."""
+    if isinstance(node, RecordedCall) and node.ref is not None:
+        t = node.ref()
+        if t is not None and id(t) in names and t._version == node.version:
+            return t
+    return None
+
+
+def _walk_until(roots: list[Node], stop: Callable[[Node], bool]) -> list[Node]:
+    """Children before parents, each once; below a ``stop`` node nothing is visited."""
+    seen: set[int] = set()
+    order: list[Node] = []
+    stack: list[tuple[Node, bool]] = [(r, False) for r in reversed(roots)]
+    while stack:
+        node, expanded = stack.pop()
+        if id(node) in seen:
+            continue
+        if expanded or stop(node):
+            seen.add(id(node))
+            order.append(node)
+            continue
+        stack.append((node, True))
+        stack.extend((c, False) for c in reversed(node.children()) if id(c) not in seen)
+    return order
 
 
 def freeze(roots: list[Node], names: dict[int, str], output_name: str | None = None) -> Frozen:
@@ -565,22 +629,33 @@ def freeze(roots: list[Node], names: dict[int, str], output_name: str | None = N
         display[internal] = display_name
         return internal
 
+    constants: dict[tuple[int, int], str] = {}  # (id, version) of a constant → its input's name
+
+    def constant(tensor: torch.Tensor | None, value: torch.Tensor, version: int, hint: str | None) -> Node:
+        key = (id(tensor), version) if tensor is not None else None
+        if key is not None and key in constants:
+            return Input(constants[key])
+        user_name = names.get(id(tensor)) if tensor is not None else None
+        if user_name is None and hint is None and value.numel() <= LITERAL_MAX:
+            return _literal(value)
+        if user_name is None:
+            user_name = hint or f"const{counters['const']}"
+            counters["const"] += 1
+        internal = name_input(user_name)
+        values[internal] = value
+        const.add(internal)
+        if key is not None:
+            constants[key] = internal
+        return Input(internal)
+
     def convert_input(node: RecordedInput) -> Node:
-        tensor = _tensor_of(node)
+        tensor = target(node)
         user_name = names.get(id(tensor)) if tensor is not None else None
         if node.kind == "const":
             value = _const_value(node)
             if value is None:
                 raise RuntimeError("a constant of the recording is gone")
-            if user_name is None and node.hint is None and value.numel() <= LITERAL_MAX:
-                return _literal(value)
-            if user_name is None:
-                user_name = node.hint or f"const{counters['const']}"
-                counters["const"] += 1
-            internal = name_input(user_name)
-            values[internal] = value
-            const.add(internal)
-            return Input(internal)
+            return constant(tensor, value, node.version, node.hint)
         if user_name is None:
             user_name = f"leaf{counters['leaf']}"
             counters["leaf"] += 1
@@ -592,10 +667,13 @@ def freeze(roots: list[Node], names: dict[int, str], output_name: str | None = N
                          "is treated as an input here")
         return Input(internal)
 
-    order = list(walk(list(roots)))
+    order = _walk_until(list(roots), lambda n: _named_constant(n, names) is not None)
     calls: list[RecordedCall] = []
     for n in order:
-        if isinstance(n, RecordedInput):
+        named = _named_constant(n, names)
+        if named is not None:
+            memo[id(n)] = constant(named, named.detach().clone(), n.version, None)
+        elif isinstance(n, RecordedInput):
             memo[id(n)] = convert_input(n)
         elif isinstance(n, Call):
             args = tuple(memo[id(a)] for a in n.args)

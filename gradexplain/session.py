@@ -19,7 +19,7 @@ import torch
 
 from .ir import Call, Const, Node, walk
 from .record import (CallKind, Frozen, RecordedCall, RecordedInput, Recorder, Site, Tape, freeze, scope_names, site_of,
-                     structure, user_frame)
+                     structure, target, user_frame)
 
 DEFAULT_MAX_EXPLAINED = 3
 
@@ -236,11 +236,11 @@ class Session:
         if any(isinstance(n, Call) and n.op == "opaque" for n in nodes):
             return  # no rule for an opaque step: its gradient's history stays unrecorded
         inputs = {n.name: n for n in nodes if isinstance(n, RecordedInput)}
-        values = {name: (n.ref().detach() if n.ref is not None and n.ref() is not None else n.snapshot)
-                  for name, n in inputs.items()}
+        values = {name: (n.snapshot if n.snapshot is not None else
+                         (target(n).detach() if target(n) is not None else None)) for name, n in inputs.items()}
         if any(v is None for v in values.values()):
             return
-        wanted = {id(t): name for name, n in inputs.items() if n.ref is not None for t in [n.ref()] if t is not None}
+        wanted = {id(t): name for name, n in inputs.items() if n.kind == "leaf" for t in [target(n)] if t is not None}
         seed = Const(1) if grad_output is None else Value(grad_output.detach(), None, "").literal()
         names = [wanted.get(id(t)) for t in leaves]
         with torch.no_grad():
@@ -263,7 +263,7 @@ class Session:
         found: list[torch.Tensor] = []
         for n in walk(root):
             if isinstance(n, RecordedInput) and n.kind == "leaf":
-                t = n.ref()
+                t = target(n)
                 if t is not None and not any(t is f for f in found):
                     found.append(t)
         return found
