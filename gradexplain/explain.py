@@ -234,24 +234,32 @@ def _all_agree(flags: Any) -> bool | None:
     return True
 
 
-def gradient_entries(output_node: Node, seed: Node, wrt: list[str], run: TorchRun, leaves: dict[str, torch.Tensor],
-                     used: dict[str, Value], shapes: Shapes, opts: EvalOptions, tol: float) -> dict[str, GradEntry]:
+def symbolic_gradients(output_node: Node, seed: Node, wrt: list[str], leaves: dict[str, torch.Tensor],
+                       shapes: Shapes, opts: EvalOptions) -> tuple[dict[str, Any], str | None]:
+    """The closed forms per input (symbolic.SymbolicGradient), or why there are none."""
     from .symbolic import NoClosedForm, SymbolicTimeout, budget, gradients
 
-    entries: dict[str, GradEntry] = {}
-    reason = None if opts.symbolic else "symbolic: not computed (torch only)"
-    symbolic: dict[str, Any] = {}
+    if not opts.symbolic:
+        return {}, "symbolic: not computed (torch only)"
     try:
         with budget(opts.limits.symbolic_timeout):
-            symbolic = gradients(output_node, seed, wrt, shapes, {n: tuple(t.shape) for n, t in leaves.items()},
-                                 opts.limits) if opts.symbolic else {}
-    except SymbolicTimeout as e:
-        reason = f"symbolic: skipped — {e}"
-    except (NoClosedForm, NotImplementedError) as e:
-        reason = f"symbolic: skipped — {e}"
+            return gradients(output_node, seed, wrt, shapes, {n: tuple(t.shape) for n, t in leaves.items()},
+                             opts.limits), None
+    except (SymbolicTimeout, NoClosedForm, NotImplementedError) as e:
+        return {}, f"symbolic: skipped — {e}"
+
+
+def gradient_entries(output_node: Node, seed: Node, wrt: list[str], run: TorchRun, leaves: dict[str, torch.Tensor],
+                     used: dict[str, Value], shapes: Shapes, opts: EvalOptions, tol: float,
+                     symbolic: tuple[dict[str, Any], str | None] | None = None) -> dict[str, GradEntry]:
+    """torch's gradient beside the closed form and its value per input (``symbolic``: closed forms
+    already derived, e.g. for a training loop's repeated program)."""
+    entries: dict[str, GradEntry] = {}
+    formulas, reason = symbolic if symbolic is not None else \
+        symbolic_gradients(output_node, seed, wrt, leaves, shapes, opts)
     for name in wrt:
         grad = run.grads.get(name)
-        sg = symbolic.get(name)
+        sg = formulas.get(name)
         if sg is None:
             entries[name] = GradEntry(grad, None, None, None, reason=reason or "symbolic: not available")
             continue

@@ -22,8 +22,8 @@ from . import misconceptions
 from .autograd import torch_run
 from .execute import Shapes
 from .explain import DEFAULT_TOL, JACOBIAN_WITH_VJP, EvalOptions, _all_agree, _rule_summary, agree, \
-    gradient_entries, jacobians
-from .ir import Call, Const, Node
+    gradient_entries, jacobians, symbolic_gradients
+from .ir import Const, Node, to_text
 from .limits import DEFAULT, Limits, run_budget
 from .record import Frozen, Site
 from .report import ForwardEntry, GraphEntry, InputInfo, OutputInfo, Report
@@ -112,7 +112,8 @@ def _explain_frozen(frozen: Frozen, grad_output: torch.Tensor | None, wrt: list[
         report.agree = _all_agree(e.agree for e in report.jacobian.values())
         return report
     seed: Node = Const(1) if grad_output is None else Value(grad_output, None, "").literal()
-    report.grads = gradient_entries(program.output_node, seed, wrt, run, values, {}, shapes, opts, tol)
+    report.grads = gradient_entries(program.output_node, seed, wrt, run, values, {}, shapes, opts, tol,
+                                    _closed_forms(program, seed, wrt, values, shapes, opts))
     if opaque:
         for entry in report.grads.values():
             entry.reason = "symbolic: none — the program has an op outside the registry (see notes)"
@@ -129,6 +130,23 @@ def _explain_frozen(frozen: Frozen, grad_output: torch.Tensor | None, wrt: list[
         report.jacobian = jacobians(program, values, {}, wrt, shapes, opts, tol)
     report.notes.extend(run.notes)
     return report
+
+
+_CLOSED_FORMS: dict[tuple, tuple[dict[str, Any], str | None]] = {}
+CLOSED_FORMS_KEPT = 32
+
+
+def _closed_forms(program: Any, seed: Node, wrt: list[str], values: dict[str, torch.Tensor], shapes: Shapes,
+                  opts: EvalOptions) -> tuple[dict[str, Any], str | None]:
+    """SymPy's closed forms, derived once per program: a training loop explained with --all repeats the
+    same program (same text, names, shapes and dtypes) with new values, and the formulas do not change."""
+    key = (program.text, to_text(seed), tuple(wrt), opts.symbolic,
+           tuple((n, tuple(v.shape), str(v.dtype)) for n, v in sorted(values.items())))
+    if key not in _CLOSED_FORMS:
+        if len(_CLOSED_FORMS) >= CLOSED_FORMS_KEPT:
+            _CLOSED_FORMS.pop(next(iter(_CLOSED_FORMS)))
+        _CLOSED_FORMS[key] = symbolic_gradients(program.output_node, seed, wrt, values, shapes, opts)
+    return _CLOSED_FORMS[key]
 
 
 def _source(site: Site | None) -> dict[str, Any] | None:
