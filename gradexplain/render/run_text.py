@@ -102,8 +102,8 @@ def full_renderables(report: Report, brief: bool) -> list[Any]:
     return items
 
 
-def summary_line(s: Any) -> Text:
-    """One line per repeated backward(): loss, gradient norms, the optimizer step."""
+def summary_line(s: Any, previous_lr: list[float] | None = None) -> Text:
+    """One line per repeated backward(): loss, gradient norms, the optimizer step (and a changed LR)."""
     text = Text(f"#{s.index + 1} line {s.line}: ", style="bold")
     if s.loss is not None:
         text.append(f"loss {number(s.loss)}  ")
@@ -112,7 +112,11 @@ def summary_line(s: Any) -> Text:
     if s.step is not None:
         lr = ", ".join(number(v) for v in s.step.lr)
         changes = ", ".join(f"{n} {number(v)}" for n, v in s.step.changes.items())
-        text.append(f"  |  {s.step.optimizer}.step() lr {lr}: ‖Δ‖ {changes}")
+        text.append(f"  |  {s.step.optimizer}.step() lr {lr}")
+        if previous_lr is not None and previous_lr != s.step.lr:
+            text.append(f" (was {', '.join(number(v) for v in previous_lr)}: changed by a scheduler or by hand)",
+                        style="cyan")
+        text.append(f": ‖Δ‖ {changes}")
     if s.accumulated:
         text.append(f"  ⚠ .grad piled up for {', '.join(s.accumulated)}: no zero_grad() before this backward()",
                     style="yellow")
@@ -135,6 +139,7 @@ def print_run(items: Iterable[Any], brief: bool = False, console: Console | None
     console = console or make_console()
     seen: list[Any] = []
     previous_summary = False
+    lr: list[float] | None = None
     for item in items:
         seen.append(item)
         if isinstance(item, Report):
@@ -144,8 +149,9 @@ def print_run(items: Iterable[Any], brief: bool = False, console: Console | None
         else:
             if not previous_summary:
                 console.print(Text(f"repeats of line {item.line} ({item.code}), one line each:", style="dim"))
-            console.print(summary_line(item))
+            console.print(summary_line(item, lr))
             previous_summary = True
+            lr = item.step.lr if item.step is not None else lr
     console.print(verdict_line(seen))
 
 
