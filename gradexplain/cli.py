@@ -328,7 +328,7 @@ def run_command(
                             stdout_to_stderr=chosen == "json")
         sys.stdout.flush()
         items = list(outcomes(script.records))
-        emit_run(items, chosen, brief)
+        emit_run(items, chosen, brief, script.failures)
         if script.traceback:
             sys.stdout.flush()
             sys.stderr.write(script.traceback)

@@ -389,26 +389,39 @@ class Recorder(TorchFunctionMode):
     def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
         kwargs = kwargs or {}
         try:
+            kind, first = self._before(func, args)
+        except Exception:  # noqa: BLE001 - the user's code runs on, whatever the recording makes of it
+            self.failures += 1
+            kind, first = None, None
+        if kind is None:
+            return func(*args, **kwargs)
+        if kind.backward:
+            return self.on_backward(kind.backward, func, args, kwargs, user_frame())
+        if kind.dropout:
+            return self._dropout(func, kind, args, kwargs)
+        result = func(*args, **kwargs)
+        try:
+            self._record(func, kind, args, kwargs, result, first)
+        except Exception:  # noqa: BLE001 - as above: a call the recording misses is noted, never raised
+            self.failures += 1
+        return result
+
+    failures = 0  # calls the recording could not make sense of (reported with the explanations)
+
+    def _before(self, func: Any, args: tuple) -> tuple[CallKind | None, Node | None]:
+        try:
             kind = classify(func)
         except TypeError:  # unhashable: a bound method-wrapper (a property read)
             kind = attribute_kind(func)
         if kind is not None and kind.name == "__get__":
             kind = attribute_kind(func)
-        if kind is None:
-            return func(*args, **kwargs)
-        if kind.backward:
-            return self.on_backward(kind.backward, func, args, kwargs, user_frame())
         first = None
-        if kind.inplace and args and isinstance(args[0], torch.Tensor):
+        if kind is not None and kind.inplace and args and isinstance(args[0], torch.Tensor):
             if self.on_inplace is not None:
                 self.on_inplace(args[0], kind)
             self.tape.before_change(args[0])
             first = self.tape.node_of(args[0]) if (args[0].requires_grad or kind.subscript) else None
-        if kind.dropout:
-            return self._dropout(func, kind, args, kwargs)
-        result = func(*args, **kwargs)
-        self._record(func, kind, args, kwargs, result, first)
-        return result
+        return kind, first
 
     def _record(self, func: Any, kind: CallKind, args: tuple, kwargs: dict[str, Any], result: Any,
                 first: Node | None) -> None:
@@ -457,10 +470,17 @@ class Recorder(TorchFunctionMode):
         """Dropout draws from torch's generator: replaying the draw on ones gives the very mask it used."""
         before = torch.get_rng_state()
         result = func(*args, **kwargs)
+        try:
+            self._dropout_mask(func, args, kwargs, result, before)
+        except Exception:  # noqa: BLE001 - the user's result stands; only the recording lacks this step
+            self.failures += 1
+        return result
+
+    def _dropout_mask(self, func: Any, args: tuple, kwargs: dict[str, Any], result: Any, before: Any) -> None:
         x = args[0] if args else kwargs.get("input")
         if not (isinstance(result, torch.Tensor) and result.requires_grad and result.grad_fn is not None
                 and isinstance(x, torch.Tensor)) or result is x:
-            return result
+            return
         after = torch.get_rng_state()
         torch.set_rng_state(before)
         try:
@@ -473,7 +493,6 @@ class Recorder(TorchFunctionMode):
         node = RecordedCall("mul", (self.tape.node_of(x), mask_node), seq=self.tape.next_seq(),
                             site=site_of(user_frame(2)))
         self.tape.remember(result, node)
-        return result
 
 
 # ------------------------------------------------------------------------------ naming

@@ -28,6 +28,7 @@ class ScriptRun:
     status: int  # the script's own exit status (0 when it ran to the end)
     traceback: str | None  # what python would have printed on stderr at the end (a traceback, sys.exit's text)
     records: list[CallRecord] = field(default_factory=list)
+    failures: int = 0  # torch calls the recording could not make sense of (the script ran on regardless)
 
 
 @contextlib.contextmanager
@@ -81,7 +82,7 @@ def run_script(path: str, args: list[str], *, explain_all: bool = False,
             raise
         except BaseException as e:  # noqa: BLE001 - the script's own failure: reported as python would
             status, tb = 1, _user_traceback(e)
-    return ScriptRun(path, status, tb, session.records)
+    return ScriptRun(path, status, tb, session.records, session.failures)
 
 
 def outcomes(records: list[CallRecord], limits: Limits = DEFAULT) -> Iterator[Any]:

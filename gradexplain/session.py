@@ -122,6 +122,7 @@ class Session:
     def __exit__(self, *exc: Any) -> None:
         if self._mode is not None:
             self._mode.__exit__(*exc)
+            self.failures += self._mode.failures
             self._mode = None
         for h in self._hooks:
             h.remove()
@@ -167,6 +168,25 @@ class Session:
     # ------------------------------------------------------------------ backward()
 
     def _on_backward(self, kind: str, func: Any, args: tuple, kwargs: dict[str, Any], frame: Any) -> Any:
+        """Note what the call starts from, let it run, note what it left (a failure of the noting never
+        stops the user's backward(): the call then simply goes unexplained)."""
+        try:
+            prepared = self._prepare(kind, func, args, kwargs, frame)
+        except Exception:  # noqa: BLE001
+            prepared = None
+            self.failures += 1
+        if prepared is None:
+            return func(*args, **kwargs)
+        result = func(*args, **kwargs)
+        try:
+            self._finish(prepared, result)
+        except Exception:  # noqa: BLE001
+            self.failures += 1
+        return result
+
+    failures = 0
+
+    def _prepare(self, kind: str, func: Any, args: tuple, kwargs: dict[str, Any], frame: Any) -> dict | None:
         arguments = _arguments(func, args, kwargs)
         if kind == "backward":
             outputs, grads = [arguments.get("self", args[0] if args else None)], _as_list(arguments.get("gradient"))
@@ -177,7 +197,7 @@ class Session:
         wrt = _as_list(arguments.get("inputs")) if kind == "autograd.grad" else []
         output = outputs[0] if outputs and isinstance(outputs[0], torch.Tensor) else None
         if output is None or not output.requires_grad:
-            return func(*args, **kwargs)
+            return None
         grad_output = grads[0] if grads and isinstance(grads[0], torch.Tensor) else None
         root = self.tape.node_of(output)
         names = scope_names(frame)
@@ -192,8 +212,14 @@ class Session:
         frozen = freeze([root], {k: v for k, v in names.items() if v}) if full else None
         leaf_names = self._leaf_names(leaves, frozen, names)
         before = {n: (t.grad.detach().clone() if t.grad is not None else None) for n, t in zip(leaf_names, leaves)}
-        value = output.detach().clone()
-        result = func(*args, **kwargs)
+        return dict(kind=kind, arguments=arguments, output=output.detach().clone(), grad_output=grad_output,
+                    root=root, leaves=leaves, leaf_names=leaf_names, before=before, frozen=frozen, full=full,
+                    key=key, repeat_of=repeat_of, site=site, frame=frame)
+
+    def _finish(self, p: dict, result: Any) -> None:
+        kind, arguments, value, grad_output = p["kind"], p["arguments"], p["output"], p["grad_output"]
+        root, leaves, leaf_names, before, frozen = p["root"], p["leaves"], p["leaf_names"], p["before"], p["frozen"]
+        full, key, repeat_of, site, frame = p["full"], p["key"], p["repeat_of"], p["site"], p["frame"]
         if kind == "autograd.grad":
             returned = _as_list(result)
             after = {n: (g.detach().clone() if isinstance(g, torch.Tensor) else None)
@@ -220,7 +246,6 @@ class Session:
             record.output = value.reshape(-1)[:1].clone() if value.numel() == 1 else value.new_empty(0)
         self.events = []
         self.records.append(record)
-        return result
 
     def _link_gradients(self, root: Node, leaves: list[torch.Tensor], returned: list[Any],
                         grad_output: torch.Tensor | None, frame: Any) -> None:

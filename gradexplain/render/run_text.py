@@ -135,7 +135,7 @@ def verdict_line(items: list[Any]) -> Text:
     return text
 
 
-def print_run(items: Iterable[Any], brief: bool = False, console: Console | None = None) -> None:
+def print_run(items: Iterable[Any], brief: bool = False, console: Console | None = None, failures: int = 0) -> None:
     console = console or make_console()
     seen: list[Any] = []
     previous_summary = False
@@ -153,6 +153,9 @@ def print_run(items: Iterable[Any], brief: bool = False, console: Console | None
             previous_summary = True
             lr = item.step.lr if item.step is not None else lr
     console.print(verdict_line(seen))
+    if failures:
+        console.print(Text(f"note: {failures} torch call(s) could not be recorded; the script ran unchanged, but "
+                           "explanations that reach them may lack a step", style="yellow"))
 
 
 def summary_dict(s: Any) -> dict[str, Any]:
@@ -188,11 +191,11 @@ def markdown(items: Iterable[Any]) -> str:
     return "\n".join(parts)
 
 
-def emit_run(items: list[Any], fmt: str, brief: bool) -> None:
+def emit_run(items: list[Any], fmt: str, brief: bool, failures: int = 0) -> None:
     if fmt == "json":
         for line in json_lines(items):
             sys.stdout.write(line + "\n")
     elif fmt == "markdown":
         sys.stdout.write(markdown(items))
     else:
-        print_run(items, brief)
+        print_run(items, brief, failures=failures)
