@@ -199,8 +199,9 @@ class Tape:
             return node
         if not tensor.requires_grad:
             return self._constant(tensor)
-        node = RecordedInput(f"#{id(tensor)}", kind="leaf" if tensor.is_leaf else "unrecorded",
-                             ref=weakref.ref(tensor), version=tensor._version)
+        if not tensor.is_leaf:  # its history was made where the recording cannot see (a custom autograd.Function)
+            return RecordedInput(f"#{id(tensor)}", kind="unrecorded", tensor=tensor, version=tensor._version)
+        node = RecordedInput(f"#{id(tensor)}", kind="leaf", ref=weakref.ref(tensor), version=tensor._version)
         self.remember(tensor, node)
         return node
 
@@ -649,6 +650,7 @@ def freeze(roots: list[Node], names: dict[int, str], output_name: str | None = N
         return internal
 
     constants: dict[tuple[int, int], str] = {}  # (id, version) of a constant → its input's name
+    inputs_by_tensor: dict[int, str] = {}  # id of a leaf → its input's name
 
     def constant(tensor: torch.Tensor | None, value: torch.Tensor, version: int, hint: str | None) -> Node:
         key = (id(tensor), version) if tensor is not None else None
@@ -675,15 +677,23 @@ def freeze(roots: list[Node], names: dict[int, str], output_name: str | None = N
             if value is None:
                 raise RuntimeError("a constant of the recording is gone")
             return constant(tensor, value, node.version, node.hint)
+        if tensor is None:
+            raise RuntimeError("a leaf of the recording is gone")
+        if id(tensor) in inputs_by_tensor:
+            return Input(inputs_by_tensor[id(tensor)])
         if user_name is None:
             user_name = f"leaf{counters['leaf']}"
             counters["leaf"] += 1
         internal = name_input(user_name)
+        inputs_by_tensor[id(tensor)] = internal
         values[internal] = tensor.detach().clone().requires_grad_(True)
-        tensors[internal] = tensor
         if node.kind == "unrecorded":
-            notes.append(f"{user_name}: computed before the recording started (or by code it cannot see), so it "
-                         "is treated as an input here")
+            made_by = type(tensor.grad_fn).__name__ if tensor.grad_fn is not None else "code outside torch"
+            notes.append(f"{user_name}: made by {made_by}, a step the recording cannot see (a custom "
+                         "autograd.Function, or code run before the recording), so it is treated as an input here "
+                         "and the gradient does not flow past it")
+        else:
+            tensors[internal] = tensor
         return Input(internal)
 
     order = _walk_until(list(roots), lambda n: _named_constant(n, names) is not None)

@@ -26,7 +26,7 @@ from .explain import DEFAULT_TOL, JACOBIAN_WITH_VJP, EvalOptions, _all_agree, _r
 from .ir import Const, Node, to_text
 from .limits import DEFAULT, Limits, run_budget
 from .record import Frozen, Site
-from .report import ForwardEntry, GraphEntry, InputInfo, OutputInfo, Report
+from .report import ForwardEntry, GradEntry, GraphEntry, InputInfo, OutputInfo, Report
 from .session import CallRecord
 from .values import Value
 
@@ -200,6 +200,14 @@ def explain_record(record: CallRecord, limits: Limits = DEFAULT, numeric: bool =
     for name, entry in report.grads.items():
         if name in record.after:
             entry.torch = record.after[name]  # what the script's own .grad holds now
+    for name in record.hidden:
+        report.grads[name] = GradEntry(record.after.get(name), None, None, None,
+                                       reason="symbolic: none — the gradient reached it through a step the "
+                                       "recording cannot see (see notes)")
+        report.notes.append(f"{name}.grad: backward() reached it through a step the recording cannot see (a custom "
+                            "autograd.Function?), so only torch's value is shown")
+    if record.hidden and report.agree:
+        report.agree = None
     report.extra["call"] = {"file": record.site.file if record.site else None,
                             "line": record.site.line if record.site else None,
                             "code": record.code, "index": record.index, "kind": record.kind}

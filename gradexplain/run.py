@@ -85,9 +85,27 @@ def run_script(path: str, args: list[str], *, explain_all: bool = False,
     return ScriptRun(path, status, tb, session.records, session.failures)
 
 
+@dataclass
+class Unexplained:
+    """A backward() the pipeline could not explain (the script's own result stands; the reason is shown)."""
+
+    index: int
+    line: int | None
+    code: str
+    error: str
+
+
 def outcomes(records: list[CallRecord], limits: Limits = DEFAULT) -> Iterator[Any]:
-    """Each backward() in order: a Report (explained in full) or a Summary (a repeat of a training loop)."""
+    """Each backward() in order: a Report (explained in full), a Summary (a repeat of a training loop),
+    or Unexplained — one call that cannot be explained never hides the others."""
     from .recorded import explain_record, summarise
 
     for record in records:
-        yield explain_record(record, limits) if record.frozen is not None else summarise(record)
+        if record.frozen is None:
+            yield summarise(record)
+            continue
+        try:
+            yield explain_record(record, limits)
+        except Exception as e:  # noqa: BLE001 - reported per call, as eval reports bad input
+            message = e.message if isinstance(e, GradexplainError) else f"{type(e).__name__}: {e}"
+            yield Unexplained(record.index, record.site.line if record.site else None, record.code, message)

@@ -52,6 +52,7 @@ class CallRecord:
     events: list[str] = field(default_factory=list)  # changes to .grad since the previous call
     norms: dict[str, float] = field(default_factory=dict)  # a summarised call: norm of what it added per leaf
     piled: list[str] = field(default_factory=list)  # a summarised call: leaves whose .grad already held something
+    hidden: list[str] = field(default_factory=list)  # leaves reached only through steps the recording cannot see
 
     @property
     def code(self) -> str:
@@ -83,6 +84,23 @@ def _arguments(func: Any, args: tuple, kwargs: dict[str, Any]) -> dict[str, Any]
         return dict(kwargs)
     bound = sig.bind(*args, **kwargs)
     return dict(bound.arguments)
+
+
+def _autograd_leaves(output: torch.Tensor) -> list[torch.Tensor]:
+    """The leaves autograd's own graph reaches (its AccumulateGrad nodes), in the order it finds them."""
+    found: list[torch.Tensor] = []
+    seen: set[Any] = set()
+    stack = [output.grad_fn]
+    while stack:
+        fn = stack.pop()
+        if fn is None or fn in seen:
+            continue
+        seen.add(fn)
+        variable = getattr(fn, "variable", None)
+        if isinstance(variable, torch.Tensor) and not any(variable is f for f in found):
+            found.append(variable)
+        stack.extend(n for n, _ in fn.next_functions)
+    return found
 
 
 def _as_list(v: Any) -> list[Any]:
@@ -202,6 +220,8 @@ class Session:
         root = self.tape.node_of(output)
         names = scope_names(frame)
         leaves = self._leaves(root, wrt)
+        hidden = [] if wrt else [t for t in _autograd_leaves(output) if not any(t is f for f in leaves)]
+        leaves += hidden
         for i, t in enumerate(leaves):
             names.setdefault(id(t), self.names.get(id(t), ""))
         self.names.update({k: v for k, v in names.items() if v})
@@ -212,7 +232,9 @@ class Session:
         frozen = freeze([root], {k: v for k, v in names.items() if v}) if full else None
         leaf_names = self._leaf_names(leaves, frozen, names)
         before = {n: (t.grad.detach().clone() if t.grad is not None else None) for n, t in zip(leaf_names, leaves)}
+        hidden_names = [n for n, t in zip(leaf_names, leaves) if any(t is h for h in hidden)]
         return dict(kind=kind, arguments=arguments, output=output.detach().clone(), grad_output=grad_output,
+                    hidden=hidden_names,
                     root=root, leaves=leaves, leaf_names=leaf_names, before=before, frozen=frozen, full=full,
                     key=key, repeat_of=repeat_of, site=site, frame=frame)
 
@@ -236,7 +258,7 @@ class Session:
         record = CallRecord(len(self.records), kind, site, frozen, value,
                             grad_output.detach().clone() if grad_output is not None else None, before, after,
                             repeat_of=repeat_of, create_graph=bool(arguments.get("create_graph")),
-                            events=self.events)
+                            events=self.events, hidden=p["hidden"])
         if not full:  # a summary needs numbers only: a long training loop must not keep every gradient
             record.norms = {n: (float(c.double().norm()) if c is not None else float("nan"))
                             for n in after for c in [record.contribution(n)]}

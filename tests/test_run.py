@@ -198,3 +198,26 @@ def test_help_says_the_script_is_executed():
 def test_missing_script_is_bad_input():
     r = run_cli("run", str(DATA / "nope.py"))
     assert r.code == 2 and r.stderr.startswith("error:")
+
+
+@pytest.mark.parametrize("script", ["classifier_adam.py", "manual_clamp.py", "custom_function.py"])
+def test_other_teaching_scripts(script: str, monkeypatch: pytest.MonkeyPatch):
+    """Integer class targets, an op outside the registry (opaque: torch and finite differences), a custom
+    autograd.Function the recording cannot see (torch's value, a note, agree null): .grad always as the script's."""
+    path = DATA / script
+    expected = plain_grads(path, monkeypatch)
+    docs, r = documents(str(path), "--json", "--all")
+    assert r.code == 0, r.stderr
+    assert len(docs) == len(expected)
+    for doc, grads in zip(docs, expected):
+        for g in grads:
+            assert _find(g, doc["grads"])
+    first = docs[0]
+    if script == "classifier_adam.py":
+        assert first["agree"] is True and "net.0.weight" in first["grads"] and first["inputs"]["t"]["value"] == [0, 2, 1, 1, 0]
+    elif script == "manual_clamp.py":
+        assert any("clamp" in n and "registry" in n for n in first["notes"])
+        assert all(g["symbolic"] is None and g["numeric_agree"] is True for g in first["grads"].values())
+        assert any("held zeros" in n for n in docs[1]["notes"])  # w1.grad.zero_() after the manual step
+    else:
+        assert first["agree"] is None and any("cannot see" in n for n in first["notes"])

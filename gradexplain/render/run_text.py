@@ -125,10 +125,12 @@ def summary_line(s: Any, previous_lr: list[float] | None = None) -> Text:
 
 def verdict_line(items: list[Any]) -> Text:
     reports = [i for i in items if isinstance(i, Report)]
-    summaries = len(items) - len(reports)
+    failed = sum(1 for i in items if hasattr(i, "error"))
+    summaries = len(items) - len(reports) - failed
     flags = [r.agree for r in reports]
     text = Text(f"{len(items)} backward() call{'s' if len(items) != 1 else ''}: {len(reports)} explained"
-                + (f", {summaries} summarised (--all explains every one)" if summaries else "") + "  ")
+                + (f", {summaries} summarised (--all explains every one)" if summaries else "")
+                + (f", {failed} could not be explained" if failed else "") + "  ")
     if not items:
         return Text("the script made no backward() call: nothing to explain", style="yellow")
     text.append_text(mark(False if False in flags else None if None in flags else True))
@@ -145,6 +147,10 @@ def print_run(items: Iterable[Any], brief: bool = False, console: Console | None
         if isinstance(item, Report):
             for part in full_renderables(item, brief):
                 console.print(part)
+            previous_summary = False
+        elif hasattr(item, "error"):
+            console.print(Text(f"backward() #{item.index + 1} at line {item.line}: {item.code} — could not be "
+                               f"explained: {item.error}", style="yellow"))
             previous_summary = False
         else:
             if not previous_summary:
@@ -172,7 +178,13 @@ def json_lines(items: Iterable[Any]) -> Iterable[str]:
     from .json import dumps, render
 
     for item in items:
-        yield render(item) if isinstance(item, Report) else dumps(summary_dict(item))
+        if isinstance(item, Report):
+            yield render(item)
+        elif hasattr(item, "error"):
+            yield dumps({"schema": "gradexplain-error/1", "error": item.error,
+                         "call": {"line": item.line, "code": item.code, "index": item.index}})
+        else:
+            yield dumps(summary_dict(item))
 
 
 def markdown(items: Iterable[Any]) -> str:
@@ -182,6 +194,8 @@ def markdown(items: Iterable[Any]) -> str:
     for item in items:
         if isinstance(item, Report):
             parts.append(f"## {call_title(item)}\n\n" + writeup.markdown(item, level=3))
+        elif hasattr(item, "error"):
+            parts.append(f"## backward() #{item.index + 1} at line {item.line}\n\nCould not be explained: {item.error}\n")
         else:
             rows.append(f"| {item.index + 1} | {item.line} | {number(item.loss) if item.loss is not None else '—'} | "
                         + ", ".join(f"{n} {number(v)}" for n, v in item.grad_norms.items()) + " |")
