@@ -116,7 +116,6 @@ class CallKind:
     backward: str | None = None  # "backward" | "autograd.backward" | "autograd.grad"
 
 
-BACKWARD = {"backward": "backward"}  # Tensor.backward and torch.autograd.backward share the name
 SUBSCRIPT = {"__getitem__": "get", "__setitem__": "set"}
 
 
@@ -237,8 +236,9 @@ class Tape:
 class _ValueArguments:
     """:class:`gradexplain.binding.Arguments` over the Python values torch received."""
 
-    def __init__(self, tape: Tape, first: Node | None = None):
-        self.tape, self.first = tape, first  # first: the receiver's node, read before an in-place change
+    def __init__(self, tape: Tape, first: Node | None = None, first_tensor: Any = None):
+        self.tape = tape
+        self.first, self.first_tensor = first, first_tensor  # the receiver's node, read before an in-place change
 
     def tensor(self, item: Any, allow_compare: bool = False) -> Node:
         if isinstance(item, torch.Tensor):
@@ -248,8 +248,6 @@ class _ValueArguments:
         if isinstance(item, (int, float)) and not isinstance(item, bool):
             return Const(item)
         raise Unbindable(f"argument of type {type(item).__name__}")
-
-    first_tensor: Any = None
 
     def static(self, item: Any, pname: str) -> Any:
         if isinstance(item, torch.Size):
@@ -351,8 +349,7 @@ def bind_call(kind: CallKind, func: Any, args: tuple, kwargs: dict[str, Any], ta
     spec = kind.spec
     if spec is None:
         raise Unbindable(kind.name)
-    values = _ValueArguments(tape, first)
-    values.first_tensor = args[0] if args else None
+    values = _ValueArguments(tape, first, args[0] if args else None)
     if kind.subscript == "get":
         return Call("index", (values.tensor(args[0]),), {"key": _index_key(args[1])})
     if kind.subscript == "set":
@@ -420,8 +417,8 @@ class Recorder(TorchFunctionMode):
         if kind is not None and kind.inplace and args and isinstance(args[0], torch.Tensor):
             if self.on_inplace is not None:
                 self.on_inplace(args[0], kind)
-            self.tape.before_change(args[0])
             first = self.tape.node_of(args[0]) if (args[0].requires_grad or kind.subscript) else None
+            self.tape.before_change(args[0])  # after node_of: the constant it may have just made is kept too
         return kind, first
 
     def _record(self, func: Any, kind: CallKind, args: tuple, kwargs: dict[str, Any], result: Any,
@@ -750,7 +747,7 @@ def _statements(calls: list[RecordedCall], memo: dict[int, Node], root: Node) ->
         for c in group:
             memo_node = memo[id(c)]
             if isinstance(memo_node, Call):
-                memo_node.src = Printer(names).text(Call(memo_node.op, memo_node.args, memo_node.params))
+                memo_node.src = _step_text(memo_node, Printer(names))
         statements.append(Statement(name, node, node.src or ""))
         sources.append(last.site)
         names[id(node)] = name
@@ -758,6 +755,14 @@ def _statements(calls: list[RecordedCall], memo: dict[int, Node], root: Node) ->
         statements.append(Statement("out", memo[id(root)], Printer(names).text(memo[id(root)])))
         sources.append(None)
     return statements, sources
+
+
+def _step_text(node: Call, printer: Printer) -> str:
+    """A step as the user would write it: ``b[0, 0] = a[0, 0]**2`` for an indexed assignment."""
+    if node.op == "index_put":
+        base, value = node.args
+        return f"{printer.text(base)}[{key_text(node.params['key'])}] = {printer.text(value)}"
+    return printer.text(Call(node.op, node.args, node.params))
 
 
 def program_text(program: Program) -> str:

@@ -82,7 +82,14 @@ def _explain_frozen(frozen: Frozen, grad_output: torch.Tensor | None, wrt: list[
     shapes = Shapes(values, limits)
     for stmt in program.statements:
         shapes.shape(stmt.node)
-    run = torch_run(program, values, grad_output, limits)
+    def fresh() -> dict[str, torch.Tensor]:
+        """Constants as the script saw them, for each stage that runs the program (``b[0, 0] = ...`` writes
+        into ``b`` in place, as the script did)."""
+        if not program.in_place:
+            return values
+        return {k: v if v.requires_grad else v.clone() for k, v in values.items()}
+
+    run = torch_run(program, fresh(), grad_output, limits)
     output = run.output
     report = Report(
         expr=program.text,
@@ -108,11 +115,11 @@ def _explain_frozen(frozen: Frozen, grad_output: torch.Tensor | None, wrt: list[
         return report
     scalar = output.dim() == 0
     if grad_output is None and not scalar:
-        report.jacobian = jacobians(program, values, {}, wrt, shapes, opts, tol)
+        report.jacobian = jacobians(program, fresh(), {}, wrt, shapes, opts, tol)
         report.agree = _all_agree(e.agree for e in report.jacobian.values())
         return report
     seed: Node = Const(1) if grad_output is None else Value(grad_output, None, "").literal()
-    report.grads = gradient_entries(program.output_node, seed, wrt, run, values, {}, shapes, opts, tol,
+    report.grads = gradient_entries(program.output_node, seed, wrt, run, fresh(), {}, shapes, opts, tol,
                                     _closed_forms(program, seed, wrt, values, shapes, opts))
     if opaque:
         for entry in report.grads.values():
@@ -127,7 +134,7 @@ def _explain_frozen(frozen: Frozen, grad_output: torch.Tensor | None, wrt: list[
     report.agree = _all_agree(e.agree if e.agree is not None or not opaque else e.numeric_agree
                               for e in report.grads.values())
     if grad_output is not None and sum(output.numel() * values[n].numel() for n in wrt) <= JACOBIAN_WITH_VJP:
-        report.jacobian = jacobians(program, values, {}, wrt, shapes, opts, tol)
+        report.jacobian = jacobians(program, fresh(), {}, wrt, shapes, opts, tol)
     report.notes.extend(run.notes)
     return report
 

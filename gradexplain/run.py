@@ -56,8 +56,8 @@ def _user_traceback(exc: BaseException) -> str:
     """The traceback python would print: from the script's own frames on, ours and runpy's left out."""
     tb = exc.__traceback__
     here = os.path.dirname(os.path.abspath(__file__)) + os.sep
-    while tb is not None and (tb.tb_frame.f_code.co_filename.startswith(here) or
-                              tb.tb_frame.f_code.co_filename == runpy.__file__):
+    ours = (here, "<frozen runpy", runpy.__file__ or "<runpy>")
+    while tb is not None and tb.tb_frame.f_code.co_filename.startswith(ours):
         tb = tb.tb_next
     return "".join(traceback.format_exception(type(exc), exc, tb))
 

@@ -108,6 +108,9 @@ def test_seed003_vjp_and_jacobian():
     assert torch.equal(torch.tensor(doc["jacobian"]["a"]["torch"]).reshape(2, 2), jac.reshape(2, 2))
     assert jac.reshape(2, 2).tolist() == [[8, 2], [2, 96]]
     assert doc["grad_output"] == [[1, 2]]
+    assert doc["inputs"]["b"]["value"] == [[0, 0]]  # b as the script made it, before the writes into it
+    assert [f["value"] for f in doc["forward"]] == [[[8, 0]], [[8, 66]], [[16, 132]]]
+    assert doc["forward"][0]["expr"] == "b[0, 0] = a[0, 0]**2 + a[0, 1]"
 
 
 def test_seed002_integer_input():
@@ -172,7 +175,8 @@ def test_script_argv_name_and_exit_status():
     assert "name __main__ argv ['a', '--lr', '0.1']" in r.stdout and r.code == 0
     r = run_cli("run", str(DATA / "argv_and_failure.py"), "--", "--fail")
     assert r.code == 1 and "ValueError: the script failed on purpose" in r.stderr and "Traceback" in r.stderr
-    assert "gradexplain" not in r.stderr.split("Traceback")[1].split("ValueError")[0]  # the script's frames only
+    frames = r.stderr.split("Traceback")[1].split("ValueError")[0]
+    assert "gradexplain" not in frames and "runpy" not in frames  # the script's frames only, as python shows
     assert "x.grad = 4" in r.stdout  # what ran before the failure is still explained
     r = run_cli("run", str(DATA / "argv_and_failure.py"), "--", "--exit")
     assert r.code == 3

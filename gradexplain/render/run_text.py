@@ -70,7 +70,8 @@ def forward_table(report: Report) -> Table:
         table.add_column(col, overflow="fold")
     for f in report.forward:
         source = getattr(f, "source", None) or {}
-        table.add_row(str(source.get("line", "")), escape(source.get("code", "")), escape(f"{f.name} = {f.expr}"),
+        step = f.expr if f.expr.startswith(f"{f.name}[") else f"{f.name} = {f.expr}"
+        table.add_row(str(source.get("line", "")), escape(source.get("code", "")), escape(step),
                       str(f.shape), fmt_value(f.value), f.grad_fn or "—", fmt_value(f.grad))
     return table
 
