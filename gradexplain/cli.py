@@ -287,12 +287,9 @@ def graph_command(
 
 RUN_HELP = """Run SCRIPT (your own Python code) and explain every backward() it makes.
 
-Unlike EXPR, which is parsed and never executed, SCRIPT is EXECUTED, exactly as
-`python SCRIPT ARGS` would run it (__name__ == "__main__", sys.argv, the script's folder on
-sys.path): only run code you trust. Its own output is left as it is (with --json it goes to
-stderr). Each backward() is explained after it ran, as eval explains an EXPR; a backward()
-repeated by a training loop is explained once and then summarised in one line per call.
-ARGS go to the script; put them after -- if they clash with these options.
+Unlike EXPR, which is parsed and never executed, SCRIPT is EXECUTED, exactly as `python SCRIPT ARGS` would run it (__name__ == "__main__", sys.argv, the script's folder on sys.path): only run code you trust.
+
+Its own output is left as it is (with --json it goes to stderr). Each backward() is explained after it ran, as eval explains an EXPR; a backward() repeated by a training loop is explained once, then summarised in one line per call. ARGS go to the script; put them after -- if they clash with these options.
 
 \b
 Examples:
@@ -300,8 +297,7 @@ Examples:
   gradexplain run train.py --json --all | jq .grads
   gradexplain run train.py --brief -- --epochs 3
 
-Exit: the script's own status (and traceback) if it fails; else 0 when every explained
-backward() agrees, 1 otherwise.
+Exit: the script's own status (and traceback) if it fails; else 0 when every explained backward() agrees, 1 otherwise.
 """
 
 
