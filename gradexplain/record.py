@@ -81,13 +81,10 @@ def target(node: RecordedInput) -> torch.Tensor | None:
     return node.ref() if node.ref is not None else None
 
 
-def _internal(filename: str) -> bool:
-    return filename.startswith(_INTERNAL_DIRS) or filename.startswith("<frozen")
-
-
 @functools.lru_cache(maxsize=4096)
 def _is_internal(filename: str) -> bool:
-    return _internal(filename)
+    """torch's, gradexplain's and the interpreter's own frames: never the user's line."""
+    return filename.startswith(_INTERNAL_DIRS) or filename.startswith("<frozen")
 
 
 def user_frame(depth: int = 2) -> Any:
