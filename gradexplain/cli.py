@@ -40,7 +40,7 @@ app = typer.Typer(
     "with SymPy.\n\nExamples (more in `gradexplain eval --help`):\n\n"
     "  gradexplain eval \"2*dot(x,x)\" x=1,2,3\n\n"
     "  gradexplain eval \"z = x*w + b; mse_loss(z, t)\" x=5 t=0 w=1 b=3 --const x,t\n\n"
-    "  gradexplain check problems.toml\n\n  gradexplain ops",
+    "  gradexplain check problems.toml\n\n  gradexplain run train.py   (runs your own script)\n\n  gradexplain ops",
     add_completion=False,
     no_args_is_help=True,
     rich_markup_mode="rich",
@@ -264,6 +264,56 @@ def graph_command(
                                            numeric=False, symbolic=False))
         show(report, max_nodes)
         return ExitCode.OK
+
+    guarded(body, debug)
+
+
+RUN_HELP = """Run SCRIPT (your own Python code) and explain every backward() it makes.
+
+Unlike EXPR, which is parsed and never executed, SCRIPT is EXECUTED, exactly as `python SCRIPT ARGS` would run it (__name__ == "__main__", sys.argv, the script's folder on sys.path): only run code you trust.
+
+Its own output is left as it is (with --json it goes to stderr). Each backward() is explained after it ran, as eval explains an EXPR; a backward() repeated by a training loop is explained once, then summarised in one line per call. ARGS go to the script; put them after -- if they clash with these options.
+
+\b
+Examples:
+  gradexplain run train.py
+  gradexplain run train.py --json --all | jq .grads
+  gradexplain run train.py --brief -- --epochs 3
+
+Exit: the script's own status (and traceback) if it fails; else 0 when every explained backward() agrees, 1 otherwise.
+"""
+
+
+@app.command("run", help=RUN_HELP, context_settings={"allow_interspersed_args": True,
+                                                    "ignore_unknown_options": True, "allow_extra_args": True})
+def run_command(
+    args: List[str] = typer.Argument(..., metavar="SCRIPT [ARGS]...", help="The script (executed), then its arguments."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON line per backward() on stdout (script output → stderr)."),
+    fmt: str = typer.Option("text", "--format", help="text | json | markdown"),
+    brief: bool = typer.Option(False, "--brief", help="Only the answer per backward(): x.grad = ... = formula ✓"),
+    explain_all: bool = typer.Option(False, "--all", help="Explain every backward() in full (no summaries)."),
+    max_explained: int = typer.Option(3, "--max-explained", metavar="N", help="Explain at most N calls in full."),
+    debug: bool = typer.Option(False, "--debug", help="Show Python tracebacks of gradexplain itself."),
+) -> None:
+    def body() -> int:
+        from .errors import GradexplainError  # heavy
+        from .render.run_text import emit_run  # heavy
+        from .run import outcomes, run_script  # heavy
+
+        chosen = resolve_format(fmt, as_json)
+        if chosen == "latex":
+            raise GradexplainError("run --format takes text, json or markdown")
+        script = run_script(args[0], list(args[1:]), explain_all=explain_all, max_explained=max_explained,
+                            stdout_to_stderr=chosen == "json")
+        sys.stdout.flush()
+        items = list(outcomes(script.records))
+        emit_run(items, chosen, brief, script.failures)
+        if script.traceback:
+            sys.stdout.flush()
+            sys.stderr.write(script.traceback)
+        if script.status != 0:
+            return script.status
+        return 1 if any(getattr(i, "agree", None) is False for i in items) else 0
 
     guarded(body, debug)
 

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
+
 from .compare import agrees, all_agree, compare
 from .errors import GradexplainError, LimitError
-from .execute import evaluate
+from .execute import Shapes, evaluate
 from .expect import check_expectation
 from .formula import read_formula
+from .ir import Node
 from .hessian import second_order
 from .limits import Limits, run_budget
 from .numeric import attach_numeric, numeric_gradients
@@ -81,23 +84,30 @@ def exact_values(report: Report, used: dict[str, Value], limits: Limits) -> None
                 entry.symbolic.exact = None
 
 
-def gradient_entries(stage: TorchStage) -> dict[str, GradEntry]:
-    """Per input: torch's gradient beside SymPy's formula, evaluated at the inputs and compared."""
-    opts, run, leaves, wrt, tol = stage.opts, stage.run, stage.leaves, stage.wrt, stage.tol
-    entries: dict[str, GradEntry] = {}
-    reason = None if opts.symbolic else TORCH_ONLY
-    symbolic: dict[str, Any] = {}
+def symbolic_gradients(output_node: Node, seed: Node, wrt: list[str], leaves: dict[str, torch.Tensor],
+                       shapes: Shapes, opts: EvalOptions) -> tuple[dict[str, Any], str | None]:
+    """The closed forms per input (symbolic.SymbolicGradient), or why there are none."""
+    if not opts.symbolic:
+        return {}, TORCH_ONLY
     try:
         with budget(opts.limits.symbolic_timeout):
-            symbolic = gradients(stage.program.output_node, stage.seed_node, wrt, stage.shapes, {n: tuple(t.shape) for n, t in leaves.items()},
-                                 opts.limits) if opts.symbolic else {}
-    except SymbolicTimeout as e:
-        reason = f"symbolic: skipped — {e}"
-    except (NoClosedForm, NotImplementedError) as e:
-        reason = f"symbolic: skipped — {e}"
+            return gradients(output_node, seed, wrt, shapes, {n: tuple(t.shape) for n, t in leaves.items()},
+                             opts.limits), None
+    except (SymbolicTimeout, NoClosedForm, NotImplementedError) as e:
+        return {}, f"symbolic: skipped — {e}"
+
+
+def gradient_entries(stage: TorchStage,
+                     symbolic: tuple[dict[str, Any], str | None] | None = None) -> dict[str, GradEntry]:
+    """Per input: torch's gradient beside SymPy's formula, evaluated at the inputs and compared
+    (``symbolic``: closed forms already derived, e.g. for a training loop's repeated program)."""
+    opts, run, leaves, wrt, tol = stage.opts, stage.run, stage.leaves, stage.wrt, stage.tol
+    entries: dict[str, GradEntry] = {}
+    formulas, reason = symbolic if symbolic is not None else \
+        symbolic_gradients(stage.program.output_node, stage.seed_node, wrt, leaves, stage.shapes, opts)
     for name in wrt:
         grad = run.grads.get(name)
-        sg = symbolic.get(name)
+        sg = formulas.get(name)
         if sg is None:
             entries[name] = GradEntry(grad, None, None, None, reason=reason or "symbolic: not available")
             continue

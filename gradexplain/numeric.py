@@ -41,14 +41,17 @@ def _objective(program: Program, env: dict[str, torch.Tensor], weight: torch.Ten
 
 
 def numeric_gradients(program: Program, leaves: dict[str, torch.Tensor], grad_output: torch.Tensor | None,
-                      wrt: list[str], grads: dict[str, torch.Tensor | None]) -> dict[str, Any]:
+                      wrt: list[str], grads: dict[str, torch.Tensor | None],
+                      per_element_max: int | None = None) -> dict[str, Any]:
     """``d(v · out)/d input`` by central differences for each name in ``wrt`` (``dropout`` masks are
-    reproducible from the seed, so every run sees the same mask as autograd did)."""
+    reproducible from the seed, so every run sees the same mask as autograd did).  ``per_element_max``
+    lowers :data:`PER_ELEMENT_MAX` where runs are dear (a recorded training step)."""
+    most = PER_ELEMENT_MAX if per_element_max is None else per_element_max
     previous = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
     try:
         with torch.no_grad():
-            env = {k: v.detach().double() for k, v in leaves.items()}
+            env = {k: v.detach().double() if v.is_floating_point() else v.detach() for k, v in leaves.items()}
             weight = grad_output.double() if grad_output is not None else None
 
             def f(name: str, value: torch.Tensor) -> float:
@@ -57,7 +60,7 @@ def numeric_gradients(program: Program, leaves: dict[str, torch.Tensor], grad_ou
             touched = sum(t.numel() for t in env.values())
 
             def small(x: torch.Tensor) -> bool:
-                return x.numel() <= PER_ELEMENT_MAX and x.numel() * touched <= WORK_MAX
+                return x.numel() <= most and x.numel() * touched <= WORK_MAX
 
             return {name: _per_element(f, name, env[name]) if small(env[name])
                     else _directional(f, name, env[name], grads.get(name)) for name in wrt}

@@ -12,19 +12,17 @@ import ast
 from fractions import Fraction
 from typing import Any
 
+from .binding import bind
 from .errors import LimitError, NameInValue, ParseError
 from .ir import Call, Const, Input, Node, Program, Slice, Statement
 from .limits import DEFAULT, Limits
-from .ops import REGISTRY, REQUIRED, VALUE_ONLY, OpSpec, resolve
+from .ops import REGISTRY, VALUE_ONLY, OpSpec, resolve
 
 FUNCTION_PREFIXES = ("torch", "F", "torch.nn.functional", "nn.functional", "functional")
 BINOPS = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div", ast.Pow: "pow", ast.MatMult: "matmul"}
 COMPARE = {ast.Gt: "gt", ast.GtE: "ge", ast.Lt: "lt", ast.LtE: "le"}
 NAMED_CONSTANTS = {"inf": float("inf"), "nan": float("nan")}
 ATTRIBUTE_OPS = {"T": "t", "mT": "t"}
-# keyword spellings PyTorch users write, mapped onto our argument names
-KEYWORD_ALIASES = {"input": 0, "other": 1, "target": 1, "tensor": 0, "exponent": 1, "weight": "W", "bias": "b",
-                   "axis": "dim", "dims": "dim", "size": "shape", "value": "fill_value", "end": "end"}
 
 
 def _ok_char(ch: str) -> bool:
@@ -262,80 +260,16 @@ class _Parser:
         raise self.error("only functions and methods of the contract can be called", node.func)
 
     def bind(self, spec: OpSpec, node: ast.Call, leading: list[Node], depth: int) -> Node:
-        """Match positional and keyword arguments to the op's tensor args and static params."""
-        tensors: dict[str, Node] = {}
-        params: dict[str, Any] = {}
-        positional = list(node.args)
-        if any(isinstance(a, ast.Starred) for a in positional):
+        """Match positional and keyword arguments to the op's tensor args and static params
+        (:func:`gradexplain.binding.bind`), then what only EXPR needs: dropout seeds by position,
+        literal checks, a comparison as where's condition."""
+        if any(isinstance(a, ast.Starred) for a in node.args):
             raise self.error("*args is not allowed", node)
-        args: list[Node] = list(leading)
-
-        if spec.variadic:
-            if leading:
-                raise self.error(f"{spec.name} takes a list of tensors", node)
-            if not positional or not isinstance(positional[0], (ast.List, ast.Tuple)):
-                raise self.error(f"{spec.name} takes a list: {spec.name}([a, b], dim=0)", node)
-            args = [self.expr(e, depth) for e in positional.pop(0).elts]
-            if not args:
-                raise self.error(f"{spec.name} of an empty list", node)
-        elif spec.name == "tensor":
-            if len(positional) != 1:
-                raise self.error("tensor takes one nested list: tensor([[1, 2], [3, 4]])", node)
-            params["data"] = self.nested(positional.pop(0))
-        else:
-            names = list(spec.tensor_args)
-            for name in names[len(args):]:
-                if not positional:
-                    break
-                if name in spec.optional_args and self.is_static(positional[0]):
-                    break
-                args.append(self.expr(positional.pop(0), depth, allow_compare=(spec.name == "where" and not args)))
-            tensors = dict(zip(names, args))
-
-        pnames = [p for p in spec.param_names if p not in spec.hidden_params]
-        if spec.varargs_param and len(positional) > 1:
-            params[spec.varargs_param] = tuple(self.static(p, spec.varargs_param) for p in positional)
-            positional = []
-        for pname in pnames:
-            if not positional:
-                break
-            if pname in params:
-                continue
-            params[pname] = self.static(positional.pop(0), pname)
-            # torch puts layer_norm's optional tensors after a param: F.layer_norm(x, (3,), w, b)
-            pending = [n for n in spec.optional_args if n not in tensors]
-            while positional and pending and isinstance(positional[0], (ast.Name, ast.Call, ast.Attribute,
-                                                                        ast.Subscript)):
-                tensors[pending.pop(0)] = self.expr(positional.pop(0), depth)
-        if positional:
-            raise self.error(f"{spec.name}() got too many positional arguments", positional[0])
-
         for kw in node.keywords:
             if kw.arg is None:
                 raise self.error("**kwargs is not allowed", kw.value)
-            target = self.keyword_target(spec, kw.arg, kw.value)
-            if target in spec.tensor_args:
-                if target in tensors:
-                    raise self.error(f"{spec.name}() got {kw.arg!r} twice", kw.value)
-                tensors[target] = self.expr(kw.value, depth, allow_compare=(spec.name == "where" and target == "cond"))
-            else:
-                if target in params:
-                    raise self.error(f"{spec.name}() got {kw.arg!r} twice", kw.value)
-                params[target] = self.static(kw.value, target)
-
-        if not spec.variadic:
-            missing = [n for n in spec.tensor_args if n not in tensors and n not in spec.optional_args]
-            if missing:
-                raise self.error(f"{spec.name}() is missing its argument {missing[0]!r}", node)
-            order = [n for n in spec.tensor_args if n in tensors]
-            if order != list(spec.tensor_args[:len(order)]):
-                raise self.error(f"{spec.name}(): pass optional arguments in order", node)
-            args = [tensors[n] for n in order]
-        for pname, default in spec.params:
-            if pname not in params and default is REQUIRED:
-                if spec.name in ("softmax", "log_softmax"):
-                    continue
-                raise self.error(f"{spec.name}() is missing its parameter {pname!r}", node)
+        args, params = bind(spec, list(node.args), [(kw.arg, kw.value) for kw in node.keywords], leading,
+                            _AstArguments(self, depth), node)
         if spec.name == "dropout" and "seed" not in params:
             params["seed"] = self.dropouts
             self.dropouts += 1
@@ -343,16 +277,6 @@ class _Parser:
         if spec.name == "where" and not self.rule and not (isinstance(args[0], Call) and args[0].op in COMPARE.values()):
             raise self.error("where's condition must be a comparison such as x > 0", node.args[0] if node.args else node)
         return Call(spec.name, tuple(args), params, src=self.src(node))
-
-    def keyword_target(self, spec: OpSpec, name: str, node: ast.AST) -> str:
-        if name in spec.tensor_args or name in spec.param_names:
-            return name
-        alias = KEYWORD_ALIASES.get(name)
-        if isinstance(alias, int) and alias < len(spec.tensor_args):
-            return spec.tensor_args[alias]
-        if isinstance(alias, str) and (alias in spec.tensor_args or alias in spec.param_names):
-            return alias
-        raise self.error(f"{spec.name}() has no keyword argument {name!r}", node)
 
     def validate(self, spec: OpSpec, params: dict[str, Any], node: ast.AST) -> None:
         red = params.get("reduction")
@@ -435,6 +359,34 @@ class _Parser:
         if isinstance(value, Const) and isinstance(value.value, int):
             return value.value
         raise self.error("an index must be an integer literal or a slice such as 0, -1, :, 1:3", node)
+
+
+class _AstArguments:
+    """:class:`gradexplain.binding.Arguments` over AST nodes: tensors are parsed EXPR, params literals."""
+
+    def __init__(self, parser: _Parser, depth: int):
+        self.parser, self.depth = parser, depth
+
+    def tensor(self, item: ast.expr, allow_compare: bool = False) -> Node:
+        return self.parser.expr(item, self.depth, allow_compare=allow_compare)
+
+    def static(self, item: ast.expr, pname: str) -> Any:
+        return self.parser.static(item, pname)
+
+    def is_static(self, item: ast.expr) -> bool:
+        return self.parser.is_static(item)
+
+    def is_tensor(self, item: ast.expr) -> bool:
+        return isinstance(item, (ast.Name, ast.Call, ast.Attribute, ast.Subscript))
+
+    def elements(self, item: ast.expr) -> list[ast.expr] | None:
+        return list(item.elts) if isinstance(item, (ast.List, ast.Tuple)) else None
+
+    def nested(self, item: ast.expr) -> Any:
+        return self.parser.nested(item)
+
+    def error(self, message: str, item: ast.AST | None = None) -> ParseError:
+        return self.parser.error(message, item)
 
 
 def _values_indices_pair(node: Node) -> bool:

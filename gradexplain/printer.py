@@ -82,6 +82,8 @@ class Printer:
             return f"{self._wrap(args[0], PREC_POSTFIX)}.T", PREC_POSTFIX
         if op == "tensor":
             return f"tensor({nested_text(params['data'])})", PREC_ATOM
+        if op == "opaque":  # a recorded torch function outside the registry, shown by its own name
+            return f"{params['name']}({', '.join(self.text(a) for a in args)})", PREC_ATOM
         arg_texts = [self.text(a) for a in args]
         if spec.variadic:
             arg_texts = ["[" + ", ".join(arg_texts) + "]"]

@@ -157,6 +157,17 @@ class TrainingInfo:
 
 
 @dataclass
+class CallSite:
+    """Where a recorded ``backward()`` was called: ``{"file", "line", "code", "index", "kind"}`` in JSON."""
+
+    file: str | None
+    line: int | None
+    code: str
+    index: int
+    kind: str
+
+
+@dataclass
 class Report:
     expr: str
     inputs: dict[str, InputInfo]
@@ -178,6 +189,8 @@ class Report:
     hvp: dict[str, HvpEntry] | None = None  # --hvp
     steps: list[dict[str, Any]] | None = None  # --step: one entry per training step
     training: TrainingInfo | None = None
+    call: CallSite | None = None  # gradexplain run / the API: the backward() this explains
+    grad_changes: list[str] = field(default_factory=list)  # run: in-place .grad changes before that call
 
     @property
     def exit_code(self) -> ExitCode:

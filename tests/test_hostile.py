@@ -149,6 +149,10 @@ SAFE_GETATTR = {
     ("report.py", "getattr(obj, k)"),  # a dataclass's own fields
     ("autograd.py", "getattr(node, attr)"),  # _saved_* names from dir() of an autograd node
     ("train.py", "getattr(t, opt)"),  # a fixed tuple of option field names
+    ("recorded.py", "setattr(o, f.name, walk(getattr(o, f.name)))"),  # a dataclass's own fields (renaming)
+    ("recorded.py", "getattr(o, f.name)"),
+    ("api.py", "getattr(report, f.name)"),  # a Report's own fields
+    ("__init__.py", "getattr(api, name)"),  # the package's API names, checked against __all__
 }
 
 

@@ -80,11 +80,12 @@ mapping ``.values``/``.indices``/``[0]`` onto them.
 """
 from __future__ import annotations
 
-from . import constructors, elementwise, indexing, linalg, losses, nn, reductions, shape  # noqa: F401 - registers
+from . import constructors, elementwise, indexing, linalg, losses, nn, opaque, reductions, shape  # noqa: F401 - registers
 from .constructors import VALUE_ONLY
 from .nn import dropout_mask
+from .opaque import OpaqueSlot
 from .spec import (ALIASES, NONLINEAR, REGISTRY, REQUIRED, Kink, Linear, OpSpec, RuleContext, Sample, ValueSample,
                    as_tensor, broadcast_shape, op, resolve)
 
-__all__ = ["ALIASES", "NONLINEAR", "REGISTRY", "REQUIRED", "VALUE_ONLY", "Kink", "Linear", "OpSpec", "RuleContext",
+__all__ = ["ALIASES", "NONLINEAR", "REGISTRY", "REQUIRED", "VALUE_ONLY", "Kink", "Linear", "OpaqueSlot", "OpSpec", "RuleContext",
            "Sample", "ValueSample", "as_tensor", "broadcast_shape", "dropout_mask", "op", "resolve"]

@@ -26,7 +26,8 @@ def _saved(saved: dict[str, Any]) -> dict[str, Any]:
 def optional_sections(report: Report) -> dict[str, Any]:
     """The Report's optional sections by JSON key, in document order (each left out when empty)."""
     return {"dropout": report.dropout, "hessian": report.hessian, "hessian_info": report.hessian_info,
-            "hvp": report.hvp, "steps": report.steps, "training": report.training}
+            "hvp": report.hvp, "steps": report.steps, "training": report.training, "call": report.call,
+            "grad_changes": report.grad_changes}
 
 
 def report_dict(report: Report) -> dict[str, Any]:

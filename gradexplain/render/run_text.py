@@ -1,0 +1,215 @@
+"""``gradexplain run``'s output: each backward() of the script explained in full or in one line.
+
+A full explanation is the ``eval`` report with the call it came from on top and the forward
+steps beside the user's own source lines; a repeated call of a training loop is one summary line
+(loss, gradient norm per leaf, what ``optimizer.step()`` changed and the learning rate it used).
+The same pieces make the Markdown and JSON-lines forms.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any, Iterable
+
+from rich import box
+from rich.console import Console
+from rich.markup import escape
+from rich.rule import Rule
+from rich.table import Table
+from rich.text import Text
+
+from ..report import Report, to_plain
+from .text import fmt_value, make_console, mark, number, sections
+from . import writeup
+from .json import dumps, render
+
+
+FORMULA_SHOWN = 160  # characters of a closed form in the answer line; longer ones are pointed to
+
+
+def call_title(report: Report) -> str:
+    call = report.call
+    if call is None:
+        return "backward()"
+    where = f"{_short_path(call.file)}:{call.line}" if call.line else "?"
+    return f"backward() #{call.index + 1} at {where}: {call.code}"
+
+
+def _short_path(path: str | None) -> str:
+    if not path:
+        return "?"
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return path
+    return rel if not rel.startswith("..") else path
+
+
+def answer_lines(report: Report) -> list[Text]:
+    """The answer first: ``x.grad = [4, 8, 12]  =  4*x  ✓`` per leaf (the vJp when backward had a gradient)."""
+    lines = []
+    vjp = " = vᵀ·J" if report.grad_output is not None else ""
+    for name, g in report.grads.items():
+        formula = g.symbolic.expr if g.symbolic is not None and g.symbolic.expr else None
+        text = Text(f"{name}.grad{vjp} = {fmt_value(g.torch) if g.torch is not None else 'None'}")
+        if formula:
+            text.append(f"  =  {formula}" if len(formula) <= FORMULA_SHOWN else
+                        f"  =  a closed form of {len(formula):,} characters (in the gradients table; all of it in --json)")
+        text.append("  ")
+        text.append_text(mark(g.agree if g.agree is not None else g.numeric_agree))
+        lines.append(text)
+    if not report.grads and report.jacobian:
+        for name, j in report.jacobian.items():
+            text = Text(f"∂{report.output.name}/∂{name} (Jacobian) = {fmt_value(j.torch)}  ")
+            text.append_text(mark(j.agree))
+            lines.append(text)
+    return lines
+
+
+def forward_table(report: Report) -> Table:
+    table = Table(title="forward (your code, line by line)", box=box.SIMPLE_HEAD, title_justify="left",
+                  show_edge=False)
+    for col in ("line", "your code", "step", "shape", "value", "grad_fn", "grad (retain_grad)"):
+        table.add_column(col, overflow="fold")
+    for f in report.forward:
+        source = getattr(f, "source", None) or {}
+        step = f.expr if f.expr.startswith(f"{f.name}[") else f"{f.name} = {f.expr}"
+        table.add_row(str(source.get("line", "")), escape(source.get("code", "")), escape(step),
+                      str(f.shape), fmt_value(f.value), f.grad_fn or "—", fmt_value(f.grad))
+    return table
+
+
+def _inputs_table(report: Report) -> Table:
+    table = Table(title="leaves and constants", box=box.SIMPLE_HEAD, title_justify="left", show_edge=False)
+    for col in ("name", "shape", "value", "requires_grad"):
+        table.add_column(col)
+    for name, info in report.inputs.items():
+        table.add_row(name, str(info.shape), fmt_value(info.value), "yes" if info.requires_grad else "no (constant)")
+    return table
+
+
+def full_renderables(report: Report, brief: bool) -> list[Any]:
+    items: list[Any] = [Rule(Text(call_title(report), style="bold"), align="left"), *answer_lines(report)]
+    if brief:
+        return items
+    out = report.output
+    items += [_inputs_table(report), forward_table(report),
+              Text(f"output {out.name}: shape {out.shape}, value {fmt_value(out.value)}, grad_fn {out.grad_fn or '—'}")]
+    if report.grad_output is not None:
+        items.append(Text(f"backward(gradient={fmt_value(report.grad_output)})"))
+    for section in sections()[1:]:
+        part = section(report)
+        if isinstance(part, list):
+            items.extend(part)
+        elif part is not None:
+            items.append(part)
+    return items
+
+
+def summary_line(s: Any, previous_lr: list[float] | None = None) -> Text:
+    """One line per repeated backward(): loss, gradient norms, the optimizer step (and a changed LR)."""
+    text = Text(f"#{s.index + 1} line {s.line}: ", style="bold")
+    if s.loss is not None:
+        text.append(f"loss {number(s.loss)}  ")
+    norms = ", ".join(f"{n} {number(v)}" for n, v in s.grad_norms.items())
+    text.append(f"‖grad‖ {norms}")
+    if s.step is not None:
+        lr = ", ".join(number(v) for v in s.step.lr)
+        changes = ", ".join(f"{n} {number(v)}" for n, v in s.step.changes.items())
+        text.append(f"  |  {s.step.optimizer}.step() lr {lr}")
+        if previous_lr is not None and previous_lr != s.step.lr:
+            text.append(f" (was {', '.join(number(v) for v in previous_lr)}: changed by a scheduler or by hand)",
+                        style="cyan")
+        text.append(f": ‖Δ‖ {changes}")
+    if s.accumulated:
+        text.append(f"  ⚠ .grad piled up for {', '.join(s.accumulated)}: no zero_grad() before this backward()",
+                    style="yellow")
+    return text
+
+
+def verdict_line(items: list[Any]) -> Text:
+    reports = [i for i in items if isinstance(i, Report)]
+    failed = sum(1 for i in items if hasattr(i, "error"))
+    summaries = len(items) - len(reports) - failed
+    flags = [r.agree for r in reports]
+    text = Text(f"{len(items)} backward() call{'s' if len(items) != 1 else ''}: {len(reports)} explained"
+                + (f", {summaries} summarised (--all explains every one)" if summaries else "")
+                + (f", {failed} could not be explained" if failed else "") + "  ")
+    if not items:
+        return Text("the script made no backward() call: nothing to explain", style="yellow")
+    text.append_text(mark(False if False in flags else None if None in flags else True))
+    return text
+
+
+def print_run(items: Iterable[Any], brief: bool = False, console: Console | None = None, failures: int = 0) -> None:
+    console = console or make_console()
+    seen: list[Any] = []
+    previous_summary = False
+    lr: list[float] | None = None
+    for item in items:
+        seen.append(item)
+        if isinstance(item, Report):
+            for part in full_renderables(item, brief):
+                console.print(part)
+            previous_summary = False
+        elif hasattr(item, "error"):
+            console.print(Text(f"backward() #{item.index + 1} at line {item.line}: {item.code} — could not be "
+                               f"explained: {item.error}", style="yellow"))
+            previous_summary = False
+        else:
+            if not previous_summary:
+                console.print(Text(f"repeats of line {item.line} ({item.code}), one line each:", style="dim"))
+            console.print(summary_line(item, lr))
+            previous_summary = True
+            lr = item.step.lr if item.step is not None else lr
+    console.print(verdict_line(seen))
+    if failures:
+        console.print(Text(f"note: {failures} torch call(s) could not be recorded; the script ran unchanged, but "
+                           "explanations that reach them may lack a step", style="yellow"))
+
+
+def summary_dict(s: Any) -> dict[str, Any]:
+    """A summarised backward() as its JSON line (schema ``gradexplain-summary/1``)."""
+    step = None
+    if s.step is not None:
+        step = {"optimizer": s.step.optimizer, "lr": s.step.lr, "change_norms": s.step.changes}
+    return to_plain({"schema": "gradexplain-summary/1", "call": {"line": s.line, "code": s.code, "index": s.index},
+                     "repeat_of": s.repeat_of, "loss": s.loss, "grad_norms": s.grad_norms,
+                     "accumulated": s.accumulated, "step": step, "grad_changes": s.events})
+
+
+def json_lines(items: Iterable[Any]) -> Iterable[str]:
+    for item in items:
+        if isinstance(item, Report):
+            yield render(item)
+        elif hasattr(item, "error"):
+            yield dumps({"schema": "gradexplain-error/1", "error": item.error,
+                         "call": {"line": item.line, "code": item.code, "index": item.index}})
+        else:
+            yield dumps(summary_dict(item))
+
+
+def markdown(items: Iterable[Any]) -> str:
+    parts, rows = [], []
+    for item in items:
+        if isinstance(item, Report):
+            parts.append(f"## {call_title(item)}\n\n" + writeup.markdown(item, level=3))
+        elif hasattr(item, "error"):
+            parts.append(f"## backward() #{item.index + 1} at line {item.line}\n\nCould not be explained: {item.error}\n")
+        else:
+            rows.append(f"| {item.index + 1} | {item.line} | {number(item.loss) if item.loss is not None else '—'} | "
+                        + ", ".join(f"{n} {number(v)}" for n, v in item.grad_norms.items()) + " |")
+    if rows:
+        parts.append("## Repeated backward() calls\n\n| # | line | loss | gradient norms |\n|---|---|---|---|\n"
+                     + "\n".join(rows) + "\n")
+    return "\n".join(parts)
+
+
+def emit_run(items: list[Any], fmt: str, brief: bool, failures: int = 0) -> None:
+    if fmt == "json":
+        for line in json_lines(items):
+            sys.stdout.write(line + "\n")
+    elif fmt == "markdown":
+        sys.stdout.write(markdown(items))
+    else:
+        print_run(items, brief, failures=failures)
