@@ -38,8 +38,9 @@ app = typer.Typer(
     "  gradexplain eval \"2*dot(x,x)\" x=1,2,3\n\n"
     "  gradexplain eval \"z = x*w + b; mse_loss(z, t)\" x=5 t=0 w=1 b=3 --const x,t\n\n"
     "  gradexplain check problems.toml\n\n  gradexplain ops",
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish, PowerShell)
     no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,
 )
@@ -58,19 +59,33 @@ def main_options(
     """gradexplain: PyTorch autograd and SymPy, side by side."""
 
 
+EXIT_CLOSED_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a program whose reader went away
+
+
 def visible(text: str) -> str:
     """User text inside a message: newlines and control codes (terminal escapes, bidi overrides) escaped."""
     return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
 
 
-def fail(message: str, caret: str | None = None) -> None:
+def fail(message: str, caret: str | None = None, *, as_json: bool = False, col: int | None = None,
+         source: str | None = None) -> None:
+    """The one ``error:`` line on stderr; under ``--json`` also a ``gradexplain-error/1`` document on stdout."""
     typer.echo(f"error: {visible(message)}", err=True)
     if caret:
         typer.echo(caret, err=True)
+    if as_json:
+        from .render.errors import render_error
+
+        try:
+            sys.stdout.write(render_error(visible(message), col if source is not None else None, source) + "\n")
+            sys.stdout.flush()
+        except BrokenPipeError:  # nobody reads stdout: the stderr line and exit 2 still tell
+            silence_stdout()
 
 
-def guarded(fn: Callable[[], int], debug: bool) -> None:
-    """Run a command body; turn every failure into exit 2 with one ``error:`` line."""
+def guarded(fn: Callable[[], int], debug: bool, json_errors: bool = False) -> None:
+    """Run a command body; turn every failure into exit 2 with one ``error:`` line (and, with
+    ``json_errors``, the error as JSON on stdout)."""
     from .errors import GradexplainError
 
     try:
@@ -78,22 +93,25 @@ def guarded(fn: Callable[[], int], debug: bool) -> None:
     except GradexplainError as e:
         if debug:
             raise
-        fail(e.message, e.caret())
+        fail(e.message, e.caret(), as_json=json_errors, col=e.col, source=e.source)
         raise typer.Exit(2) from None
     except typer.Exit:
         raise
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
+    except BrokenPipeError:  # stdout closed by the reader (``| head``): end quietly (click would exit 1)
+        silence_stdout()
+        raise typer.Exit(EXIT_CLOSED_PIPE) from None
     except (RecursionError, MemoryError) as e:
         if debug:
             raise
-        fail(f"input too large or too deeply nested ({type(e).__name__})")
+        fail(f"input too large or too deeply nested ({type(e).__name__})", as_json=json_errors)
         raise typer.Exit(2) from None
     except Exception as e:  # noqa: BLE001 - the one boundary: never a traceback for users
         if debug:
             raise
         detail = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        fail(f"{type(e).__name__}: {detail} (rerun with --debug for the traceback)")
+        fail(f"{type(e).__name__}: {detail} (rerun with --debug for the traceback)", as_json=json_errors)
         raise typer.Exit(2) from None
     raise typer.Exit(code)
 
@@ -219,7 +237,7 @@ def eval_command(
         emit(report, chosen)
         return report.exit_code
 
-    guarded(body, debug)
+    guarded(body, debug, json_errors=as_json or fmt.lower() == "json")
 
 
 @app.command("check")
@@ -246,7 +264,7 @@ def check_command(
         render_check(result, chosen)
         return 0 if result.failed == 0 else 1
 
-    guarded(body, debug)
+    guarded(body, debug, json_errors=as_json or fmt.lower() == "json")
 
 
 @app.command("graph", context_settings={"allow_interspersed_args": True})
@@ -300,19 +318,48 @@ def ops_command(
     guarded(body, False)
 
 
-def main() -> None:
-    """Entry point: usage errors become one ``error:`` line too."""
-    import click  # typer < 0.20 (pinned) runs on click
+def wants_json(argv: list[str]) -> bool:
+    """Whether the command line asks for JSON, for a usage error found before the options are parsed."""
+    before = argv[:argv.index("--")] if "--" in argv else argv
+    pairs = zip(before, before[1:] + [""])
+    return "--json" in before or "--format=json" in before or any(a == "--format" and b == "json" for a, b in pairs)
+
+
+def silence_stdout() -> None:
+    """The reader closed stdout: point it at /dev/null so later writes and the interpreter's final
+    flush stay silent (Python's own advice for SIGPIPE)."""
+    import os
 
     try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a real file (a test runner's buffer)
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+
+
+def main() -> None:
+    """Entry point: usage errors become one ``error:`` line too; a closed stdout ends quietly."""
+    import click  # typer < 0.20 (pinned) runs on click
+
+    as_json = wants_json(sys.argv[1:])
+    try:
         code = app(standalone_mode=False)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        silence_stdout()
+        sys.exit(EXIT_CLOSED_PIPE)
+    except click.exceptions.NoArgsIsHelpError as e:  # bare `gradexplain`: the help is the answer
+        if e.format_message().strip():  # (rich help has been printed already)
+            typer.echo(e.format_message())
+        sys.exit(0)
     except click.exceptions.NoSuchOption as e:
         hint = " (an EXPR starting with '-' needs '--' before it: eval -- \"-2*b\" b=6,4)" \
             if e.option_name and e.option_name[1:2] != "-" else ""
-        fail(f"{e.format_message()}{hint}")
+        fail(f"{e.format_message()}{hint}", as_json=as_json)
         sys.exit(2)
     except click.exceptions.UsageError as e:
-        fail(e.format_message())
+        fail(e.format_message(), as_json=as_json)
         sys.exit(2)
     except typer.Abort:  # typer.Exit never gets here: non-standalone mode returns its code
         sys.exit(130)
