@@ -318,6 +318,36 @@ def ops_command(
     guarded(body, False)
 
 
+@app.command("samples")
+def samples_command(
+    name: Optional[str] = typer.Argument(None, metavar="[NAME]", help="A sample to print (e.g. seeds.toml, mlp.sh)."),
+    path: bool = typer.Option(False, "--path", help="Print the folder that holds the samples."),
+) -> None:
+    """List the problem sets and programs shipped with gradexplain, or print one.
+
+    \b
+    Examples:
+      gradexplain samples
+      gradexplain samples seeds.toml > seeds.toml && gradexplain check seeds.toml
+      gradexplain check "$(gradexplain samples --path)/matrix.toml"
+    """
+
+    def body() -> int:
+        from .sample_files import SAMPLES, all_samples, find_sample
+
+        if path:
+            sys.stdout.write(f"{SAMPLES}\n")
+        elif name is None:
+            from .render.samples import samples_text
+
+            sys.stdout.write(samples_text(all_samples()))
+        else:
+            sys.stdout.write(find_sample(name).path.read_text(encoding="utf-8"))
+        return 0
+
+    guarded(body, False)
+
+
 def wants_json(argv: list[str]) -> bool:
     """Whether the command line asks for JSON, for a usage error found before the options are parsed."""
     before = argv[:argv.index("--")] if "--" in argv else argv
