@@ -179,9 +179,13 @@ def emit(report: Any, fmt: str) -> None:
 
 @app.command("eval", help=EVAL_HELP, context_settings={"allow_interspersed_args": True})
 def eval_command(
-    args: List[str] = typer.Argument(..., metavar="EXPR [NAME=VALUE]...", help="The expression, then its inputs."),
+    args: Optional[List[str]] = typer.Argument(None, metavar="EXPR [NAME=VALUE]...",
+                                               help="The expression, then its inputs."),
     as_json: bool = typer.Option(False, "--json", help="One JSON document (schema gradexplain/1) on stdout."),
     fmt: str = typer.Option("text", "--format", help="text | json | markdown | latex"),
+    batch: Optional[str] = typer.Option(None, "--batch", metavar="FILE|-",
+                                        help='Many problems in one process: JSON lines {"expr": ..., "inputs": '
+                                        '{...}, "options": [...]} in, one JSON line each out.'),
     grad_output: Optional[str] = typer.Option(None, "--grad-output", "-g", metavar="V",
                                               help="backward()'s gradient for a non-scalar output (vJp)."),
     jacobian: bool = typer.Option(False, "--jacobian", help="Also show the full Jacobian."),
@@ -219,25 +223,90 @@ def eval_command(
                                            "exponential:gamma=0.9 | cosine:T_max=10 | linear:total_iters=4"),
     debug: bool = typer.Option(False, "--debug", help="Show Python tracebacks (for developers)."),
 ) -> None:
-    def body() -> int:
-        from .errors import GradexplainError
-        from .explain import EvalOptions, explain
-        from .train import train_options
+    params = dict(locals())
 
-        chosen = resolve_format(fmt, as_json)
-        expr, values = expr_and_values(args)
-        opts = EvalOptions(expr=expr, values=values, const=split_names(const), grad_output=grad_output,
-                           jacobian=jacobian, expect=list(expect), tol=tol, dtype=dtype, seed=seed, output=output,
-                           limits=build_limits(max_elements, max_chars, max_depth, max_statements, max_exponent,
-                                               symbolic_timeout, max_hessian),
-                           numeric=not no_numeric, hessian=hessian, hvp=list(hvp),
-                           train=train_options(step, lr, steps, momentum, nesterov, betas, eps, weight_decay,
-                                               no_zero_grad, schedule))
+    def body() -> int:
+        from .explain import explain
+
+        if batch is not None:
+            return run_batch_command(batch, params)
+        opts, chosen = eval_options(params)
         report = explain(opts)
         emit(report, chosen)
         return report.exit_code
 
-    guarded(body, debug, json_errors=as_json or fmt.lower() == "json")
+    guarded(body, debug, json_errors=as_json or fmt.lower() == "json" or batch is not None)
+
+
+def eval_options(p: dict[str, Any]) -> tuple[Any, str]:
+    """``eval``'s parameters (by name, as the command or a batch line's options give them) → the
+    pipeline's EvalOptions and the output format."""
+    from .errors import GradexplainError
+    from .explain import EvalOptions
+    from .train import train_options
+
+    chosen = resolve_format(p["fmt"], p["as_json"])
+    if not p["args"]:
+        raise GradexplainError("missing EXPR: gradexplain eval \"2*dot(x,x)\" x=1,2,3 (or --batch FILE)")
+    expr, values = expr_and_values(list(p["args"]))
+    opts = EvalOptions(expr=expr, values=values, const=split_names(p["const"]), grad_output=p["grad_output"],
+                       jacobian=p["jacobian"], expect=list(p["expect"]), tol=p["tol"], dtype=p["dtype"],
+                       seed=p["seed"], output=p["output"],
+                       limits=build_limits(p["max_elements"], p["max_chars"], p["max_depth"], p["max_statements"],
+                                           p["max_exponent"], p["symbolic_timeout"], p["max_hessian"]),
+                       numeric=not p["no_numeric"], hessian=p["hessian"], hvp=list(p["hvp"]),
+                       train=train_options(p["step"], p["lr"], p["steps"], p["momentum"], p["nesterov"], p["betas"],
+                                           p["eps"], p["weight_decay"], p["no_zero_grad"], p["schedule"]))
+    return opts, chosen
+
+
+BATCH_WIDE = {"batch", "as_json", "debug"}  # the only eval options that belong to the batch itself
+
+
+def run_batch_command(source: str, params: dict[str, Any]) -> int:
+    """``eval --batch FILE|-``: each line's options parsed by eval's own parser, one process."""
+    import click
+    from click.core import ParameterSource
+
+    from .batch import run_batch
+    from .errors import GradexplainError
+    from .explain import explain
+    from .render.json import render
+
+    ctx = click.get_current_context()
+    shared = [p.opts[0] for p in ctx.command.params if p.name not in BATCH_WIDE
+              and ctx.get_parameter_source(p.name) == ParameterSource.COMMANDLINE]
+    if shared:
+        raise GradexplainError(f"with --batch, {shared[0]} belongs in each line's \"options\" (or EXPR in \"expr\")")
+    command = ctx.command
+
+    def evaluate(argv: list[str], extra: dict[str, Any]) -> tuple[str, int]:
+        if any(a in ("-h", "--help", "--batch") for a in argv[:argv.index("--")]):
+            raise GradexplainError('"options" cannot hold --help or --batch')
+        try:
+            line_params = command.make_context("eval", ["--format", "json", *argv], parent=ctx.parent).params
+        except click.exceptions.UsageError as e:
+            raise GradexplainError(e.format_message()) from None
+        opts, chosen = eval_options(line_params)
+        if chosen != "json":
+            raise GradexplainError(f"--format {chosen}: a batch writes JSON lines only")
+        report = explain(opts)
+        report.extra.update(extra)
+        return render(report), report.exit_code
+
+    def write(text: str) -> None:
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()  # one line per problem as it is done, for a reader that streams
+
+    if source == "-":
+        return run_batch(sys.stdin, evaluate, write, lambda m: fail(m), visible)
+    try:
+        with open(source, encoding="utf-8") as lines:
+            return run_batch(lines, evaluate, write, lambda m: fail(m), visible)
+    except FileNotFoundError:
+        raise GradexplainError(f"{source}: no such file") from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as e:
+        raise GradexplainError(f"{source}: cannot read it ({type(e).__name__})") from None
 
 
 @app.command("check")

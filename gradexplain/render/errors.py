@@ -23,4 +23,4 @@ def error_dict(message: str, column: int | None = None, source: str | None = Non
 
 def render_error(message: str, column: int | None = None, source: str | None = None,
                  line: int | None = None) -> str:
-    return json.dumps(error_dict(message, column, source, line), ensure_ascii=False)
+    return json.dumps(error_dict(message, column, source, line), ensure_ascii=False, separators=(",", ":"))
