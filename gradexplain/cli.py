@@ -17,16 +17,18 @@ EVAL_HELP = """Explain the gradient of EXPR: PyTorch autograd and SymPy side by 
 
 EXPR is Python/PyTorch syntax, one expression or statements separated by ';'.
 Inputs are NAME=VALUE: 3, 1,2,3, [[1,2],[3,4]], ones(2,5), randn(3), 1/3.
+Quote what a shell expands: [ ] ( ) * as in "a=[[2,4]]" "w=ones(2,1)".
 
 \b
 Examples:
   gradexplain eval "2*dot(x,x)" x=1,2,3
   gradexplain eval "y = x*2; z = y*y*3; z.mean()" x=1,2,3 --json | jq .grads.x
   gradexplain eval "z = x*w + b; mse_loss(z, t)" x=5 t=0 w=1 b=3 --const x,t
-  gradexplain eval "mm(a, w)" a=[[2,3],[1,2]] w=ones(2,1) -g [[1],[1]]
-  gradexplain eval "2*dot(x,x)" x=1,2,3 --expect x=4*x
-  gradexplain eval "z = x*w + b; mse_loss(z, t)" x=5 t=0 w=1 b=3 --const x,t --step sgd --lr 0.01 --steps 2
-  gradexplain eval --json -- "-2*b" b=6,4     (-- before an EXPR that starts with -)
+  gradexplain eval "mm(a, w)" "a=[[2,3],[1,2]]" "w=ones(2,1)" -g "[[1],[1]]"
+  gradexplain eval "2*dot(x,x)" x=1,2,3 --expect "x=4*x"
+  gradexplain eval "mse_loss(w*x, t)" x=5 t=0 w=1 --const x,t --step sgd
+  gradexplain eval --batch problems.jsonl     (JSON lines, see README)
+  gradexplain eval --json -- "-2*b" b=6,4     (-- ends the options)
 
 Exit: 0 agree, 1 disagree or an --expect fails, 2 bad input.
 """
@@ -121,10 +123,21 @@ def expr_and_values(args: list[str]) -> tuple[str, list[str]]:
     from .errors import GradexplainError
 
     expr, values = args[0], list(args[1:])
-    stray = [v for v in values if "=" not in v]
-    if stray:
-        raise GradexplainError(f"expected NAME=VALUE after EXPR, got {stray[0]!r} (quote EXPR if it has spaces)")
+    for i, arg in enumerate(values):
+        if "=" in arg:
+            continue
+        before = values[i - 1] if i else expr  # the argument the shell split, most likely
+        what = "this VALUE" if i else "EXPR"
+        raise GradexplainError(f"expected NAME=VALUE, got {arg!r} after {before!r}: the shell splits at spaces, so "
+                               f"{what} needs quotes: {shell_quoted(before + ' ' + arg)}")
     return expr, values
+
+
+def shell_quoted(text: str) -> str:
+    """``text`` as one shell word, in double quotes where that is safe (what the help writes)."""
+    import shlex
+
+    return f'"{text}"' if not any(c in text for c in '"$`\\!') else shlex.quote(text)
 
 
 def split_names(values: list[str]) -> set[str]:
@@ -309,22 +322,69 @@ def run_batch_command(source: str, params: dict[str, Any]) -> int:
         raise GradexplainError(f"{source}: cannot read it ({type(e).__name__})") from None
 
 
-@app.command("check")
+CHECK_HELP = """Cross-check a problem set: every expected output and gradient, one line per problem.
+
+FILE.toml holds [\\[problem]] tables; `gradexplain samples` lists ready ones (seeds.toml, calculus.toml, matrix.toml).
+
+\b
+Example (problems.toml):
+  [\\[problem]]
+  name = "two-dot-x-x"
+  expr = "2*dot(x,x)"
+  inputs = { x = "1,2,3" }
+  expect_output = "28"
+  expect = { x = "4*x" }
+\b
+  [\\[problem]]
+  name = "vjp-mm"
+  expr = "mm(a, w)"
+  inputs = { a = "[[2,3],[1,2]]", w = "ones(2,1)" }
+  grad_output = "[[1],[1]]"
+  expect = { a = "[[1,1],[1,1]]", w = "[[3],[5]]" }
+\b
+  [\\[problem]]
+  name = "linear-then-mse"
+  expr = "z = x*w + b; mse_loss(z, t)"
+  inputs = { x = "5", t = "0", w = "1", b = "3" }
+  const = ["x", "t"]
+  output_name = "z"
+  expect_output = "8"
+  expect = { w = "x", b = "1" }
+  tol = 1e-9
+  dtype = "float64"
+  seed = 0
+\b
+Keys (name, expr and inputs are required):
+  name           the problem's name in the report
+  expr           EXPR, as for eval
+  inputs         NAME = VALUE text, as for eval ("1,2,3", "[[2,4]]", "ones(2,5)")
+  const          inputs that do not require grad (eval --const)
+  grad_output    backward()'s gradient for a non-scalar output (eval -g)
+  output_name    the statement to use as the output (eval --output)
+  expect_output  the expected forward value (older name: output)
+  expect         NAME = the expected gradient: a value, or a formula over the
+                 input names, checked numerically and proved with SymPy
+  tol            agreement tolerance (default 1e-6; 1e-4 for float32)
+  dtype          float64 (default) or float32
+  seed           seed for randn/rand inputs and dropout masks (default 0)
+\b
+Examples:
+  gradexplain check problems.toml
+  gradexplain check problems.toml --json | jq '.problems[] | select(.passed | not)'
+  gradexplain check problems.toml --format markdown > report.md
+\b
+Exit: 0 all pass, 1 any fails, 2 the file cannot be read.
+"""
+
+
+@app.command("check", help=CHECK_HELP)
 def check_command(
-    file: str = typer.Argument(..., metavar="FILE.toml", help="A problem set: [[problem]] tables."),
+    file: str = typer.Argument(..., metavar="FILE.toml", help="A problem set: [\\[problem]] tables."),
     as_json: bool = typer.Option(False, "--json", help="One JSON report (schema gradexplain-check/1)."),
     fmt: str = typer.Option("text", "--format", help="text | json | markdown | latex"),
     tol: Optional[float] = typer.Option(None, "--tol", help="Agreement tolerance."),
     debug: bool = typer.Option(False, "--debug", help="Show Python tracebacks."),
 ) -> None:
-    """Cross-check a problem set: every expected output and gradient, one line per problem.
-
-    \b
-    Example:
-      gradexplain check problems.toml
-      gradexplain check problems.toml --json | jq '.problems[] | select(.passed | not)'
-    """
-
     def body() -> int:
         from .check import render_check, run_check
 

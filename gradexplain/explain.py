@@ -120,6 +120,7 @@ def _explain(opts: EvalOptions) -> Report:
     if unused:
         notes.append(f"{', '.join(unused)} given but not used by the expression")
     used = {n: values[n] for n in program.inputs}
+    notes.extend(misconceptions.integer_input_note([n for n, v in used.items() if v.integers], opts.dtype))
     leaves = make_leaves({n: v.tensor for n, v in used.items()}, opts.const, dtype)
 
     shapes = Shapes(leaves, opts.limits)
