@@ -275,7 +275,7 @@ def documented_commands() -> list[str]:
     for line in lines:
         start = line.find("gradexplain ")
         command = line[start:].split("`")[0].split("  (")[0].split("   #")[0]
-        synopsis = re.search(r"\b(EXPR|FILE\.toml)\b|\[options\]", command)
+        synopsis = re.search(r"\b(EXPR|FILE|NAME)\b|\[options\]", command)  # a usage line, not a command
         if start >= 0 and not line.lstrip().startswith(("#", "|")) and not synopsis:
             found.append(command)
     return found
