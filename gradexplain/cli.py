@@ -126,10 +126,12 @@ def expr_and_values(args: list[str]) -> tuple[str, list[str]]:
     for i, arg in enumerate(values):
         if "=" in arg:
             continue
-        before = values[i - 1] if i else expr  # the argument the shell split, most likely
-        what = "this VALUE" if i else "EXPR"
-        raise GradexplainError(f"expected NAME=VALUE, got {arg!r} after {before!r}: the shell splits at spaces, so "
-                               f"{what} needs quotes: {shell_quoted(before + ' ' + arg)}")
+        if i == 0:
+            raise GradexplainError(f"expected NAME=VALUE after EXPR, got {arg!r}: give it a NAME (NAME={arg}), or, "
+                                   f"if the shell split EXPR at a space, quote EXPR: {shell_quoted(expr + ' ' + arg)}")
+        before = values[i - 1]  # most likely a VALUE the shell split at a space
+        raise GradexplainError(f"expected NAME=VALUE, got {arg!r} after {before!r}: if the shell split that VALUE "
+                               f"at a space, quote the VALUE: {shell_quoted(before + ' ' + arg)}")
     return expr, values
 
 

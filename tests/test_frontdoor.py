@@ -243,9 +243,9 @@ def test_integer_inputs_are_floating_with_a_note():
 
 def test_split_value_hint_names_the_value():
     r = run_cli("eval", "2*x", "x=[1,", "2]")
-    assert r.code == 2 and 'this VALUE needs quotes: "x=[1, 2]"' in r.stderr
+    assert r.code == 2 and 'quote the VALUE: "x=[1, 2]"' in r.stderr
     r = run_cli("eval", "2", "*", "x", "x=1")
-    assert r.code == 2 and "EXPR needs quotes" in r.stderr
+    assert r.code == 2 and 'quote EXPR: "2 *"' in r.stderr
 
 
 # --------------------------------------------------------------------------- paste-safe documentation
