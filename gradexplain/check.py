@@ -1,8 +1,9 @@
 """``gradexplain check FILE.toml``: run a problem set through ``eval`` and report per problem.
 
 Each ``[[problem]]`` has ``name``, ``expr``, ``inputs`` (NAME → VALUE text) and optionally
-``const``, ``grad_output``, ``output`` (expected forward value), ``expect`` (NAME → value or
-formula), ``tol``, ``dtype``, ``seed``.  A file that is not TOML is bad input (exit 2); a broken
+``const``, ``grad_output``, ``expect_output`` (the expected forward value; ``output`` is its older
+name, kept as an alias), ``output_name`` (the statement to use as the output, eval's ``--output``),
+``expect`` (NAME → value or formula), ``tol``, ``dtype``, ``seed``.  A file that is not TOML is bad input (exit 2); a broken
 problem is a failure reported under its name and does not stop the others.
 """
 from __future__ import annotations
@@ -21,7 +22,8 @@ from .options import EvalOptions
 from .values import parse_value
 
 CHECK_SCHEMA = "gradexplain-check/1"
-KNOWN_KEYS = {"name", "expr", "inputs", "const", "grad_output", "output", "expect", "dtype", "tol", "seed"}
+KNOWN_KEYS = {"name", "expr", "inputs", "const", "grad_output", "expect_output", "output", "output_name", "expect",
+              "dtype", "tol", "seed"}
 Progress = Callable[[int], AbstractContextManager[Callable[[str], None]]]  # total -> context of "starting NAME"
 
 
@@ -92,12 +94,22 @@ def problem_options(problem: Any, tol: float | None) -> EvalOptions:
         raise GradexplainError(f"seed must be an integer, not {seed!r}")
     if ptol is not None and (not isinstance(ptol, (int, float)) or isinstance(ptol, bool)):
         raise GradexplainError(f"tol must be a number, not {ptol!r}")
+    if "output_name" in problem and not isinstance(problem["output_name"], str):
+        raise GradexplainError(f"output_name must be a statement's name (a string), not {problem['output_name']!r}")
+    if "output" in problem and "expect_output" in problem:
+        raise GradexplainError("give expect_output or its alias output, not both")
     return EvalOptions(
         expr=problem["expr"], values=[f"{k}={_text(v)}" for k, v in inputs.items()],
         const={str(c) for c in const}, grad_output=_text(problem["grad_output"]) if "grad_output" in problem else None,
         expect=[f"{k}={_text(v)}" for k, v in expect.items()], tol=ptol,
-        dtype=str(problem.get("dtype", "float64")), seed=seed,
+        dtype=str(problem.get("dtype", "float64")), seed=seed, output=problem.get("output_name"),
     )
+
+
+def expected_output(problem: dict[str, Any]) -> str | None:
+    """The expected forward value as VALUE text: ``expect_output``, or ``output`` (its alias)."""
+    value = problem.get("expect_output", problem.get("output"))
+    return _text(value) if value is not None else None
 
 
 def run_problem(problem: Any, index: int, tol: float | None) -> ProblemResult:
@@ -105,7 +117,8 @@ def run_problem(problem: Any, index: int, tol: float | None) -> ProblemResult:
     name = problem_name(problem, index)
     try:
         report = explain(problem_options(problem, tol))
-        expected = parse_value(_text(problem["output"])).tensor if "output" in problem else None
+        text = expected_output(problem)
+        expected = parse_value(text).tensor if text is not None else None
     except GradexplainError as e:
         return ProblemResult(name, False, [f"error: {e.message}"], None, e.message)
     except (RecursionError, MemoryError) as e:
@@ -124,7 +137,7 @@ def run_problem(problem: Any, index: int, tol: float | None) -> ProblemResult:
 
 
 def check_output(report: Any, expected: Any) -> str | None:
-    """The forward value against the problem's ``output`` (same entries; a [1]-vs-[] shape is forgiven)."""
+    """The forward value against the problem's ``expect_output`` (same entries; a [1]-vs-[] shape is forgiven)."""
     if expected is None:
         return None
     value = report.output.value

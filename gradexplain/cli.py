@@ -6,11 +6,14 @@ with one ``error:`` line (plus a caret for parse errors), never a traceback (``-
 """
 from __future__ import annotations
 
+import os
+import shlex
 import sys
 from typing import Any, Callable, List, Optional
 
 import click  # typer < 0.20 (pinned) runs on click
 import typer
+from click.core import ParameterSource
 
 from . import __version__
 from .errors import ExitCode, GradexplainError
@@ -20,16 +23,18 @@ EVAL_HELP = """Explain the gradient of EXPR: PyTorch autograd and SymPy side by 
 
 EXPR is Python/PyTorch syntax, one expression or statements separated by ';'.
 Inputs are NAME=VALUE: 3, 1,2,3, [[1,2],[3,4]], ones(2,5), randn(3), 1/3.
+Quote what a shell expands: [ ] ( ) * as in "a=[[2,4]]" "w=ones(2,1)".
 
 \b
 Examples:
   gradexplain eval "2*dot(x,x)" x=1,2,3
   gradexplain eval "y = x*2; z = y*y*3; z.mean()" x=1,2,3 --json | jq .grads.x
   gradexplain eval "z = x*w + b; mse_loss(z, t)" x=5 t=0 w=1 b=3 --const x,t
-  gradexplain eval "mm(a, w)" a=[[2,3],[1,2]] w=ones(2,1) -g [[1],[1]]
-  gradexplain eval "2*dot(x,x)" x=1,2,3 --expect x=4*x
-  gradexplain eval "z = x*w + b; mse_loss(z, t)" x=5 t=0 w=1 b=3 --const x,t --step sgd --lr 0.01 --steps 2
-  gradexplain eval --json -- "-2*b" b=6,4     (-- before an EXPR that starts with -)
+  gradexplain eval "mm(a, w)" "a=[[2,3],[1,2]]" "w=ones(2,1)" -g "[[1],[1]]"
+  gradexplain eval "2*dot(x,x)" x=1,2,3 --expect "x=4*x"
+  gradexplain eval "mse_loss(w*x, t)" x=5 t=0 w=1 --const x,t --step sgd
+  gradexplain eval --batch problems.jsonl     (JSON lines, see README)
+  gradexplain eval --json -- "-2*b" b=6,4     (-- ends the options)
 
 Exit: 0 agree, 1 disagree or an --expect fails, 2 bad input.
 """
@@ -41,8 +46,9 @@ app = typer.Typer(
     "  gradexplain eval \"2*dot(x,x)\" x=1,2,3\n\n"
     "  gradexplain eval \"z = x*w + b; mse_loss(z, t)\" x=5 t=0 w=1 b=3 --const x,t\n\n"
     "  gradexplain check problems.toml\n\n  gradexplain run train.py   (runs your own script)\n\n  gradexplain ops",
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish, PowerShell)
     no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,
 )
@@ -61,40 +67,58 @@ def main_options(
     """gradexplain: PyTorch autograd and SymPy, side by side."""
 
 
+EXIT_CLOSED_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a program whose reader went away
+
+
 def visible(text: str) -> str:
     """User text inside a message: newlines and control codes (terminal escapes, bidi overrides) escaped."""
     return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
 
 
-def fail(message: str, caret: str | None = None) -> None:
+def fail(message: str, caret: str | None = None, *, as_json: bool = False, col: int | None = None,
+         source: str | None = None) -> None:
+    """The one ``error:`` line on stderr; under ``--json`` also a ``gradexplain-error/1`` document on stdout."""
     typer.echo(f"error: {visible(message)}", err=True)
     if caret:
         typer.echo(caret, err=True)
+    if as_json:
+        from .render.errors import render_error  # heavy
+
+        try:
+            sys.stdout.write(render_error(visible(message), col if source is not None else None, source) + "\n")
+            sys.stdout.flush()
+        except BrokenPipeError:  # nobody reads stdout: the stderr line and exit 2 still tell
+            silence_stdout()
 
 
-def guarded(fn: Callable[[], int], debug: bool) -> None:
-    """Run a command body; turn every failure into exit 2 with one ``error:`` line."""
+def guarded(fn: Callable[[], int], debug: bool, json_errors: bool = False) -> None:
+    """Run a command body; turn every failure into exit 2 with one ``error:`` line (and, with
+    ``json_errors``, the error as JSON on stdout)."""
+
     try:
         code = fn()
     except GradexplainError as e:
         if debug:
             raise
-        fail(e.message, e.caret())
+        fail(e.message, e.caret(), as_json=json_errors, col=e.col, source=e.source)
         raise typer.Exit(ExitCode.BAD_INPUT) from None
     except typer.Exit:
         raise
     except KeyboardInterrupt:
         raise typer.Exit(ExitCode.INTERRUPTED) from None
+    except BrokenPipeError:  # stdout closed by the reader (``| head``): end quietly (click would exit 1)
+        silence_stdout()
+        raise typer.Exit(EXIT_CLOSED_PIPE) from None
     except (RecursionError, MemoryError) as e:
         if debug:
             raise
-        fail(f"input too large or too deeply nested ({type(e).__name__})")
+        fail(f"input too large or too deeply nested ({type(e).__name__})", as_json=json_errors)
         raise typer.Exit(ExitCode.BAD_INPUT) from None
     except Exception as e:  # noqa: BLE001 - the one boundary: never a traceback for users
         if debug:
             raise
         detail = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        fail(f"{type(e).__name__}: {detail} (rerun with --debug for the traceback)")
+        fail(f"{type(e).__name__}: {detail} (rerun with --debug for the traceback)", as_json=json_errors)
         raise typer.Exit(ExitCode.BAD_INPUT) from None
     raise typer.Exit(code)
 
@@ -102,10 +126,22 @@ def guarded(fn: Callable[[], int], debug: bool) -> None:
 def expr_and_values(args: list[str]) -> tuple[str, list[str]]:
     """``EXPR NAME=VALUE...`` as given on the command line (eval, graph)."""
     expr, values = args[0], list(args[1:])
-    stray = [v for v in values if "=" not in v]
-    if stray:
-        raise GradexplainError(f"expected NAME=VALUE after EXPR, got {stray[0]!r} (quote EXPR if it has spaces)")
+    for i, arg in enumerate(values):
+        if "=" in arg:
+            continue
+        if i == 0:
+            raise GradexplainError(f"expected NAME=VALUE after EXPR, got {arg!r}: give it a NAME (NAME={arg}), or, "
+                                   f"if the shell split EXPR at a space, quote EXPR: {shell_quoted(expr + ' ' + arg)}")
+        before = values[i - 1]  # most likely a VALUE the shell split at a space
+        raise GradexplainError(f"expected NAME=VALUE, got {arg!r} after {before!r}: if the shell split that VALUE "
+                               f"at a space, quote the VALUE: {shell_quoted(before + ' ' + arg)}")
     return expr, values
+
+
+def shell_quoted(text: str) -> str:
+    """``text`` as one shell word, in double quotes where that is safe (what the help writes)."""
+
+    return f'"{text}"' if not any(c in text for c in '"$`\\!') else shlex.quote(text)
 
 
 def split_names(values: list[str]) -> set[str]:
@@ -142,9 +178,13 @@ def emit(result: Any, fmt: str) -> None:
 
 @app.command("eval", help=EVAL_HELP, context_settings={"allow_interspersed_args": True})
 def eval_command(
-    args: List[str] = typer.Argument(..., metavar="EXPR [NAME=VALUE]...", help="The expression, then its inputs."),
+    args: Optional[List[str]] = typer.Argument(None, metavar="EXPR [NAME=VALUE]...",
+                                               help="The expression, then its inputs."),
     as_json: bool = typer.Option(False, "--json", help="One JSON document (schema gradexplain/1) on stdout."),
     fmt: str = typer.Option("text", "--format", help="text | json | markdown | latex"),
+    batch: Optional[str] = typer.Option(None, "--batch", metavar="FILE|-",
+                                        help='Many problems in one process: JSON lines {"expr": ..., "inputs": '
+                                        '{...}, "options": [...]} in, one JSON line each out.'),
     grad_output: Optional[str] = typer.Option(None, "--grad-output", "-g", metavar="V",
                                               help="backward()'s gradient for a non-scalar output (vJp)."),
     jacobian: bool = typer.Option(False, "--jacobian", help="Also show the full Jacobian."),
@@ -182,42 +222,150 @@ def eval_command(
                                            "exponential:gamma=0.9 | cosine:T_max=10 | linear:total_iters=4"),
     debug: bool = typer.Option(False, "--debug", help="Show Python tracebacks (for developers)."),
 ) -> None:
-    def body() -> int:
-        from .explain import EvalOptions, explain  # heavy
-        from .train import train_options  # heavy
+    params = dict(locals())
 
-        chosen = resolve_format(fmt, as_json)
-        expr, values = expr_and_values(args)
-        opts = EvalOptions(expr=expr, values=values, const=split_names(const), grad_output=grad_output,
-                           jacobian=jacobian, expect=list(expect), tol=tol, dtype=dtype, seed=seed, output=output,
-                           limits=build_limits(max_elements, max_chars, max_depth, max_statements, max_exponent,
-                                               symbolic_timeout, max_hessian),
-                           numeric=not no_numeric, hessian=hessian, hvp=list(hvp),
-                           train=train_options(step, lr, steps, momentum, nesterov, betas, eps, weight_decay,
-                                               no_zero_grad, schedule))
+    def body() -> int:
+        from .explain import explain  # heavy
+
+        if batch is not None:
+            return run_batch_command(batch, params)
+        opts, chosen = eval_options(params)
         report = explain(opts)
         emit(report, chosen)
         return report.exit_code
 
-    guarded(body, debug)
+    guarded(body, debug, json_errors=as_json or fmt.lower() == "json" or batch is not None)
 
 
-@app.command("check")
+def eval_options(p: dict[str, Any]) -> tuple[Any, str]:
+    """``eval``'s parameters (by name, as the command or a batch line's options give them) → the
+    pipeline's EvalOptions and the output format."""
+    from .explain import EvalOptions  # heavy
+    from .train import train_options  # heavy
+
+    chosen = resolve_format(p["fmt"], p["as_json"])
+    if not p["args"]:
+        raise GradexplainError("missing EXPR: gradexplain eval \"2*dot(x,x)\" x=1,2,3 (or --batch FILE)")
+    expr, values = expr_and_values(list(p["args"]))
+    opts = EvalOptions(expr=expr, values=values, const=split_names(p["const"]), grad_output=p["grad_output"],
+                       jacobian=p["jacobian"], expect=list(p["expect"]), tol=p["tol"], dtype=p["dtype"],
+                       seed=p["seed"], output=p["output"],
+                       limits=build_limits(p["max_elements"], p["max_chars"], p["max_depth"], p["max_statements"],
+                                           p["max_exponent"], p["symbolic_timeout"], p["max_hessian"]),
+                       numeric=not p["no_numeric"], hessian=p["hessian"], hvp=list(p["hvp"]),
+                       train=train_options(p["step"], p["lr"], p["steps"], p["momentum"], p["nesterov"], p["betas"],
+                                           p["eps"], p["weight_decay"], p["no_zero_grad"], p["schedule"]))
+    return opts, chosen
+
+
+BATCH_WIDE = {"batch", "as_json", "debug"}  # the only eval options that belong to the batch itself
+
+
+def run_batch_command(source: str, params: dict[str, Any]) -> int:
+    """``eval --batch FILE|-``: each line's options parsed by eval's own parser, one process."""
+
+    from .batch import run_batch  # heavy
+    from .explain import explain  # heavy
+    from .render.json import dumps, report_dict  # heavy
+
+    ctx = click.get_current_context()
+    shared = [p.opts[0] for p in ctx.command.params if p.name not in BATCH_WIDE
+              and ctx.get_parameter_source(p.name) == ParameterSource.COMMANDLINE]
+    if shared:
+        raise GradexplainError(f"with --batch, {shared[0]} belongs in each line's \"options\" (or EXPR in \"expr\")")
+    command = ctx.command
+
+    def evaluate(argv: list[str], extra: dict[str, Any]) -> tuple[str, int]:
+        if any(a in ("-h", "--help", "--batch") for a in argv[:argv.index("--")]):
+            raise GradexplainError('"options" cannot hold --help or --batch')
+        try:
+            line_params = command.make_context("eval", ["--format", "json", *argv], parent=ctx.parent).params
+        except click.exceptions.UsageError as e:
+            raise GradexplainError(e.format_message()) from None
+        opts, chosen = eval_options(line_params)
+        if chosen != "json":
+            raise GradexplainError(f"--format {chosen}: a batch writes JSON lines only")
+        report = explain(opts)
+        return dumps({**report_dict(report), **extra}), report.exit_code
+
+    def write(text: str) -> None:
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()  # one line per problem as it is done, for a reader that streams
+
+    if source == "-":
+        return run_batch(sys.stdin, evaluate, write, lambda m: fail(m), visible)
+    try:
+        with open(source, encoding="utf-8") as lines:
+            return run_batch(lines, evaluate, write, lambda m: fail(m), visible)
+    except FileNotFoundError:
+        raise GradexplainError(f"{source}: no such file") from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as e:
+        raise GradexplainError(f"{source}: cannot read it ({type(e).__name__})") from None
+
+
+CHECK_HELP = """Cross-check a problem set: every expected output and gradient, one line per problem.
+
+FILE.toml holds [\\[problem]] tables; `gradexplain samples` lists ready ones (seeds.toml, calculus.toml, matrix.toml).
+
+\b
+Example (problems.toml):
+  [\\[problem]]
+  name = "two-dot-x-x"
+  expr = "2*dot(x,x)"
+  inputs = { x = "1,2,3" }
+  expect_output = "28"
+  expect = { x = "4*x" }
+\b
+  [\\[problem]]
+  name = "vjp-mm"
+  expr = "mm(a, w)"
+  inputs = { a = "[[2,3],[1,2]]", w = "ones(2,1)" }
+  grad_output = "[[1],[1]]"
+  expect = { a = "[[1,1],[1,1]]", w = "[[3],[5]]" }
+\b
+  [\\[problem]]
+  name = "linear-then-mse"
+  expr = "z = x*w + b; mse_loss(z, t)"
+  inputs = { x = "5", t = "0", w = "1", b = "3" }
+  const = ["x", "t"]
+  output_name = "z"
+  expect_output = "8"
+  expect = { w = "x", b = "1" }
+  tol = 1e-9
+  dtype = "float64"
+  seed = 0
+\b
+Keys (name, expr and inputs are required):
+  name           the problem's name in the report
+  expr           EXPR, as for eval
+  inputs         NAME = VALUE text, as for eval ("1,2,3", "[[2,4]]", "ones(2,5)")
+  const          inputs that do not require grad (eval --const)
+  grad_output    backward()'s gradient for a non-scalar output (eval -g)
+  output_name    the statement to use as the output (eval --output)
+  expect_output  the expected forward value (older name: output)
+  expect         NAME = the expected gradient: a value, or a formula over the
+                 input names, checked numerically and proved with SymPy
+  tol            agreement tolerance (default 1e-6; 1e-4 for float32)
+  dtype          float64 (default) or float32
+  seed           seed for randn/rand inputs and dropout masks (default 0)
+\b
+Examples:
+  gradexplain check problems.toml
+  gradexplain check problems.toml --json | jq '.problems[] | select(.passed | not)'
+  gradexplain check problems.toml --format markdown > report.md
+\b
+Exit: 0 all pass, 1 any fails, 2 the file cannot be read.
+"""
+
+
+@app.command("check", help=CHECK_HELP)
 def check_command(
-    file: str = typer.Argument(..., metavar="FILE.toml", help="A problem set: [[problem]] tables."),
+    file: str = typer.Argument(..., metavar="FILE.toml", help="A problem set: [\\[problem]] tables."),
     as_json: bool = typer.Option(False, "--json", help="One JSON report (schema gradexplain-check/1)."),
     fmt: str = typer.Option("text", "--format", help="text | json | markdown | latex"),
     tol: Optional[float] = typer.Option(None, "--tol", help="Agreement tolerance."),
     debug: bool = typer.Option(False, "--debug", help="Show Python tracebacks."),
 ) -> None:
-    """Cross-check a problem set: every expected output and gradient, one line per problem.
-
-    \b
-    Example:
-      gradexplain check problems.toml
-      gradexplain check problems.toml --json | jq '.problems[] | select(.passed | not)'
-    """
-
     def body() -> int:
         from .check import run_check  # heavy
         from .render.check_text import check_progress  # heavy
@@ -227,7 +375,7 @@ def check_command(
         emit(result, chosen)
         return ExitCode.OK if result.failed == 0 else ExitCode.DISAGREE
 
-    guarded(body, debug)
+    guarded(body, debug, json_errors=as_json or fmt.lower() == "json")
 
 
 @app.command("graph", context_settings={"allow_interspersed_args": True})
@@ -296,7 +444,6 @@ def run_command(
     debug: bool = typer.Option(False, "--debug", help="Show Python tracebacks of gradexplain itself."),
 ) -> None:
     def body() -> int:
-        from .errors import GradexplainError  # heavy
         from .render.run_text import emit_run  # heavy
         from .run import outcomes, run_script  # heavy
 
@@ -333,17 +480,76 @@ def ops_command(
     guarded(body, False)
 
 
+@app.command("samples")
+def samples_command(
+    name: Optional[str] = typer.Argument(None, metavar="[NAME]", help="A sample to print (e.g. seeds.toml, mlp.sh)."),
+    path: bool = typer.Option(False, "--path", help="Print the folder that holds the samples."),
+) -> None:
+    """List the problem sets and programs shipped with gradexplain, or print one.
+
+    \b
+    Examples:
+      gradexplain samples
+      gradexplain samples seeds.toml > seeds.toml && gradexplain check seeds.toml
+      gradexplain check "$(gradexplain samples --path)/matrix.toml"
+    """
+
+    def body() -> int:
+        from .sample_files import SAMPLES, all_samples, find_sample  # heavy
+
+        if path:
+            sys.stdout.write(f"{SAMPLES}\n")
+        elif name is None:
+            from .render.samples import samples_text  # heavy
+
+            sys.stdout.write(samples_text(all_samples()))
+        else:
+            sys.stdout.write(find_sample(name).path.read_text(encoding="utf-8"))
+        return 0
+
+    guarded(body, False)
+
+
+def wants_json(argv: list[str]) -> bool:
+    """Whether the command line asks for JSON, for a usage error found before the options are parsed."""
+    before = argv[:argv.index("--")] if "--" in argv else argv
+    pairs = zip(before, before[1:] + [""])
+    return "--json" in before or "--format=json" in before or any(a == "--format" and b == "json" for a, b in pairs)
+
+
+def silence_stdout() -> None:
+    """The reader closed stdout: point it at /dev/null so later writes and the interpreter's final
+    flush stay silent (Python's own advice for SIGPIPE)."""
+
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a real file (a test runner's buffer)
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+
+
 def main() -> None:
-    """Entry point: usage errors become one ``error:`` line too."""
+    """Entry point: usage errors become one ``error:`` line too; a closed stdout ends quietly."""
+
+    as_json = wants_json(sys.argv[1:])
     try:
         code = app(standalone_mode=False)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        silence_stdout()
+        sys.exit(EXIT_CLOSED_PIPE)
+    except click.exceptions.NoArgsIsHelpError as e:  # bare `gradexplain`: the help is the answer
+        if e.format_message().strip():  # (rich help has been printed already)
+            typer.echo(e.format_message())
+        sys.exit(0)
     except click.exceptions.NoSuchOption as e:
         hint = " (an EXPR starting with '-' needs '--' before it: eval -- \"-2*b\" b=6,4)" \
             if e.option_name and e.option_name[1:2] != "-" else ""
-        fail(f"{e.format_message()}{hint}")
+        fail(f"{e.format_message()}{hint}", as_json=as_json)
         sys.exit(ExitCode.BAD_INPUT)
     except click.exceptions.UsageError as e:
-        fail(e.format_message())
+        fail(e.format_message(), as_json=as_json)
         sys.exit(ExitCode.BAD_INPUT)
     except typer.Abort:  # typer.Exit never gets here: non-standalone mode returns its code
         sys.exit(ExitCode.INTERRUPTED)

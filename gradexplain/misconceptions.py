@@ -106,3 +106,12 @@ def kink_notes(node: Call, trace: Trace) -> list[str]:
             return [f"{where}: {ties} entries tie for the {node.op}imum — PyTorch splits the gradient evenly "
                     f"(1/{ties} to each); a single argmax would give it all to one entry"]
     return []
+
+
+def integer_input_note(names: list[str], dtype: str) -> list[str]:
+    """Inputs written with integer literals (``x=1,2,3``) are floating by design: say so once."""
+    if not names:
+        return []
+    which = f"{names[0]} is" if len(names) == 1 else f"{', '.join(names)} are"
+    return [f"{which} written with integers but used as {dtype} (every NAME=VALUE input is floating, so that it can "
+            f"require grad: torch.tensor([1, 2, 3]) would be int64, and integer tensors cannot require grad)"]

@@ -17,6 +17,7 @@
 """
 from __future__ import annotations
 
+import functools
 import math
 import signal
 from contextlib import contextmanager
@@ -389,6 +390,7 @@ class FromSympy:
 SIMPLIFY_OPS_MAX = 80  # cancel/factor expand products: above this size they can take seconds
 
 
+@functools.lru_cache(maxsize=4096)  # same expression, same answer: problems of one shape in a batch share it
 def sympy_simplify(e: sympy.Expr) -> sympy.Expr:
     """The shortest of a few cheap SymPy rewrites.
 

@@ -115,7 +115,8 @@ def run_torch(opts: EvalOptions) -> TorchStage:
     start the Report with what torch did (inputs, forward steps, output, graph, notes)."""
     dtype, tol = check_options(opts)
     torch.set_default_dtype(dtype)
-    torch.manual_seed(opts.seed)
+    torch.default_generator.manual_seed(opts.seed)  # every tensor here is on the CPU; torch.manual_seed also
+    # seeds CUDA, MPS and XPU, milliseconds per call that a batch of small problems would pay each time
     program = select_output(parse_program(opts.expr, opts.limits), opts.output)
     values = read_values(opts, program, dtype)
     used = {n: values[n] for n in program.inputs}
@@ -132,6 +133,7 @@ def run_torch(opts: EvalOptions) -> TorchStage:
     unused = [n for n in values if n not in program.inputs]
     if unused:
         report.notes.append(f"{', '.join(unused)} given but not used by the expression")
+    report.notes.extend(misconceptions.integer_input_note([n for n, v in used.items() if v.integers], opts.dtype))
     report.notes.extend(misconceptions.notes(program, run.trace, opts.const))
     report.dropout = dropout_masks(program, shapes.shape)
     return TorchStage(opts, program, used, leaves, shapes, grad_output, run, wrt, tol, report)

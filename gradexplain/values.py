@@ -25,6 +25,7 @@ class Value:
     tensor: torch.Tensor
     exact: Any | None  # nested lists of int/Fraction when every entry is known exactly
     text: str
+    integers: bool = False  # written with integer literals only (``1,2,3``), yet floating like every input
 
     def literal(self) -> Node:
         """The value as an EXPR constant node (exact where possible), e.g. a grad-output seed."""
@@ -83,6 +84,16 @@ def _flatten(d: Any) -> list[Any]:
     return [y for x in d for y in _flatten(x)] if isinstance(d, list) else [d]
 
 
+def _integer_literals(node: Node) -> bool:
+    """``3``, ``1,2,3``, ``[[2,4]]``: what ``torch.tensor`` would make an integer tensor of."""
+    if isinstance(node, Const):
+        return type(node.value) is int
+    if isinstance(node, Call) and node.op == "tensor":
+        entries = _flatten(node.params["data"])
+        return bool(entries) and all(type(v) is int for v in entries)
+    return False
+
+
 def parse_value(text: str, limits: Limits = DEFAULT, dtype: torch.dtype | None = None) -> Value:
     """A VALUE as a floating tensor of ``dtype`` (default: torch's default dtype)."""
     node = parse_expression(text, limits, allow_names=False)
@@ -93,4 +104,4 @@ def parse_value(text: str, limits: Limits = DEFAULT, dtype: torch.dtype | None =
     except OverflowError:
         raise GradexplainError(f"{text} is too large for a floating-point number") from None
     tensor = tensor.to(dtype or torch.get_default_dtype())
-    return Value(tensor, _exact(node, tensor), text)
+    return Value(tensor, _exact(node, tensor), text, _integer_literals(node))

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from gradexplain.cli import app
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
+SAMPLES = ROOT / "samples"  # the project's own data; no test reads anything outside the repository
 torch.set_default_dtype(torch.float64)
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from conftest import SHARED, run_cli
+from conftest import SAMPLES, run_cli
 
 WRONG_SET = '''
 [[problem]]
@@ -56,7 +56,7 @@ def torch_answers():
 
 
 def test_seeds_pass():
-    r = run_cli("check", str(SHARED / "examples" / "seeds.toml"), "--json")
+    r = run_cli("check", str(SAMPLES / "seeds.toml"), "--json")
     assert r.code == 0, r.stdout
     doc = r.json()
     assert doc["schema"] == "gradexplain-check/1" and doc["failed"] == 0 and doc["passed"] == len(doc["problems"])

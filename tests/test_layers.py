@@ -30,7 +30,7 @@ PACKAGE = ROOT / "gradexplain"
 # Lowest first.  A module may import modules of its own layer or of a lower one.  A package name
 # (``ops``, ``render``) stands for the package and every module inside it.
 LAYERS: list[tuple[str, set[str]]] = [
-    ("base: errors, limits, comparison, formatting, options", {"__init__", "errors", "limits", "compare", "format",
+    ("base: errors, limits, comparison, formatting, options", {"__init__", "errors", "limits", "compare", "format", "sample_files",
                                                                "options"}),
     ("IR", {"ir"}),
     ("the op registry", {"ops", "symfuncs"}),
@@ -39,11 +39,11 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("SymPy", {"symbolic"}),
     ("the Report", {"report"}),
     ("pipeline", {"train", "numeric", "torch_report", "hessian", "expect", "explain", "check", "record", "recorded",
-                  "session", "run", "batch"}),
+                  "session", "run"}),
     ("renderers", {"render"}),
-    ("entry points", {"cli", "api", "__main__"}),
+    ("entry points", {"cli", "api", "batch", "__main__"}),
 ]
-ENTRY = {"cli", "api", "__main__"}  # may defer project imports (marked ``# heavy``): --help must not load torch
+ENTRY = {"cli", "api", "batch", "__main__"}  # may defer project imports (marked ``# heavy``): --help must not load torch
 HEAVY = {"torch", "sympy", "numpy"}
 
 # Project modules that are themselves a heavy dependency (SymPy's function classes with PyTorch's

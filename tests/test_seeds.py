@@ -1,10 +1,10 @@
-"""The worked examples: every problem of ../shared/examples/seeds.toml through ``gradexplain eval
+"""The worked examples: every problem of samples/seeds.toml through ``gradexplain eval
 --json``, and every one-line ``gradexplain`` command of the sample programs in samples/*.sh.
 
 The file's expected numbers were computed with plain torch when it was written; here they are
 read as JSON literals and compared with what the run reports (output value, torch's ``.grad``
 and the symbolic formula's value).  Expected gradients written as formulas are handed to the
-run as ``--expect``.  CI has ``../shared`` beside the clone; without it the seed tests are skipped.
+run as ``--expect``.  The seed file is the project's own copy, so a fresh clone runs these too.
 """
 from __future__ import annotations
 
@@ -15,11 +15,10 @@ import tomllib
 import pytest
 import torch
 
-from conftest import ROOT, SHARED, run_cli
+from conftest import SAMPLES, run_cli
 
-SEEDS = SHARED / "examples" / "seeds.toml"
-PROBLEMS = tomllib.loads(SEEDS.read_text())["problem"] if SEEDS.is_file() else []
-needs_seeds = pytest.mark.skipif(not SEEDS.is_file(), reason=f"{SEEDS} is not there (CI has ../shared beside the clone)")
+SEEDS = SAMPLES / "seeds.toml"
+PROBLEMS = tomllib.loads(SEEDS.read_text())["problem"]
 TOL = 1e-9
 
 
@@ -48,13 +47,11 @@ def close(actual: object, expected: torch.Tensor) -> bool:
     return got.shape == expected.shape and bool(torch.allclose(got, expected, rtol=TOL, atol=TOL))
 
 
-@needs_seeds
 def test_the_seed_file_has_problems():
     assert len(PROBLEMS) >= 10
     assert all({"name", "expr", "inputs", "expect"} <= set(p) for p in PROBLEMS)
 
 
-@needs_seeds
 @pytest.mark.parametrize("problem", PROBLEMS, ids=[p["name"] for p in PROBLEMS])
 def test_seed_problem(problem: dict):
     r = run_cli(*eval_args(problem))
@@ -79,7 +76,7 @@ def sample_commands() -> list[tuple[str, list[str], int]]:
     """``(script, argv, expected exit)`` for each one-line gradexplain command of samples/*.sh;
     a command followed by ``|| ...`` is one that is meant to fail with exit 1."""
     found = []
-    for script in sorted((ROOT / "samples").glob("*.sh")):
+    for script in sorted(SAMPLES.glob("*.sh")):
         for line in script.read_text().splitlines():
             if not line.startswith("gradexplain ") or "$" in line:
                 continue  # multi-line commands and shell variables are for the shell alone

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from conftest import SHARED, run_cli
+from conftest import SAMPLES, run_cli
 
 # what the write-ups may use: LaTeX kernel, amsmath, amssymb, geometry, and what sympy.latex emits for our ops
 KNOWN_MACROS = {
@@ -102,7 +102,7 @@ def test_formula_latex_uses_matrix_notation():
 
 
 def test_check_writeups(tmp_path):
-    seeds = str(SHARED / "examples" / "seeds.toml")
+    seeds = str(SAMPLES / "seeds.toml")
     md = run_cli("check", seeds, "--format", "markdown")
     assert md.code == 0
     rows = table_rows(md.stdout)

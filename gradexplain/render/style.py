@@ -11,5 +11,14 @@ def mark(ok: bool | None) -> Text:
     return Text("✓", style="bold green") if ok else Text("✗", style="bold red")
 
 
+class PipeConsole(Console):
+    """rich exits 1 (the "disagree" code) when the reader closes stdout; raise instead, so the
+    CLI ends quietly with its own closed-pipe status."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        raise BrokenPipeError
+
+
 def make_console(record: bool = False) -> Console:
-    return Console(highlight=False, record=record, soft_wrap=False)
+    return PipeConsole(highlight=False, record=record, soft_wrap=False)
