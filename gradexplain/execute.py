@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 import torch
 
+from .bignum import torch_scalar
 from .errors import GradexplainError, LimitError
 from .ir import Call, Const, Input, Node, to_text, walk
 from .limits import DEFAULT, Limits
@@ -19,11 +20,12 @@ from .ops import REGISTRY, as_tensor
 
 INPLACE = {"add": operator.iadd, "sub": operator.isub, "mul": operator.imul, "div": operator.itruediv,
            "pow": operator.ipow}
+MAX_DIMS = 64  # torch's own limit ("only tensors with up to 64 dims are supported")
 
 
 def const_value(c: Const) -> int | float:
-    v = c.value
-    return v if isinstance(v, int) else float(v)
+    """Exact constants as torch takes them: floats past int64 (see :mod:`gradexplain.bignum`)."""
+    return torch_scalar(c.value)
 
 
 def describe(v: Any) -> str:
@@ -123,6 +125,9 @@ class Evaluator:
     def _check(self, node: Call, value: Any) -> Any:
         if isinstance(value, torch.Tensor):
             self._check_size(node, value.numel(), value.shape)
+            if value.dim() > MAX_DIMS:
+                raise LimitError(f"{node.src or to_text(node)} would make a tensor of {value.dim()} dims: torch "
+                                 f"supports at most {MAX_DIMS} (most of its kernels refuse more)")
         return value
 
 

@@ -181,7 +181,7 @@ def _explain(opts: EvalOptions) -> Report:
         from .numeric import attach_numeric, numeric_gradients
 
         numeric = numeric_gradients(program, leaves, grad_output.tensor if grad_output is not None else None, wrt,
-                                    run.grads)
+                                    run.grads, report.notes)
         report.notes.extend(attach_numeric(report.grads, numeric, tol))
     report.agree = _all_agree(e.agree for e in report.grads.values())
     if opts.hessian or opts.hvp:

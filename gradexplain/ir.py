@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Iterator, Union
 
+from .bignum import int_text, rational_text
+
 Number = Union[int, Fraction, float]
 
 
@@ -161,11 +163,9 @@ def number_text(v: Number) -> str:
     if isinstance(v, bool):
         return str(v)
     if isinstance(v, int):
-        return str(v)
+        return int_text(v)
     if isinstance(v, Fraction):
-        if v.denominator == 1:
-            return str(v.numerator)
-        return f"{v.numerator}/{v.denominator}"
+        return rational_text(v)
     if v != v:
         return "nan"
     if v in (float("inf"), float("-inf")):
@@ -252,7 +252,7 @@ class Printer:
             if name not in params or name in spec.hidden_params:
                 continue
             value = params[name]
-            if name == spec.varargs_param and isinstance(value, tuple):
+            if name == spec.varargs_param and isinstance(value, tuple) and value:  # () is written as ()
                 arg_texts.extend(param_text(v) for v in value)
             elif name in spec.positional_params:
                 arg_texts.append(param_text(value))

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
+from .bignum import json_exact
+
 SCHEMA = "gradexplain/1"
 
 
@@ -123,8 +125,8 @@ class Report:
 def plain_number(v: Any) -> Any:
     if isinstance(v, bool):
         return v
-    if isinstance(v, Fraction):
-        return v.numerator if v.denominator == 1 else f"{v.numerator}/{v.denominator}"
+    if isinstance(v, (int, Fraction)):
+        return json_exact(v)
     if isinstance(v, float):
         if math.isnan(v):
             return "nan"

@@ -248,14 +248,15 @@ class Schedule:
     params: dict[str, type]
     required: tuple[str, ...]
     formula: str  # the lr of step t+1 after t scheduler steps
+    positive: tuple[str, ...] = ()  # integer periods torch divides by: 0 raises ZeroDivisionError mid-run
 
 
 SCHEDULES: dict[str, Schedule] = {
     "step": Schedule(torch.optim.lr_scheduler.StepLR, {"step_size": int, "gamma": float}, ("step_size",),
-                     "lr = lr₀·γ^⌊t/step_size⌋"),
+                     "lr = lr₀·γ^⌊t/step_size⌋", positive=("step_size",)),
     "exponential": Schedule(torch.optim.lr_scheduler.ExponentialLR, {"gamma": float}, ("gamma",), "lr = lr₀·γ^t"),
     "cosine": Schedule(torch.optim.lr_scheduler.CosineAnnealingLR, {"T_max": int, "eta_min": float}, ("T_max",),
-                       "lr = η_min + (lr₀ − η_min)·(1 + cos(π·t/T_max))/2"),
+                       "lr = η_min + (lr₀ − η_min)·(1 + cos(π·t/T_max))/2", positive=("T_max",)),
     "linear": Schedule(torch.optim.lr_scheduler.LinearLR,
                        {"start_factor": float, "end_factor": float, "total_iters": int}, (),
                        "lr = lr₀·(start + (end − start)·min(t, total_iters)/total_iters)"),
@@ -283,6 +284,9 @@ def parse_schedule(text: str) -> tuple[str, dict[str, Any]]:
     missing = [k for k in spec.required if k not in params]
     if missing:
         raise GradexplainError(f"--schedule {text}: {name} needs {missing[0]}=…")
+    for key in spec.positive:
+        if key in params and params[key] < 1:
+            raise GradexplainError(f"--schedule {text}: {key} must be at least 1 (torch divides by it)")
     return name.strip().lower(), params
 
 
