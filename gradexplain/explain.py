@@ -193,6 +193,7 @@ def _explain(opts: EvalOptions) -> Report:
     if opts.jacobian or (grad_output is not None and
                          sum(output.numel() * leaves[n].numel() for n in wrt) <= JACOBIAN_WITH_VJP):
         report.jacobian = jacobians(program, leaves, used, wrt, shapes, opts, tol)
+        report.agree = _all_agree([report.agree, *(e.agree for e in report.jacobian.values())])
     _expectations(report, opts, program, leaves, run, shapes, tol)
     report.notes.extend(run.notes)
     if opts.train is not None:

@@ -76,6 +76,9 @@ class _Parser:
         for i, stmt in enumerate(tree.body):
             last = i == len(tree.body) - 1
             statements.append(self.statement(stmt, last, len(statements)))
+        if isinstance(tree.body[-1], ast.Expr) and any(s.name == "out" for s in statements[:-1]):
+            # the user's own `out` is never shadowed: the unnamed last expression is named like the others
+            statements[-1].name = f"expr{len(statements)}"
         return Program(statements=statements, output=len(statements) - 1, inputs=list(self.inputs), text=self.text)
 
     def statement(self, stmt: ast.stmt, last: bool, index: int) -> Statement:

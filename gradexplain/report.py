@@ -95,7 +95,7 @@ class ExpectResult:
     passed: bool
     message: str
     proved: bool | None = None  # formula: True proved, None could not decide, False wrong
-    outcome: str = ""  # holds | proved | unproved | wrong | wrong-shape | transposed | not-general (expect.OUTCOMES)
+    outcome: str = ""  # holds | proved | unproved | wrong | wrong-shape | transposed | not-general | disproved (expect.OUTCOMES)
 
 
 @dataclass
