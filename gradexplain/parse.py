@@ -367,6 +367,9 @@ class _Parser:
         dim = params.get("dim")
         if dim is not None and not (isinstance(dim, int) or (isinstance(dim, tuple) and all(isinstance(d, int) for d in dim))):
             raise self.error("dim must be an integer or a tuple of integers", node)
+        if dim == ():  # torch reads it as every dim for sum/mean/amax, raises for others: not modelled yet
+            raise self.error(f"{spec.name}(): an empty dim tuple is not supported (leave dim out to reduce over "
+                             "every dim)", node)
         if "p" in params and not isinstance(params["p"], (int, float)):
             raise self.error("p must be a number", node)
         if spec.name == "dropout" and not 0 <= params.get("p", 0.5) <= 1:
