@@ -201,15 +201,96 @@ def torch_run(program: Program, leaves: dict[str, torch.Tensor], grad_output: to
     return TorchRun(leaves, statements, output, graph, grads, backward_ran, notes, trace)
 
 
-def torch_jacobian(program: Program, leaves: dict[str, torch.Tensor], limits: Limits = DEFAULT) -> dict[str, torch.Tensor]:
-    """d output / d input for every input that requires grad, shape ``out.shape + in.shape``."""
+JACOBIAN_WORK = 2**26  # tensor elements touched in all, over every pass that builds one Jacobian
+BATCH_WORK = 2**23  # elements one batched backward pass may hold (64 MiB of float64)
+
+
+class JacobianTooCostly(Exception):
+    """The Jacobian would cost more passes × elements than :data:`JACOBIAN_WORK`."""
+
+
+def torch_jacobian(program: Program, leaves: dict[str, torch.Tensor], limits: Limits = DEFAULT,
+                   work: int = JACOBIAN_WORK) -> dict[str, torch.Tensor]:
+    """d output / d input for every input that requires grad, shape ``out.shape + in.shape``.
+
+    The cost is predicted before the work: a Jacobian takes one pass per output entry (reverse
+    mode) or one per input entry (forward mode), each touching every element the program makes
+    (its footprint, measured on one run).  The cheaper mode is used — ``x*ones(100000)`` is one
+    forward-mode pass, not 10^5 backward passes — reverse passes are batched in chunks of
+    :data:`BATCH_WORK` elements, and past ``work`` elements in all :class:`JacobianTooCostly` is
+    raised instead of running for minutes."""
     names = [n for n, t in leaves.items() if t.requires_grad]
     fixed = {n: t.detach() for n, t in leaves.items() if not t.requires_grad}
+    footprint = [0]
 
-    def f(*xs: torch.Tensor) -> torch.Tensor:
+    def count(_node: Node, value: Any) -> None:
+        if isinstance(value, torch.Tensor):
+            footprint[0] += value.numel()
+
+    def f(*xs: torch.Tensor, on_value: Callable[[Node, Any], None] | None = None) -> torch.Tensor:
         env = dict(fixed, **{n: x.clone() for n, x in zip(names, xs)})
-        out = run_program(program, env, limits)[program.output]
+        out = run_program(program, env, limits, on_value=on_value)[program.output]
         return out if isinstance(out, torch.Tensor) else torch.tensor(out, dtype=torch.get_default_dtype())
 
-    jac = torch.autograd.functional.jacobian(f, tuple(leaves[n].detach() for n in names))
-    return {n: j.detach() for n, j in zip(names, jac)}
+    primals = [leaves[n].detach().requires_grad_(True) for n in names]
+    with torch.enable_grad():
+        out = f(*primals, on_value=count)
+    per_pass = max(footprint[0] + sum(p.numel() for p in primals), 1)
+    n_in, n_out = sum(p.numel() for p in primals), out.numel()
+    if not out.requires_grad:  # a constant output: nothing to differentiate
+        return {n: torch.zeros(tuple(out.shape) + tuple(p.shape), dtype=out.dtype) for n, p in zip(names, primals)}
+    if min(n_in, n_out) * per_pass > work:
+        raise JacobianTooCostly(f"{min(n_in, n_out):,} passes over {per_pass:,} elements each")
+    if n_in < n_out:
+        try:
+            return _forward_mode(f, names, primals, out.shape)
+        except (RuntimeError, NotImplementedError):  # an op without a forward-mode formula
+            pass
+    return _reverse_mode(out, names, primals, max(1, BATCH_WORK // per_pass))
+
+
+def _forward_mode(f: Callable[..., torch.Tensor], names: list[str], primals: list[torch.Tensor],
+                  out_shape: torch.Size) -> dict[str, torch.Tensor]:
+    """One dual-number run per input entry: column j of the Jacobian is the tangent of the output."""
+    import torch.autograd.forward_ad as fwAD
+
+    base = [p.detach() for p in primals]
+    jac: dict[str, torch.Tensor] = {}
+    with torch.no_grad():
+        for k, name in enumerate(names):
+            cols = []
+            for j in range(base[k].numel()):
+                tangent = torch.zeros_like(base[k]).reshape(-1)
+                tangent[j] = 1
+                with fwAD.dual_level():
+                    xs = [fwAD.make_dual(b, tangent.reshape(b.shape)) if i == k else b for i, b in enumerate(base)]
+                    col = fwAD.unpack_dual(f(*xs)).tangent
+                cols.append(torch.zeros(out_shape, dtype=base[k].dtype) if col is None else col.detach().clone())
+            stacked = torch.stack(cols, dim=-1) if cols else torch.zeros(tuple(out_shape) + (0,), dtype=base[k].dtype)
+            jac[name] = stacked.reshape(tuple(out_shape) + tuple(base[k].shape))
+    return jac
+
+
+def _reverse_mode(out: torch.Tensor, names: list[str], primals: list[torch.Tensor],
+                  chunk: int) -> dict[str, torch.Tensor]:
+    """Rows of the Jacobian by batched backward passes over chunks of the identity."""
+    n_out = out.numel()
+    rows: list[list[torch.Tensor]] = [[] for _ in names]
+    for start in range(0, n_out, chunk):
+        stop = min(start + chunk, n_out)
+        eye = torch.zeros(stop - start, n_out, dtype=out.dtype)
+        eye[torch.arange(stop - start), torch.arange(start, stop)] = 1
+        seeds = eye.reshape((stop - start,) + tuple(out.shape))
+        try:
+            grads = torch.autograd.grad(out, primals, grad_outputs=seeds, retain_graph=True, allow_unused=True,
+                                        is_grads_batched=True)
+        except RuntimeError:  # an op without a batching rule: one backward pass per row
+            per_row = [torch.autograd.grad(out, primals, grad_outputs=s, retain_graph=True, allow_unused=True)
+                       for s in seeds]
+            grads = tuple(None if per_row[0][k] is None else torch.stack([r[k] for r in per_row])
+                          for k in range(len(primals)))
+        for k, g in enumerate(grads):
+            rows[k].append(torch.zeros((stop - start,) + tuple(primals[k].shape), dtype=out.dtype) if g is None
+                           else g.detach().clone())
+    return {n: (torch.cat(rows[k]) if rows[k] else torch.zeros((0,) + tuple(primals[k].shape), dtype=out.dtype))
+            .reshape(tuple(out.shape) + tuple(primals[k].shape)) for k, n in enumerate(names)}

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from . import misconceptions
-from .autograd import TorchRun, make_leaves, torch_jacobian, torch_run
+from .autograd import JACOBIAN_WORK, JacobianTooCostly, TorchRun, make_leaves, torch_jacobian, torch_run
 from .errors import GradexplainError, LimitError
 from .execute import Shapes, evaluate
 from .ir import Const, Node, Program
@@ -288,7 +288,11 @@ def jacobians(program: Program, leaves: dict[str, torch.Tensor], used: dict[str,
     if any(out_numel * leaves[n].numel() == 0 for n in wrt):  # torch's jacobian() cannot stack nothing
         return {n: JacobianEntry(None, None, None, reason="the Jacobian is empty: a tensor with no elements is "
                                  "involved") for n in wrt}
-    jac = torch_jacobian(program, leaves, opts.limits)
+    try:
+        jac = torch_jacobian(program, leaves, opts.limits)
+    except JacobianTooCostly as e:
+        return {n: JacobianEntry(None, None, None, reason=f"the Jacobian is too costly to build ({e}, over the "
+                                 f"limit of {JACOBIAN_WORK:,} elements in all)") for n in wrt}
     input_shapes = {n: tuple(t.shape) for n, t in leaves.items()}
     for name in wrt:
         sym: Symbolic | None = None
