@@ -82,8 +82,23 @@ def run_program(program: Program, leaves: dict[str, torch.Tensor], limits: Limit
     return values
 
 
-def _snapshot(v: Any) -> Any:
-    return v.detach().clone() if isinstance(v, torch.Tensor) else v
+SHARE_ABOVE = 10**6  # elements: larger recorded tensors are shared, not copied
+
+
+def _keep(t: torch.Tensor) -> torch.Tensor:
+    """A recorded tensor, safe from later changes.  Small ones are copied; large ones are shared:
+    autograd never changes a saved tensor or a gradient it handed to a hook (holding a reference
+    stops AccumulateGrad from stealing one), and copying would materialise expanded gradients
+    (``sum()``'s is one number seen 10^7 times) — gigabytes for a 10^7-element program."""
+    t = t.detach()
+    return t if t.numel() > SHARE_ABOVE else t.clone()
+
+
+def _snapshot(v: Any, in_place: bool = True) -> Any:
+    """A statement's value as it stands now (a copy when a later in-place statement may change it)."""
+    if not isinstance(v, torch.Tensor):
+        return v
+    return v.detach().clone() if in_place else _keep(v)
 
 
 def _saved(node: Any) -> dict[str, Any]:
@@ -97,7 +112,7 @@ def _saved(node: Any) -> dict[str, Any]:
         except RuntimeError:
             continue
         if isinstance(value, torch.Tensor):
-            saved[attr[len("_saved_"):]] = value.detach().clone()
+            saved[attr[len("_saved_"):]] = _keep(value)
         elif isinstance(value, (int, float, bool, str, tuple, list)) or value is None:
             saved[attr[len("_saved_"):]] = value
     return saved
@@ -135,11 +150,11 @@ def record_flow(index: dict[Any, GraphNode]) -> list[Any]:
     handles = []
     for fn, entry in index.items():
         def hook(grad_inputs: tuple, grad_outputs: tuple, entry: GraphNode = entry) -> None:
-            entry.grad_output = grad_outputs[0].detach().clone() if grad_outputs and grad_outputs[0] is not None else None
+            entry.grad_output = _keep(grad_outputs[0]) if grad_outputs and grad_outputs[0] is not None else None
             if entry.node == "AccumulateGrad":
                 entry.grad_output = entry.grad_output if entry.grad_output is not None else (
-                    grad_inputs[0].detach().clone() if grad_inputs and grad_inputs[0] is not None else None)
-            entry.grad_inputs = [g.detach().clone() if g is not None else None for g in grad_inputs]
+                    _keep(grad_inputs[0]) if grad_inputs and grad_inputs[0] is not None else None)
+            entry.grad_inputs = [_keep(g) if g is not None else None for g in grad_inputs]
         handles.append(fn.register_hook(hook))
     return handles
 
@@ -159,7 +174,8 @@ def torch_run(program: Program, leaves: dict[str, torch.Tensor], grad_output: to
     def after(i: int, value: Any) -> None:
         stmt = program.statements[i]
         grad_fn = value.grad_fn if isinstance(value, torch.Tensor) else None
-        statements.append(StatementRun(stmt.name, stmt.src, _snapshot(value), type(grad_fn).__name__ if grad_fn else None))
+        statements.append(StatementRun(stmt.name, stmt.src, _snapshot(value, program.in_place),
+                                       type(grad_fn).__name__ if grad_fn else None))
 
     values = run_program(program, leaves, limits, on_value, after)
     retained: dict[int, torch.Tensor] = {}

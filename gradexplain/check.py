@@ -172,12 +172,18 @@ def run_check(path: str, tol: float | None = None, show_progress: bool = False) 
 def check_dict(result: CheckResult) -> dict[str, Any]:
     """The ``gradexplain-check/1`` document (contract), plus ``error``/``warnings`` where there are any."""
     from .render.json import report_dict
+    from .report import document_budget
 
     def problem(p: ProblemResult) -> dict[str, Any]:
-        doc = {"name": p.name, "passed": p.passed, "failures": p.failures,
-               "result": report_dict(p.result) if p.result is not None else None}
-        if p.error:
-            doc["error"] = p.error
+        error = p.error
+        try:
+            with document_budget():  # each problem's document is bounded on its own
+                result = report_dict(p.result) if p.result is not None else None
+        except Exception as e:  # noqa: BLE001 - one problem's document must never lose the whole report
+            result, error = None, error or f"could not write this problem's result: {type(e).__name__}: {e}"
+        doc = {"name": p.name, "passed": p.passed, "failures": p.failures, "result": result}
+        if error:
+            doc["error"] = error
         if p.warnings:
             doc["warnings"] = p.warnings
         return doc

@@ -237,7 +237,7 @@ def disproved_at_inputs(claim: Node, derivative: Node, leaves: dict[str, torch.T
     if difference.size > PROOF_ELEMENTS:
         return None
     for idx in np.ndindex(*difference.shape):
-        d = sympy.sympify(difference[idx])
+        d = difference[idx] if isinstance(difference[idx], sympy.Basic) else sympy.Integer(0) + difference[idx]
         if d.is_zero is False and d.is_finite:
             where = f"[{', '.join(map(str, idx))}] " if idx else ""
             return f"claim - derivative = {float(d):.3g} {where}exactly"

@@ -21,7 +21,7 @@ from .ops import REGISTRY
 from .parse import parse_expression, parse_program
 from .report import (ExpectResult, ForwardEntry, GradEntry, GraphEntry, InputInfo, JacobianEntry, OutputInfo, Report,
                      Symbolic)
-from .values import Value, parse_value, split_assignment
+from .values import Value, clip, parse_value, split_assignment
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 DEFAULT_TOL = {"float64": 1e-6, "float32": 1e-4}
@@ -83,7 +83,7 @@ def read_values(opts: EvalOptions, program: Program, dtype: torch.dtype) -> dict
         try:
             values[name] = parse_value(text, opts.limits, dtype)
         except GradexplainError as e:
-            raise GradexplainError(f"{name}={text}: {e.message}", col=e.col, source=e.source) from None
+            raise GradexplainError(f"{name}={clip(text)}: {e.message}", col=e.col, source=e.source) from None
     missing = [n for n in program.inputs if n not in values]
     if missing:
         raise GradexplainError(f"no value for {missing[0]!r}: give it as {missing[0]}=VALUE"

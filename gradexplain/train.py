@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import torch
 
 from .autograd import run_program
-from .errors import GradexplainError
+from .errors import GradexplainError, LimitError
 from .execute import evaluate
 from .ir import Call, Node, Program, to_text, walk
 from .ops import dropout_mask
@@ -34,6 +34,10 @@ if TYPE_CHECKING:
     from .explain import EvalOptions
 
 MAX_STEPS = 1000
+# Each step records about this many tensors of the parameters' size (value, grad, own grad, after,
+# update, the SymPy value, the by-hand update, optimizer state), all kept for the report.
+RECORDED_PER_STEP = 8
+STEP_RECORD_MAX = 2**25  # recorded elements over all steps (256 MiB of float64)
 
 
 @dataclass
@@ -420,6 +424,17 @@ def _step_entry(k: int, rec: StepRecord, zeroed: StepRecord | None, sym: dict[st
     return entry
 
 
+def check_step_memory(param_elements: int, steps: int, runs: int) -> None:
+    """Predict what the steps will record before running them (``--step adam --steps 1000`` on 10^6
+    parameters would keep ~8·10^9 numbers, 64 GB) and refuse past :data:`STEP_RECORD_MAX`."""
+    recorded = param_elements * steps * runs * RECORDED_PER_STEP
+    if recorded > STEP_RECORD_MAX:
+        most = max(1, STEP_RECORD_MAX // (param_elements * runs * RECORDED_PER_STEP))
+        raise LimitError(f"--steps {steps} on {param_elements:,} parameter elements would record {recorded:,} numbers "
+                         f"(about {RECORDED_PER_STEP} per parameter element per step), over the limit of "
+                         f"{STEP_RECORD_MAX:,}: lower --steps (at most {most} here) or train fewer elements")
+
+
 def explain_steps(report: Report, program: Program, leaves: dict[str, torch.Tensor], wrt: list[str],
                   opts: EvalOptions, tol: float) -> None:
     """Fill ``report.extra["steps"]`` (and ``["training"]``), and fold the checks into ``report.agree``."""
@@ -429,6 +444,7 @@ def explain_steps(report: Report, program: Program, leaves: dict[str, torch.Tens
     assert t is not None
     if not 1 <= t.steps <= MAX_STEPS:
         raise GradexplainError(f"--steps must be between 1 and {MAX_STEPS}, not {t.steps}")
+    check_step_memory(sum(leaves[n].numel() for n in wrt), t.steps, runs=1 if t.zero_grad else 2)
     init = {n: v.detach().clone() for n, v in leaves.items()}
     records = run_steps(program, init, wrt, t, t.zero_grad, opts.seed, opts)
     zeroed = run_steps(program, init, wrt, t, True, opts.seed, opts) if not t.zero_grad else None

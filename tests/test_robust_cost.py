@@ -54,3 +54,42 @@ def test_jacobian_past_the_work_cap_is_a_reason_not_minutes():
     program = parse_program("outer(x, x)")
     with pytest.raises(JacobianTooCostly):
         torch_jacobian(program, _leaves(x=[1.0] * 100), work=10_000)
+
+
+def test_finite_differences_are_capped_by_evaluations(monkeypatch):
+    # per-element FD on outer(x, y) would be 2·n runs of n² elements: the footprint makes it directional
+    import gradexplain.numeric as numeric
+
+    monkeypatch.setattr(numeric, "WORK_MAX", 10_000)
+    r = run_cli("eval", "--json", "outer(x, y).sum()", "x=ones(40)", "y=ones(40)")
+    assert r.code == 0, r.stderr
+    x = torch.ones(40, dtype=torch.float64, requires_grad=True)
+    torch.outer(x, torch.ones(40, dtype=torch.float64)).sum().backward()
+    grad = r.json()["grads"]["x"]
+    assert grad["torch"] == x.grad.tolist()
+    assert isinstance(grad["numeric"], dict) and "directions" in grad["numeric"]["method"]
+
+
+def test_training_memory_is_predicted_and_refused():
+    r = run_cli("eval", "(w*w).sum()", "w=ones(1000000)", "--step", "adam", "--steps", "1000")
+    assert r.code == 2 and "--steps" in r.stderr and "limit" in r.stderr
+
+
+def test_big_tensors_are_summarised_in_json(monkeypatch):
+    import gradexplain.report as report
+
+    monkeypatch.setattr(report, "VALUE_MAX", 100)
+    r = run_cli("eval", "--json", "(x*x).sum()", "x=arange(1000)")
+    assert r.code == 0, r.stderr
+    value = r.json()["inputs"]["x"]["value"]
+    x = torch.arange(1000, dtype=torch.float64)
+    assert value == {"summary": True, "shape": [1000], "min": 0.0, "max": 999.0, "mean": float(x.mean()),
+                     "nonfinite": 0}
+
+
+def test_document_budget_summarises_later_tensors():
+    from gradexplain.report import document_budget, to_plain
+
+    with document_budget(10):
+        first, second = to_plain(torch.ones(8)), to_plain(torch.ones(8))
+    assert first == [1.0] * 8 and second["summary"] is True

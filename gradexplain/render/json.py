@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..report import SCHEMA, Report, to_plain
+from ..report import SCHEMA, Report, document_budget, to_plain
 
 SAVED_VALUE_MAX = 64  # saved tensors larger than this are described by shape only
 
@@ -58,4 +58,5 @@ def dumps(doc: Any) -> str:
 
 
 def render(report: Report) -> str:
-    return dumps(report_dict(report))
+    with document_budget():
+        return dumps(report_dict(report))
