@@ -12,6 +12,7 @@ from typing import Any, Callable, List, Optional
 import typer
 
 from . import __version__
+from .sanitize import visible
 
 EVAL_HELP = """Explain the gradient of EXPR: PyTorch autograd and SymPy side by side.
 
@@ -56,11 +57,6 @@ def main_options(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
 ) -> None:
     """gradexplain: PyTorch autograd and SymPy, side by side."""
-
-
-def visible(text: str) -> str:
-    """User text inside a message: newlines and control codes (terminal escapes, bidi overrides) escaped."""
-    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
 
 
 def fail(message: str, caret: str | None = None) -> None:
