@@ -244,7 +244,8 @@ def torch_jacobian(program: Program, leaves: dict[str, torch.Tensor], limits: Li
             footprint[0] += value.numel()
 
     def f(*xs: torch.Tensor, on_value: Callable[[Node, Any], None] | None = None) -> torch.Tensor:
-        env = dict(fixed, **{n: x.clone() for n, x in zip(names, xs)})
+        consts = {n: t.clone() for n, t in fixed.items()} if program.in_place else fixed  # may be changed in place
+        env = dict(consts, **{n: x.clone() for n, x in zip(names, xs)})
         out = run_program(program, env, limits, on_value=on_value)[program.output]
         return out if isinstance(out, torch.Tensor) else torch.tensor(out, dtype=torch.get_default_dtype())
 

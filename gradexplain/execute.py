@@ -163,6 +163,9 @@ class Shapes:
 
 def evaluate(node: Node, inputs: dict[str, torch.Tensor], limits: Limits = DEFAULT) -> torch.Tensor:
     """The value of a formula, no autograd, as a tensor."""
+    # a formula can hold the program's own in-place nodes (x += 1): they must not change the caller's inputs
+    in_place = any(isinstance(n, Call) and n.inplace for n in walk(node))
     with torch.no_grad():
-        v = Evaluator({k: t.detach() if isinstance(t, torch.Tensor) else t for k, t in inputs.items()}, limits)(node)
+        v = Evaluator({k: (t.detach().clone() if in_place else t.detach()) if isinstance(t, torch.Tensor) else t
+                       for k, t in inputs.items()}, limits)(node)
     return v if isinstance(v, torch.Tensor) else torch.tensor(v, dtype=torch.get_default_dtype())

@@ -128,7 +128,10 @@ def _explain(opts: EvalOptions) -> Report:
     grad_output = None
     if opts.grad_output is not None:
         grad_output = parse_value(opts.grad_output, opts.limits, dtype)
-    run = torch_run(program, leaves, grad_output.tensor if grad_output is not None else None, opts.limits)
+    # an in-place statement may change a --const input (torch changes the caller's tensor): the torch run
+    # gets its own copy, so the symbolic and numeric sides still see the values as given
+    own = {n: t.clone() if program.in_place and not t.requires_grad else t for n, t in leaves.items()}
+    run = torch_run(program, own, grad_output.tensor if grad_output is not None else None, opts.limits)
     output = run.output
     wrt = [n for n in program.inputs if n not in opts.const]
     if opts.train is not None:

@@ -18,6 +18,9 @@ from .limits import DEFAULT, Limits
 from .ops import REGISTRY, REQUIRED, VALUE_ONLY, OpSpec, resolve
 
 FUNCTION_PREFIXES = ("torch", "F", "torch.nn.functional", "nn.functional", "functional")
+# Ops whose torch result shares storage with their first argument: an in-place change to either
+# changes both.  (Advanced indexing copies; it is counted here too, which only errs on refusing.)
+VIEW_OPS = {"index", "t", "transpose", "reshape", "view", "unsqueeze", "squeeze", "expand_as"}
 BINOPS = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div", ast.Pow: "pow", ast.MatMult: "matmul"}
 COMPARE = {ast.Gt: "gt", ast.GtE: "ge", ast.Lt: "lt", ast.LtE: "le"}
 NAMED_CONSTANTS = {"inf": float("inf"), "nan": float("nan")}
@@ -94,6 +97,8 @@ class _Parser:
             if op is None:
                 raise self.error(f"augmented operator {type(stmt.op).__name__} is not allowed", stmt)
             current = self.expr(stmt.target)
+            if isinstance(stmt.target, ast.Name):
+                self.check_unshared(stmt.target.id, current, stmt)
             value = self.expr(stmt.value)
             combined = Call(op, (current, value), src=self.src(stmt), inplace=isinstance(stmt.target, ast.Name))
             return self.assign(stmt.target, combined, stmt)
@@ -112,11 +117,33 @@ class _Parser:
             if name in FUNCTION_PREFIXES or name in NAMED_CONSTANTS:
                 raise self.error(f"cannot assign into {name!r}", target)
             base = self.name(target.value)  # a statement's tensor, or an input (PyTorch refuses it unless --const)
+            self.check_unshared(name, base, stmt)
             new = Call("index_put", (base, node), {"key": self.index_key(target.slice)},
                        src=self.src(stmt), inplace=True)
             self.env[name] = new
             return Statement(name, new, self.src(stmt))
         raise self.error("only NAME = ... and NAME[index] = ... assignments are allowed", target)
+
+    def check_unshared(self, name: str, node: Node, stmt: ast.stmt) -> None:
+        """An in-place change to a tensor that another name shares (``z = y``) or views (``v = y[0:2]``)
+        changes both in PyTorch.  The IR gives each name its own value, so such a program would get
+        a false verdict: it is refused, with the copy that makes it well defined."""
+        def root(n: Node) -> Node:
+            while isinstance(n, Call) and n.op in VIEW_OPS and n.args:
+                n = n.args[0]
+            return n
+
+        target = root(node)
+        bound = dict(self.env, **{k: v for k, v in self.inputs.items() if k not in self.env})
+        for other, value in bound.items():
+            if other == name or not isinstance(value, Node):
+                continue
+            if value is node or root(value) is target:
+                how = "is the same tensor as" if value is node else "shares storage with (is a view of, or views)"
+                raise self.error(f"this statement changes {name} in place, and {name} {how} {other}: PyTorch "
+                                 f"would change {other} too, which gradexplain does not model — copy where the "
+                                 "tensor is shared (z = y*1 instead of z = y, v = y[0:2]*1 instead of v = y[0:2])",
+                                 stmt, ParseError)
 
     def check_name(self, name: str, node: ast.AST) -> str:
         if name.startswith("_"):
