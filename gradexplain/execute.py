@@ -95,7 +95,7 @@ class Evaluator:
             raise
         except ZeroDivisionError as e:
             result = e
-        except (RuntimeError, ValueError, TypeError, IndexError, NotImplementedError, OverflowError) as e:
+        except (RuntimeError, ValueError, TypeError, IndexError, NotImplementedError, OverflowError, AttributeError) as e:
             raise GradexplainError(self._message(node, args, e)) from None
         if not isinstance(result, (complex, ZeroDivisionError)):
             return result
