@@ -82,8 +82,23 @@ def run_program(program: Program, leaves: dict[str, torch.Tensor], limits: Limit
     return values
 
 
-def _snapshot(v: Any) -> Any:
-    return v.detach().clone() if isinstance(v, torch.Tensor) else v
+SHARE_ABOVE = 10**6  # elements: larger recorded tensors are shared, not copied
+
+
+def _keep(t: torch.Tensor) -> torch.Tensor:
+    """A recorded tensor, safe from later changes.  Small ones are copied; large ones are shared:
+    autograd never changes a saved tensor or a gradient it handed to a hook (holding a reference
+    stops AccumulateGrad from stealing one), and copying would materialise expanded gradients
+    (``sum()``'s is one number seen 10^7 times) — gigabytes for a 10^7-element program."""
+    t = t.detach()
+    return t if t.numel() > SHARE_ABOVE else t.clone()
+
+
+def _snapshot(v: Any, in_place: bool = True) -> Any:
+    """A statement's value as it stands now (a copy when a later in-place statement may change it)."""
+    if not isinstance(v, torch.Tensor):
+        return v
+    return v.detach().clone() if in_place else _keep(v)
 
 
 def _saved(node: Any) -> dict[str, Any]:
@@ -97,7 +112,7 @@ def _saved(node: Any) -> dict[str, Any]:
         except RuntimeError:
             continue
         if isinstance(value, torch.Tensor):
-            saved[attr[len("_saved_"):]] = value.detach().clone()
+            saved[attr[len("_saved_"):]] = _keep(value)
         elif isinstance(value, (int, float, bool, str, tuple, list)) or value is None:
             saved[attr[len("_saved_"):]] = value
     return saved
@@ -135,11 +150,11 @@ def record_flow(index: dict[Any, GraphNode]) -> list[Any]:
     handles = []
     for fn, entry in index.items():
         def hook(grad_inputs: tuple, grad_outputs: tuple, entry: GraphNode = entry) -> None:
-            entry.grad_output = grad_outputs[0].detach().clone() if grad_outputs and grad_outputs[0] is not None else None
+            entry.grad_output = _keep(grad_outputs[0]) if grad_outputs and grad_outputs[0] is not None else None
             if entry.node == "AccumulateGrad":
                 entry.grad_output = entry.grad_output if entry.grad_output is not None else (
-                    grad_inputs[0].detach().clone() if grad_inputs and grad_inputs[0] is not None else None)
-            entry.grad_inputs = [g.detach().clone() if g is not None else None for g in grad_inputs]
+                    _keep(grad_inputs[0]) if grad_inputs and grad_inputs[0] is not None else None)
+            entry.grad_inputs = [_keep(g) if g is not None else None for g in grad_inputs]
         handles.append(fn.register_hook(hook))
     return handles
 
@@ -159,7 +174,8 @@ def torch_run(program: Program, leaves: dict[str, torch.Tensor], grad_output: to
     def after(i: int, value: Any) -> None:
         stmt = program.statements[i]
         grad_fn = value.grad_fn if isinstance(value, torch.Tensor) else None
-        statements.append(StatementRun(stmt.name, stmt.src, _snapshot(value), type(grad_fn).__name__ if grad_fn else None))
+        statements.append(StatementRun(stmt.name, stmt.src, _snapshot(value, program.in_place),
+                                       type(grad_fn).__name__ if grad_fn else None))
 
     values = run_program(program, leaves, limits, on_value, after)
     retained: dict[int, torch.Tensor] = {}
@@ -201,15 +217,97 @@ def torch_run(program: Program, leaves: dict[str, torch.Tensor], grad_output: to
     return TorchRun(leaves, statements, output, graph, grads, backward_ran, notes, trace)
 
 
-def torch_jacobian(program: Program, leaves: dict[str, torch.Tensor], limits: Limits = DEFAULT) -> dict[str, torch.Tensor]:
-    """d output / d input for every input that requires grad, shape ``out.shape + in.shape``."""
+JACOBIAN_WORK = 2**26  # tensor elements touched in all, over every pass that builds one Jacobian
+BATCH_WORK = 2**23  # elements one batched backward pass may hold (64 MiB of float64)
+
+
+class JacobianTooCostly(Exception):
+    """The Jacobian would cost more passes × elements than :data:`JACOBIAN_WORK`."""
+
+
+def torch_jacobian(program: Program, leaves: dict[str, torch.Tensor], limits: Limits = DEFAULT,
+                   work: int = JACOBIAN_WORK) -> dict[str, torch.Tensor]:
+    """d output / d input for every input that requires grad, shape ``out.shape + in.shape``.
+
+    The cost is predicted before the work: a Jacobian takes one pass per output entry (reverse
+    mode) or one per input entry (forward mode), each touching every element the program makes
+    (its footprint, measured on one run).  The cheaper mode is used — ``x*ones(100000)`` is one
+    forward-mode pass, not 10^5 backward passes — reverse passes are batched in chunks of
+    :data:`BATCH_WORK` elements, and past ``work`` elements in all :class:`JacobianTooCostly` is
+    raised instead of running for minutes."""
     names = [n for n, t in leaves.items() if t.requires_grad]
     fixed = {n: t.detach() for n, t in leaves.items() if not t.requires_grad}
+    footprint = [0]
 
-    def f(*xs: torch.Tensor) -> torch.Tensor:
-        env = dict(fixed, **{n: x.clone() for n, x in zip(names, xs)})
-        out = run_program(program, env, limits)[program.output]
+    def count(_node: Node, value: Any) -> None:
+        if isinstance(value, torch.Tensor):
+            footprint[0] += value.numel()
+
+    def f(*xs: torch.Tensor, on_value: Callable[[Node, Any], None] | None = None) -> torch.Tensor:
+        consts = {n: t.clone() for n, t in fixed.items()} if program.in_place else fixed  # may be changed in place
+        env = dict(consts, **{n: x.clone() for n, x in zip(names, xs)})
+        out = run_program(program, env, limits, on_value=on_value)[program.output]
         return out if isinstance(out, torch.Tensor) else torch.tensor(out, dtype=torch.get_default_dtype())
 
-    jac = torch.autograd.functional.jacobian(f, tuple(leaves[n].detach() for n in names))
-    return {n: j.detach() for n, j in zip(names, jac)}
+    primals = [leaves[n].detach().requires_grad_(True) for n in names]
+    with torch.enable_grad():
+        out = f(*primals, on_value=count)
+    per_pass = max(footprint[0] + sum(p.numel() for p in primals), 1)
+    n_in, n_out = sum(p.numel() for p in primals), out.numel()
+    if not out.requires_grad:  # a constant output: nothing to differentiate
+        return {n: torch.zeros(tuple(out.shape) + tuple(p.shape), dtype=out.dtype) for n, p in zip(names, primals)}
+    if min(n_in, n_out) * per_pass > work:
+        raise JacobianTooCostly(f"{min(n_in, n_out):,} passes over {per_pass:,} elements each")
+    if n_in < n_out:
+        try:
+            return _forward_mode(f, names, primals, out.shape)
+        except (RuntimeError, NotImplementedError):  # an op without a forward-mode formula
+            pass
+    return _reverse_mode(out, names, primals, max(1, BATCH_WORK // per_pass))
+
+
+def _forward_mode(f: Callable[..., torch.Tensor], names: list[str], primals: list[torch.Tensor],
+                  out_shape: torch.Size) -> dict[str, torch.Tensor]:
+    """One dual-number run per input entry: column j of the Jacobian is the tangent of the output."""
+    import torch.autograd.forward_ad as fwAD  # heavy
+
+    base = [p.detach() for p in primals]
+    jac: dict[str, torch.Tensor] = {}
+    with torch.no_grad():
+        for k, name in enumerate(names):
+            cols = []
+            for j in range(base[k].numel()):
+                tangent = torch.zeros_like(base[k]).reshape(-1)
+                tangent[j] = 1
+                with fwAD.dual_level():
+                    xs = [fwAD.make_dual(b, tangent.reshape(b.shape)) if i == k else b for i, b in enumerate(base)]
+                    col = fwAD.unpack_dual(f(*xs)).tangent
+                cols.append(torch.zeros(out_shape, dtype=base[k].dtype) if col is None else col.detach().clone())
+            stacked = torch.stack(cols, dim=-1) if cols else torch.zeros(tuple(out_shape) + (0,), dtype=base[k].dtype)
+            jac[name] = stacked.reshape(tuple(out_shape) + tuple(base[k].shape))
+    return jac
+
+
+def _reverse_mode(out: torch.Tensor, names: list[str], primals: list[torch.Tensor],
+                  chunk: int) -> dict[str, torch.Tensor]:
+    """Rows of the Jacobian by batched backward passes over chunks of the identity."""
+    n_out = out.numel()
+    rows: list[list[torch.Tensor]] = [[] for _ in names]
+    for start in range(0, n_out, chunk):
+        stop = min(start + chunk, n_out)
+        eye = torch.zeros(stop - start, n_out, dtype=out.dtype)
+        eye[torch.arange(stop - start), torch.arange(start, stop)] = 1
+        seeds = eye.reshape((stop - start,) + tuple(out.shape))
+        try:
+            grads = torch.autograd.grad(out, primals, grad_outputs=seeds, retain_graph=True, allow_unused=True,
+                                        is_grads_batched=True)
+        except RuntimeError:  # an op without a batching rule: one backward pass per row
+            per_row = [torch.autograd.grad(out, primals, grad_outputs=s, retain_graph=True, allow_unused=True)
+                       for s in seeds]
+            grads = tuple(None if per_row[0][k] is None else torch.stack([r[k] for r in per_row])
+                          for k in range(len(primals)))
+        for k, g in enumerate(grads):
+            rows[k].append(torch.zeros((stop - start,) + tuple(primals[k].shape), dtype=out.dtype) if g is None
+                           else g.detach().clone())
+    return {n: (torch.cat(rows[k]) if rows[k] else torch.zeros((0,) + tuple(primals[k].shape), dtype=out.dtype))
+            .reshape(tuple(out.shape) + tuple(primals[k].shape)) for k, n in enumerate(names)}

@@ -20,6 +20,7 @@ from .explain import explain
 from .format import short
 from .options import EvalOptions
 from .values import parse_value
+from .files import check_toml_nesting, read_regular_file
 
 CHECK_SCHEMA = "gradexplain-check/1"
 KNOWN_KEYS = {"name", "expr", "inputs", "const", "grad_output", "expect_output", "output", "output_name", "expect",
@@ -52,14 +53,14 @@ class CheckResult:
 
 
 def load_problems(path: str) -> list[Any]:
+    raw = read_regular_file(path)  # regular files only, size capped: not /dev/zero, not a FIFO
     try:
-        with open(path, "rb") as f:
-            data = tomllib.load(f)
-    except FileNotFoundError:
-        raise GradexplainError(f"{path}: no such file") from None
+        text = raw.decode("utf-8")
+        check_toml_nesting(text, path)
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise GradexplainError(f"{path}: not valid TOML: {e}") from None
-    except (OSError, UnicodeDecodeError) as e:
+    except UnicodeDecodeError as e:
         raise GradexplainError(f"{path}: cannot read: {e}") from None
     problems = data.get("problem")
     if not isinstance(problems, list) or not problems:

@@ -18,6 +18,7 @@ from click.core import ParameterSource
 from . import __version__
 from .errors import ExitCode, GradexplainError
 from .limits import Limits
+from .sanitize import visible
 
 EVAL_HELP = """Explain the gradient of EXPR: PyTorch autograd and SymPy side by side.
 
@@ -68,11 +69,6 @@ def main_options(
 
 
 EXIT_CLOSED_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a program whose reader went away
-
-
-def visible(text: str) -> str:
-    """User text inside a message: newlines and control codes (terminal escapes, bidi overrides) escaped."""
-    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
 
 
 def fail(message: str, caret: str | None = None, *, as_json: bool = False, col: int | None = None,

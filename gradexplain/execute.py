@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 import torch
 
+from .bignum import torch_scalar
 from .errors import GradexplainError, LimitError
 from .ir import Call, Const, Input, Node, walk
 from .printer import to_text
@@ -20,11 +21,12 @@ from .ops import REGISTRY, as_tensor
 
 INPLACE = {"add": operator.iadd, "sub": operator.isub, "mul": operator.imul, "div": operator.itruediv,
            "pow": operator.ipow}
+MAX_DIMS = 64  # torch's own limit ("only tensors with up to 64 dims are supported")
 
 
 def const_value(c: Const) -> int | float:
-    v = c.value
-    return v if isinstance(v, int) else float(v)
+    """Exact constants as torch takes them: floats past int64 (see :mod:`gradexplain.bignum`)."""
+    return torch_scalar(c.value)
 
 
 def describe(v: Any) -> str:
@@ -94,7 +96,7 @@ class Evaluator:
             raise
         except ZeroDivisionError as e:
             result = e
-        except (RuntimeError, ValueError, TypeError, IndexError, NotImplementedError, OverflowError) as e:
+        except (RuntimeError, ValueError, TypeError, IndexError, NotImplementedError, OverflowError, AttributeError) as e:
             raise GradexplainError(self._message(node, args, e)) from None
         if not isinstance(result, (complex, ZeroDivisionError)):
             return result
@@ -124,6 +126,9 @@ class Evaluator:
     def _check(self, node: Call, value: Any) -> Any:
         if isinstance(value, torch.Tensor):
             self._check_size(node, value.numel(), value.shape)
+            if value.dim() > MAX_DIMS:
+                raise LimitError(f"{node.src or to_text(node)} would make a tensor of {value.dim()} dims: torch "
+                                 f"supports at most {MAX_DIMS} (most of its kernels refuse more)")
         return value
 
 
@@ -159,6 +164,9 @@ class Shapes:
 
 def evaluate(node: Node, inputs: dict[str, torch.Tensor], limits: Limits = DEFAULT) -> torch.Tensor:
     """The value of a formula, no autograd, as a tensor."""
+    # a formula can hold the program's own in-place nodes (x += 1): they must not change the caller's inputs
+    in_place = any(isinstance(n, Call) and n.inplace for n in walk(node))
     with torch.no_grad():
-        v = Evaluator({k: t.detach() if isinstance(t, torch.Tensor) else t for k, t in inputs.items()}, limits)(node)
+        v = Evaluator({k: (t.detach().clone() if in_place else t.detach()) if isinstance(t, torch.Tensor) else t
+                       for k, t in inputs.items()}, limits)(node)
     return v if isinstance(v, torch.Tensor) else torch.tensor(v, dtype=torch.get_default_dtype())

@@ -5,11 +5,16 @@ checked numerically at the inputs and then symbolically: SymPy simplifies
 ``claim - derivative`` (shape-generic), or, for small inputs, every entry of it over symbolic
 inputs of the given shapes.  0 proves it.  A formula that matches at the given inputs but not at a
 nearby point is wrong in general; one SymPy can neither prove nor refute is "unproved" — it passes
-numerically, and that outcome is reported, never silently merged with "proved".
+numerically, and that outcome is reported, never silently merged with "proved".  A formula within
+tolerance of the gradient whose exact difference at the inputs is provably not 0 (``4.000001*x``
+for ``4*x``) is "disproved": a symbolic disproof always beats a numeric near-match.
 
 ``ExpectResult.outcome`` is one of :data:`OUTCOMES`.
 """
 from __future__ import annotations
+
+import math
+from fractions import Fraction
 
 import numpy as np
 import sympy
@@ -36,6 +41,7 @@ OUTCOMES = {
     "wrong-shape": "the answer has another shape than the gradient (or cannot be evaluated)",
     "transposed": "the answer is the transpose of the right one",
     "not-general": "a formula that matches at the given inputs, but not at a nearby point",
+    "disproved": "a formula within tolerance of the gradient, but SymPy shows claim - derivative != 0 at the inputs",
 }
 PASSING = {"holds", "proved", "unproved"}
 PROOF_ELEMENTS = 64  # per-element proofs only when inputs and gradient are this small
@@ -139,6 +145,9 @@ def prove(claim: Node, report: Report, program: Program, name: str, shapes: Shap
         with budget(limits.symbolic_timeout):
             if derivative is not None and proved_generic(claim, derivative, shapes):
                 return "proved", "holds numerically and symbolically (SymPy: claim - derivative = 0)"
+            disproof = disproved_at_inputs(claim, derivative, leaves) if derivative is not None else None
+            if disproof:
+                return "disproved", f"is within tolerance at these inputs, but not equal: {disproof}"
             nearby = differs_nearby(claim, report, program, name, leaves, limits, tol)
             if nearby:
                 return "not-general", f"matches at these inputs, but not in general: {nearby}"
@@ -181,6 +190,30 @@ def proved_per_element(claim: Node, derivative: Node, leaves: dict[str, torch.Te
     if difference.size > PROOF_ELEMENTS:
         return False
     return all(sympy.expand(d) == 0 or sympy.simplify(d) == 0 for d in difference.reshape(-1))
+
+
+def disproved_at_inputs(claim: Node, derivative: Node, leaves: dict[str, torch.Tensor]) -> str | None:
+    """The first entry where ``claim - derivative``, evaluated exactly at the inputs (each float as
+    the exact binary value torch holds), is provably not 0 — a near-match is still a wrong answer.
+    None when every entry is 0 or SymPy cannot decide (``is_zero`` is None)."""
+    if sum(t.numel() for t in leaves.values()) > PROOF_ELEMENTS:
+        return None
+    as_exact = np.frompyfunc(lambda v: sympy.Rational(*Fraction(v).as_integer_ratio()) if math.isfinite(v)
+                             else sympy.nan, 1, 1)
+    env = {n: as_exact(np.asarray(t.detach().double().numpy(), dtype=object)) for n, t in leaves.items()}
+    try:
+        evaluator = ObjEvaluator(env)
+        difference = np.asarray(evaluator(claim) - evaluator(derivative), dtype=object)
+    except (NoClosedForm, ArithmeticError, TypeError, ValueError, NotImplementedError, GradexplainError):
+        return None
+    if difference.size > PROOF_ELEMENTS:
+        return None
+    for idx in np.ndindex(*difference.shape):
+        d = difference[idx] if isinstance(difference[idx], sympy.Basic) else sympy.Integer(0) + difference[idx]
+        if d.is_zero is False and d.is_finite:
+            where = f"[{', '.join(map(str, idx))}] " if idx else ""
+            return f"claim - derivative = {float(d):.3g} {where}exactly"
+    return None
 
 
 def differs_nearby(claim: Node, report: Report, program: Program, name: str, leaves: dict[str, torch.Tensor],

@@ -58,7 +58,8 @@ def _explain(opts: EvalOptions) -> Report:
             (stage.grad_output is None or stage.grad_output.exact is not None):
         exact_values(report, stage.used, opts.limits)
     if opts.numeric:
-        numeric = numeric_gradients(stage.program, stage.leaves, stage.seed, stage.wrt, stage.run.grads)
+        numeric = numeric_gradients(stage.program, stage.leaves, stage.seed, stage.wrt, stage.run.grads,
+                                    notes=report.notes)
         report.notes.extend(attach_numeric(report.grads, numeric, stage.tol))
     report.agree = all_agree(e.agree for e in report.grads.values())
     if opts.hessian or opts.hvp:
@@ -66,6 +67,7 @@ def _explain(opts: EvalOptions) -> Report:
         report.agree = all_agree([report.agree, *flags])
     if stage.show_jacobian():
         report.jacobian = jacobians(stage)
+        report.agree = all_agree([report.agree, *(e.agree for e in report.jacobian.values())])
     expectations(stage)
     report.notes.extend(stage.run.notes)
     if opts.train is not None:

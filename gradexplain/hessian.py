@@ -52,12 +52,12 @@ def second_order(report: Report, program: Program, leaves: dict[str, torch.Tenso
     symbolic_side = SymbolicSecondOrder(report, leaves, wrt, opts.limits)
     flags: list[bool | None] = []
     if opts.hessian:
-        blocks = hessian_blocks(torch_side, symbolic_side, tol, opts.numeric)
+        blocks = hessian_blocks(torch_side, symbolic_side, tol, opts.numeric, report.notes)
         report.hessian = blocks
         report.hessian_info = torch_side.info(blocks, tol)
         flags += [b.agree for row in blocks.values() for b in row.values()]
     if directions:
-        report.hvp = hvp_entries(torch_side, symbolic_side, directions, tol, opts.numeric)
+        report.hvp = hvp_entries(torch_side, symbolic_side, directions, tol, opts.numeric, report.notes)
         flags += [e.agree for e in report.hvp.values()]
     return flags
 
@@ -128,8 +128,10 @@ class TorchSecondOrder:
             per_row = [torch.autograd.grad(g, targets, grad_outputs=eye[i], retain_graph=True,
                                            materialize_grads=True) for i in range(n)]
             rows = tuple(torch.stack([r[k] for r in per_row]) for k in range(len(targets)))
-        # clone: a batched zero gradient (abs, sign) comes back as a tensor without storage
-        return {b: r.detach().clone().reshape(zero[b].shape) if r is not None else zero[b] for b, r in zip(self.wrt, rows)}
+        # clone: a batched grad through a piecewise-constant derivative (abs, relu) comes back as an
+        # expanded zero whose .tolist() raises "tensor with unallocated storage" (torch 2.13)
+        return {b: r.detach().reshape(zero[b].shape).clone() if r is not None else zero[b]
+                for b, r in zip(self.wrt, rows)}
 
     def hvp(self, directions: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """``grad(Σ_a grad_a · v_a, b)`` — the matrix is never built."""
@@ -411,12 +413,19 @@ class LinearMap:
 # ========================================================================== the sections
 
 
+def _outside_domain(notes: list[str], what: str, e: GradexplainError) -> None:
+    notes.append(f"no finite-difference {what}: a step of ~1e-5 leaves the domain ({e.message})")
+
+
 def hessian_blocks(torch_side: TorchSecondOrder, symbolic_side: SymbolicSecondOrder, tol: float,
-                   numeric: bool) -> dict[str, dict[str, HessianBlock]]:
+                   numeric: bool, notes: list[str]) -> dict[str, dict[str, HessianBlock]]:
     wrt = torch_side.wrt
     fd = None
     if numeric and sum(torch_side.values[a].numel() for a in wrt) <= NUMERIC_MAX:
-        fd = numeric_hessian(torch_side.program, torch_side.values, wrt, torch_side.seed, torch_side.limits)
+        try:
+            fd = numeric_hessian(torch_side.program, torch_side.values, wrt, torch_side.seed, torch_side.limits)
+        except GradexplainError as e:
+            _outside_domain(notes, "Hessian", e)
     rows = {a: torch_side.block_rows(a) for a in wrt}
     sym: dict[str, dict[str, Symbolic]] = {}
     reasons: dict[str, str] = {}
@@ -443,10 +452,14 @@ def hessian_blocks(torch_side: TorchSecondOrder, symbolic_side: SymbolicSecondOr
 
 
 def hvp_entries(torch_side: TorchSecondOrder, symbolic_side: SymbolicSecondOrder, directions: dict[str, torch.Tensor],
-                tol: float, numeric: bool) -> dict[str, HvpEntry]:
+                tol: float, numeric: bool, notes: list[str]) -> dict[str, HvpEntry]:
     hv = torch_side.hvp(directions)
-    fd = numeric_hvp(torch_side.program, torch_side.values, torch_side.wrt, torch_side.seed, directions,
-                     torch_side.limits) if numeric else {}
+    fd: dict[str, torch.Tensor] = {}
+    try:
+        fd = numeric_hvp(torch_side.program, torch_side.values, torch_side.wrt, torch_side.seed, directions,
+                         torch_side.limits) if numeric else {}
+    except GradexplainError as e:
+        _outside_domain(notes, "Hessian-vector product", e)
     formulas: dict[str, Any] = {}
     reason = None
     try:

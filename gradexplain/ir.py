@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Iterator, Union
 
+from .bignum import int_text, rational_text
+
 Number = Union[int, Fraction, float]
 
 
@@ -155,11 +157,9 @@ def number_text(v: Number) -> str:
     if isinstance(v, bool):
         return str(v)
     if isinstance(v, int):
-        return str(v)
+        return int_text(v)
     if isinstance(v, Fraction):
-        if v.denominator == 1:
-            return str(v.numerator)
-        return f"{v.numerator}/{v.denominator}"
+        return rational_text(v)
     if v != v:
         return "nan"
     if v in (float("inf"), float("-inf")):

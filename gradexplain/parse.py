@@ -19,6 +19,9 @@ from .limits import DEFAULT, Limits
 from .ops import REGISTRY, VALUE_ONLY, OpSpec, resolve
 
 FUNCTION_PREFIXES = ("torch", "F", "torch.nn.functional", "nn.functional", "functional")
+# Ops whose torch result shares storage with their first argument: an in-place change to either
+# changes both.  (Advanced indexing copies; it is counted here too, which only errs on refusing.)
+VIEW_OPS = {"index", "t", "transpose", "reshape", "view", "unsqueeze", "squeeze", "expand_as"}
 BINOPS = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div", ast.Pow: "pow", ast.MatMult: "matmul"}
 COMPARE = {ast.Gt: "gt", ast.GtE: "ge", ast.Lt: "lt", ast.LtE: "le"}
 NAMED_CONSTANTS = {"inf": float("inf"), "nan": float("nan")}
@@ -74,6 +77,9 @@ class _Parser:
         for i, stmt in enumerate(tree.body):
             last = i == len(tree.body) - 1
             statements.append(self.statement(stmt, last, len(statements)))
+        if isinstance(tree.body[-1], ast.Expr) and any(s.name == "out" for s in statements[:-1]):
+            # the user's own `out` is never shadowed: the unnamed last expression is named like the others
+            statements[-1].name = f"expr{len(statements)}"
         return Program(statements=statements, output=len(statements) - 1, inputs=list(self.inputs), text=self.text)
 
     def statement(self, stmt: ast.stmt, last: bool, index: int) -> Statement:
@@ -89,6 +95,8 @@ class _Parser:
             if op is None:
                 raise self.error(f"augmented operator {type(stmt.op).__name__} is not allowed", stmt)
             current = self.expr(stmt.target)
+            if isinstance(stmt.target, ast.Name):
+                self.check_unshared(stmt.target.id, current, stmt)
             value = self.expr(stmt.value)
             combined = Call(op, (current, value), src=self.src(stmt), inplace=isinstance(stmt.target, ast.Name))
             return self.assign(stmt.target, combined, stmt)
@@ -107,11 +115,33 @@ class _Parser:
             if name in FUNCTION_PREFIXES or name in NAMED_CONSTANTS:
                 raise self.error(f"cannot assign into {name!r}", target)
             base = self.name(target.value)  # a statement's tensor, or an input (PyTorch refuses it unless --const)
+            self.check_unshared(name, base, stmt)
             new = Call("index_put", (base, node), {"key": self.index_key(target.slice)},
                        src=self.src(stmt), inplace=True)
             self.env[name] = new
             return Statement(name, new, self.src(stmt))
         raise self.error("only NAME = ... and NAME[index] = ... assignments are allowed", target)
+
+    def check_unshared(self, name: str, node: Node, stmt: ast.stmt) -> None:
+        """An in-place change to a tensor that another name shares (``z = y``) or views (``v = y[0:2]``)
+        changes both in PyTorch.  The IR gives each name its own value, so such a program would get
+        a false verdict: it is refused, with the copy that makes it well defined."""
+        def root(n: Node) -> Node:
+            while isinstance(n, Call) and n.op in VIEW_OPS and n.args:
+                n = n.args[0]
+            return n
+
+        target = root(node)
+        bound = dict(self.env, **{k: v for k, v in self.inputs.items() if k not in self.env})
+        for other, value in bound.items():
+            if other == name or not isinstance(value, Node):
+                continue
+            if value is node or root(value) is target:
+                how = "is the same tensor as" if value is node else "shares storage with (is a view of, or views)"
+                raise self.error(f"this statement changes {name} in place, and {name} {how} {other}: PyTorch "
+                                 f"would change {other} too, which gradexplain does not model — copy where the "
+                                 "tensor is shared (z = y*1 instead of z = y, v = y[0:2]*1 instead of v = y[0:2])",
+                                 stmt, ParseError)
 
     def check_name(self, name: str, node: ast.AST) -> str:
         if name.startswith("_"):
@@ -288,6 +318,9 @@ class _Parser:
         dim = params.get("dim")
         if dim is not None and not (isinstance(dim, int) or (isinstance(dim, tuple) and all(isinstance(d, int) for d in dim))):
             raise self.error("dim must be an integer or a tuple of integers", node)
+        if dim == ():  # torch reads it as every dim for sum/mean/amax, raises for others: not modelled yet
+            raise self.error(f"{spec.name}(): an empty dim tuple is not supported (leave dim out to reduce over "
+                             "every dim)", node)
         if "p" in params and not isinstance(params["p"], (int, float)):
             raise self.error("p must be a number", node)
         if spec.name == "dropout" and not 0 <= params.get("p", 0.5) <= 1:

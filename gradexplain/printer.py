@@ -91,7 +91,7 @@ class Printer:
             if name not in params or name in spec.hidden_params:
                 continue
             value = params[name]
-            if name == spec.varargs_param and isinstance(value, tuple):
+            if name == spec.varargs_param and isinstance(value, tuple) and value:  # () is written as ()
                 arg_texts.extend(param_text(v) for v in value)
             elif name in spec.positional_params:
                 arg_texts.append(param_text(value))

@@ -6,9 +6,13 @@ are converted to nested lists (with ``"nan"``/``"inf"`` strings) only by :func:`
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any
+from typing import Any, Iterator
+
+from .bignum import json_exact
 
 from .errors import ExitCode
 
@@ -95,7 +99,7 @@ class ExpectResult:
     passed: bool
     message: str
     proved: bool | None = None  # formula: True proved, None could not decide, False wrong
-    outcome: str = ""  # holds | proved | unproved | wrong | wrong-shape | transposed | not-general (expect.OUTCOMES)
+    outcome: str = ""  # holds | proved | unproved | wrong | wrong-shape | transposed | not-general | disproved (expect.OUTCOMES)
 
 
 @dataclass
@@ -202,8 +206,8 @@ class Report:
 def plain_number(v: Any) -> Any:
     if isinstance(v, bool):
         return v
-    if isinstance(v, Fraction):
-        return v.numerator if v.denominator == 1 else f"{v.numerator}/{v.denominator}"
+    if isinstance(v, (int, Fraction)):
+        return json_exact(v)
     if isinstance(v, float):
         if math.isnan(v):
             return "nan"
@@ -214,6 +218,37 @@ def plain_number(v: Any) -> Any:
 
 
 BULK = 1024  # tensors this large stay numpy arrays, which render.json.dumps writes in bulk
+# Tensors with more elements than this are summarised in documents: 10^7 floats are ~200 MB of JSON
+# text per field, and a document repeats a tensor's size several times (input, gradient, formula
+# value, finite differences).
+VALUE_MAX = 10**6
+DOCUMENT_MAX = 4 * 10**6  # numbers one document writes in full; later tensors are summarised
+_document_left: ContextVar[list[int] | None] = ContextVar("document_left", default=None)
+
+
+@contextmanager
+def document_budget(numbers: int = DOCUMENT_MAX) -> Iterator[None]:
+    """Within this, :func:`to_plain` writes at most ``numbers`` tensor entries in full (in document
+    order) and summarises the rest: ``--step adam --steps 8`` over 10^6 parameters would otherwise
+    write 64 full copies (> 1 GB of JSON text)."""
+    token = _document_left.set([numbers])
+    try:
+        yield
+    finally:
+        _document_left.reset(token)
+
+
+def summary(t: Any) -> dict[str, Any]:
+    """A tensor too large to write out: ``{"summary": true, "shape", "min", "max", "mean",
+    "nonfinite"}`` (statistics over the finite entries; ``nonfinite`` counts the others)."""
+    import torch  # heavy
+
+    flat = t.detach().reshape(-1)
+    flat = flat.double() if flat.is_floating_point() else flat.to(torch.float64)
+    finite = flat[torch.isfinite(flat)]
+    stats = {k: plain_number(float(f(finite))) if finite.numel() else None
+             for k, f in (("min", torch.min), ("max", torch.max), ("mean", torch.mean))}
+    return {"summary": True, "shape": list(t.shape), **stats, "nonfinite": int(flat.numel() - finite.numel())}
 
 
 def exact_text(exact: Any) -> str:
@@ -239,6 +274,11 @@ def to_plain(obj: Any) -> Any:
     import torch  # heavy
 
     if isinstance(obj, torch.Tensor):
+        left = _document_left.get()
+        if obj.numel() > VALUE_MAX or (left is not None and obj.numel() > left[0]):
+            return summary(obj)
+        if left is not None:
+            left[0] -= obj.numel()
         t = obj.detach().cpu()
         if t.dtype == torch.bool or not t.is_floating_point():
             return t.tolist()

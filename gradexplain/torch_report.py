@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from . import misconceptions
-from .autograd import TorchRun, make_leaves, torch_jacobian, torch_run
+from .autograd import JACOBIAN_WORK, JacobianTooCostly, TorchRun, make_leaves, torch_jacobian, torch_run
 from .compare import all_agree
 from .errors import GradexplainError
 from .execute import Shapes
@@ -22,7 +22,7 @@ from .options import DEFAULT_TOL, EvalOptions
 from .parse import parse_program
 from .report import ForwardEntry, GradEntry, GraphEntry, InputInfo, JacobianEntry, OutputInfo, Report
 from .train import check_trainable, dropout_masks
-from .values import Value, parse_value, split_assignment
+from .values import Value, clip, parse_value, split_assignment
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 JACOBIAN_WITH_VJP = 4096  # entries: with --grad-output the Jacobian is shown when this small
@@ -99,7 +99,7 @@ def read_values(opts: EvalOptions, program: Program, dtype: torch.dtype) -> dict
         try:
             values[name] = parse_value(text, opts.limits, dtype)
         except GradexplainError as e:
-            raise GradexplainError(f"{name}={text}: {e.message}", col=e.col, source=e.source) from None
+            raise GradexplainError(f"{name}={clip(text)}: {e.message}", col=e.col, source=e.source) from None
     missing = [n for n in program.inputs if n not in values]
     if missing:
         raise GradexplainError(f"no value for {missing[0]!r}: give it as {missing[0]}=VALUE"
@@ -125,7 +125,10 @@ def run_torch(opts: EvalOptions) -> TorchStage:
     for stmt in program.statements:  # shape errors and size limits before any real work
         shapes.shape(stmt.node)
     grad_output = parse_value(opts.grad_output, opts.limits, dtype) if opts.grad_output is not None else None
-    run = torch_run(program, leaves, grad_output.tensor if grad_output is not None else None, opts.limits)
+    # an in-place statement may change a --const input (torch changes the caller's tensor): the torch run
+    # gets its own copy, so the symbolic and numeric sides still see the values as given
+    own = {n: t.clone() if program.in_place and not t.requires_grad else t for n, t in leaves.items()}
+    run = torch_run(program, own, grad_output.tensor if grad_output is not None else None, opts.limits)
     wrt = [n for n in program.inputs if n not in opts.const]
     if opts.train is not None:
         check_trainable(run.output, wrt, opts.grad_output)
@@ -194,7 +197,11 @@ def torch_jacobians(stage: TorchStage) -> dict[str, JacobianEntry]:
     if any(out_numel * leaves[n].numel() == 0 for n in wrt):  # torch's jacobian() cannot stack nothing
         return {n: JacobianEntry(None, None, None, reason="the Jacobian is empty: a tensor with no elements is "
                                  "involved") for n in wrt}
-    jac = torch_jacobian(stage.program, leaves, stage.opts.limits)
+    try:
+        jac = torch_jacobian(stage.program, leaves, stage.opts.limits)
+    except JacobianTooCostly as e:
+        return {n: JacobianEntry(None, None, None, reason=f"the Jacobian is too costly to build ({e}, over the "
+                                 f"limit of {JACOBIAN_WORK:,} elements in all)") for n in wrt}
     return {n: JacobianEntry(jac[n], None, None) for n in wrt}
 
 

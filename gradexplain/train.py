@@ -24,7 +24,7 @@ import torch
 
 from .autograd import run_program
 from .compare import agrees, all_agree, compare
-from .errors import GradexplainError
+from .errors import GradexplainError, LimitError
 from .execute import Shapes, evaluate
 from .format import fmt_value
 from .formula import read_formula
@@ -35,6 +35,10 @@ from .printer import to_text
 from .report import DropoutMask, Report, TrainingInfo
 
 MAX_STEPS = 1000
+# Each step records about this many tensors of the parameters' size (value, grad, own grad, after,
+# update, the SymPy value, the by-hand update, optimizer state), all kept for the report.
+RECORDED_PER_STEP = 8
+STEP_RECORD_MAX = 2**25  # recorded elements over all steps (256 MiB of float64)
 
 
 @dataclass
@@ -245,14 +249,15 @@ class Schedule:
     params: dict[str, type]
     required: tuple[str, ...]
     formula: str  # the lr of step t+1 after t scheduler steps
+    positive: tuple[str, ...] = ()  # integer periods torch divides by: 0 raises ZeroDivisionError mid-run
 
 
 SCHEDULES: dict[str, Schedule] = {
     "step": Schedule(torch.optim.lr_scheduler.StepLR, {"step_size": int, "gamma": float}, ("step_size",),
-                     "lr = lr₀·γ^⌊t/step_size⌋"),
+                     "lr = lr₀·γ^⌊t/step_size⌋", positive=("step_size",)),
     "exponential": Schedule(torch.optim.lr_scheduler.ExponentialLR, {"gamma": float}, ("gamma",), "lr = lr₀·γ^t"),
     "cosine": Schedule(torch.optim.lr_scheduler.CosineAnnealingLR, {"T_max": int, "eta_min": float}, ("T_max",),
-                       "lr = η_min + (lr₀ − η_min)·(1 + cos(π·t/T_max))/2"),
+                       "lr = η_min + (lr₀ − η_min)·(1 + cos(π·t/T_max))/2", positive=("T_max",)),
     "linear": Schedule(torch.optim.lr_scheduler.LinearLR,
                        {"start_factor": float, "end_factor": float, "total_iters": int}, (),
                        "lr = lr₀·(start + (end − start)·min(t, total_iters)/total_iters)"),
@@ -280,6 +285,9 @@ def parse_schedule(text: str) -> tuple[str, dict[str, Any]]:
     missing = [k for k in spec.required if k not in params]
     if missing:
         raise GradexplainError(f"--schedule {text}: {name} needs {missing[0]}=…")
+    for key in spec.positive:
+        if key in params and params[key] < 1:
+            raise GradexplainError(f"--schedule {text}: {key} must be at least 1 (torch divides by it)")
     return name.strip().lower(), params
 
 
@@ -409,6 +417,17 @@ def _step_entry(k: int, rec: StepRecord, zeroed: StepRecord | None, sym: dict[st
     return entry
 
 
+def check_step_memory(param_elements: int, steps: int, runs: int) -> None:
+    """Predict what the steps will record before running them (``--step adam --steps 1000`` on 10^6
+    parameters would keep ~8·10^9 numbers, 64 GB) and refuse past :data:`STEP_RECORD_MAX`."""
+    recorded = param_elements * steps * runs * RECORDED_PER_STEP
+    if recorded > STEP_RECORD_MAX:
+        most = max(1, STEP_RECORD_MAX // (param_elements * runs * RECORDED_PER_STEP))
+        raise LimitError(f"--steps {steps} on {param_elements:,} parameter elements would record {recorded:,} numbers "
+                         f"(about {RECORDED_PER_STEP} per parameter element per step), over the limit of "
+                         f"{STEP_RECORD_MAX:,}: lower --steps (at most {most} here) or train fewer elements")
+
+
 def explain_steps(report: Report, program: Program, leaves: dict[str, torch.Tensor], wrt: list[str],
                   opts: EvalOptions, tol: float) -> None:
     """Fill the Report's ``steps`` and ``training``, and fold the checks into ``report.agree``."""
@@ -416,6 +435,7 @@ def explain_steps(report: Report, program: Program, leaves: dict[str, torch.Tens
     assert t is not None
     if not 1 <= t.steps <= MAX_STEPS:
         raise GradexplainError(f"--steps must be between 1 and {MAX_STEPS}, not {t.steps}")
+    check_step_memory(sum(leaves[n].numel() for n in wrt), t.steps, runs=1 if t.zero_grad else 2)
     init = {n: v.detach().clone() for n, v in leaves.items()}
     records = run_steps(program, init, wrt, t, t.zero_grad, opts.seed, opts)
     zeroed = run_steps(program, init, wrt, t, True, opts.seed, opts) if not t.zero_grad else None

@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from .bignum import to_float
 from .errors import GradexplainError
 from .execute import Evaluator
 from .ir import Call, Const, Node
@@ -65,8 +66,8 @@ def _exact(node: Node, tensor: torch.Tensor) -> Any | None:
                for v in _flatten(data)):
             return _decimal(data)  # 0.5 as written is exactly 1/2
         return None
-    if tensor.is_floating_point() and torch.isfinite(tensor).all() and bool((tensor == tensor.round()).all()) \
-            and tensor.numel() <= 10_000:
+    if tensor.numel() <= 10_000 and tensor.is_floating_point() and torch.isfinite(tensor).all() \
+            and bool((tensor == tensor.round()).all()):
         return tensor.to(torch.int64).tolist()
     return None
 
@@ -94,14 +95,22 @@ def _integer_literals(node: Node) -> bool:
     return False
 
 
+def clip(text: str, most: int = 60) -> str:
+    """A VALUE as quoted in a message: a 4,000-digit number is not repeated in full."""
+    return text if len(text) <= most else f"{text[:most // 2]}…{text[-10:]} ({len(text):,} characters)"
+
+
 def parse_value(text: str, limits: Limits = DEFAULT, dtype: torch.dtype | None = None) -> Value:
     """A VALUE as a floating tensor of ``dtype`` (default: torch's default dtype)."""
     node = parse_expression(text, limits, allow_names=False)
+    if isinstance(node, Const) and isinstance(node.value, (int, Fraction)) and math.isinf(to_float(node.value)):
+        # an exact number written out (10**400) is not the float literal 1e400: float() refuses it too
+        raise GradexplainError(f"{clip(text)} is too large for a floating-point number")
     with torch.no_grad():
         raw = Evaluator({}, limits)(node)
     try:
         tensor = raw if isinstance(raw, torch.Tensor) else torch.tensor(float(raw))
     except OverflowError:
-        raise GradexplainError(f"{text} is too large for a floating-point number") from None
+        raise GradexplainError(f"{clip(text)} is too large for a floating-point number") from None
     tensor = tensor.to(dtype or torch.get_default_dtype())
     return Value(tensor, _exact(node, tensor), text, _integer_literals(node))

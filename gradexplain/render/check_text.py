@@ -9,6 +9,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.text import Text
 
 from ..check import CheckResult
+from ..sanitize import visible  # names and messages are the file's text: never raw to the terminal
 from .style import make_console
 
 SHOWN_FAILURES = 2  # per problem in the text view; JSON has them all
@@ -38,19 +39,20 @@ def print_check(result: CheckResult, console: Console | None = None) -> None:
     console = console or make_console()
     for p in result.problems:
         if not p.passed:
-            line = Text("✗ ", style="bold red").append(p.name)
-            shown = "; ".join(p.failures[:SHOWN_FAILURES])
+            line = Text("✗ ", style="bold red").append(visible(p.name))
+            shown = "; ".join(visible(f) for f in p.failures[:SHOWN_FAILURES])
             more = f" (+{len(p.failures) - SHOWN_FAILURES} more)" if len(p.failures) > SHOWN_FAILURES else ""
             line.append(f": {shown}{more}", style="red")
         elif p.warnings:
-            line = Text("? ", style="bold yellow").append(p.name).append(": " + "; ".join(p.warnings), style="yellow")
+            line = Text("? ", style="bold yellow").append(visible(p.name)).append(
+                ": " + "; ".join(visible(w) for w in p.warnings), style="yellow")
         else:
-            line = Text("✓ ", style="bold green").append(p.name)
+            line = Text("✓ ", style="bold green").append(visible(p.name))
         console.print(line)
     summary = f"{result.passed} passed, {result.failed} failed"
     warned = sum(1 for p in result.problems if p.passed and p.warnings)
     if warned:
         summary += f" ({warned} passed with warnings: see the ? lines)"
     if result.failed:
-        summary += " — failed: " + ", ".join(p.name for p in result.problems if not p.passed)
+        summary += " — failed: " + ", ".join(visible(p.name) for p in result.problems if not p.passed)
     console.print(Text(summary, style="bold green" if result.failed == 0 else "bold red"))

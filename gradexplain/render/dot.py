@@ -15,6 +15,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from .. import sanitize
 from ..errors import GradexplainError
 from ..format import fmt_value, number
 from ..report import GraphEntry, Report
@@ -126,8 +127,7 @@ DOT_ARROW = {"grad": "", "saved": 'style=dashed, color="#b08800", arrowhead=none
 
 def dot_quote(text: str) -> str:
     """A DOT double-quoted string: backslashes and quotes escaped, lines joined by DOT's \\n."""
-    body = text.replace("\\", "\\\\").replace('"', '\\"')
-    return '"' + "\\n".join(body.splitlines() or [""]) + '"'
+    return sanitize.dot(text.splitlines())
 
 
 def to_dot(report: Report, max_nodes: int = MAX_NODES) -> str:
@@ -158,8 +158,7 @@ MERMAID_CLASS = {
 
 def mermaid_text(text: str) -> str:
     """Mermaid label text: entity codes for the characters its parser treats specially."""
-    codes = {"#": "#35;", '"': "#quot;", "<": "#lt;", ">": "#gt;", "|": "#124;", "`": "#96;", "&": "#amp;"}
-    return "<br/>".join("".join(codes.get(c, c) for c in line) for line in text.splitlines() or [""])
+    return sanitize.mermaid(text.splitlines())
 
 
 def to_mermaid(report: Report, max_nodes: int = MAX_NODES) -> str:

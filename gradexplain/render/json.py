@@ -6,7 +6,7 @@ from typing import Any
 import orjson
 
 from ..check import CHECK_SCHEMA, CheckResult, ProblemResult
-from ..report import SCHEMA, Report, to_plain
+from ..report import SCHEMA, Report, document_budget, to_plain
 
 SAVED_VALUE_MAX = 64  # saved tensors larger than this are described by shape only
 
@@ -64,16 +64,22 @@ def dumps(doc: Any) -> str:
 
 
 def render(report: Report) -> str:
-    return dumps(report_dict(report))
+    with document_budget():
+        return dumps(report_dict(report))
 
 
 def check_dict(result: CheckResult) -> dict[str, Any]:
     """The ``gradexplain-check/1`` document (contract), plus ``error``/``warnings`` where there are any."""
     def problem(p: ProblemResult) -> dict[str, Any]:
-        doc = {"name": p.name, "passed": p.passed, "failures": p.failures,
-               "result": report_dict(p.result) if p.result is not None else None}
-        if p.error:
-            doc["error"] = p.error
+        error = p.error
+        try:
+            with document_budget():  # each problem's document is bounded on its own
+                result = report_dict(p.result) if p.result is not None else None
+        except Exception as e:  # noqa: BLE001 - one problem's document must never lose the whole report
+            result, error = None, error or f"could not write this problem's result: {type(e).__name__}: {e}"
+        doc = {"name": p.name, "passed": p.passed, "failures": p.failures, "result": result}
+        if error:
+            doc["error"] = error
         if p.warnings:
             doc["warnings"] = p.warnings
         return doc

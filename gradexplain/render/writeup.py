@@ -16,6 +16,7 @@ from typing import Any
 
 import sympy
 
+from .. import sanitize
 from ..format import fmt_value
 from ..formula import read_formula
 from ..ir import Call, Const, Input, Node
@@ -23,13 +24,6 @@ from ..parse import parse_program
 from ..printer import to_text
 from ..report import Report, exact_text
 from ..symbolic import SHAPE_ONLY, ToSympy, is_elementwise
-
-UNICODE_TEX = {"—": "---", "–": "--", "…": "\\ldots{}", "✓": "$\\checkmark$", "✗": "$\\times$", "·": "$\\cdot$",
-               "ᵀ": "$^{\\top}$", "−": "-", "≤": "$\\le$", "≥": "$\\ge$", "←": "$\\leftarrow$", "→": "$\\to$",
-               "⟶": "$\\to$", "∂": "$\\partial$", "∅": "$\\emptyset$", "±": "$\\pm$", "×": "$\\times$"}
-MD_SPECIAL = re.compile(r"[\\|*_`<>~]")
-TEX_SPECIAL = {"\\": "\\textbackslash{}", "{": "\\{", "}": "\\}", "$": "\\$", "&": "\\&", "#": "\\#", "%": "\\%",
-               "_": "\\_", "^": "\\^{}", "~": "\\~{}", "<": "\\textless{}", ">": "\\textgreater{}", "|": "\\textbar{}"}
 
 
 # ============================================================================ formulas as LaTeX
@@ -123,24 +117,14 @@ def texttt(text: str) -> str:
 
 
 def tex_escape(text: str) -> str:
-    """Text for LaTeX text mode: specials escaped, common symbols as macros, other non-ASCII as ``?``."""
-    out = []
-    for ch in str(text):
-        if ch in TEX_SPECIAL:
-            out.append(TEX_SPECIAL[ch])
-        elif ch in UNICODE_TEX:
-            out.append(UNICODE_TEX[ch])
-        elif ord(ch) < 128:
-            out.append(ch)
-        else:
-            out.append("?")
-    return "".join(out)
+    """Text for LaTeX text mode (see :func:`gradexplain.sanitize.latex`)."""
+    return sanitize.latex(text)
 
 
 def md_escape(text: str) -> str:
-    """Text for a GitHub table cell or list item: pipes and emphasis marks escaped (``x**2`` stays
-    ``x**2``), newlines flattened."""
-    return MD_SPECIAL.sub(r"\\\g<0>", str(text)).replace("\n", " ")
+    """Text for a GitHub table cell or list item (see :func:`gradexplain.sanitize.markdown`):
+    ``x**2`` stays ``x**2`` when rendered, ``<b>`` stays text, newlines are escaped."""
+    return sanitize.markdown(text)
 
 
 # ============================================================================ the pieces of a Report
@@ -326,7 +310,7 @@ def render_check(result: Any, fmt: str) -> str:
     title = f"Problem set {result.file}: {result.passed} passed, {result.failed} failed"
     reports: list[Any] = [p for p in result.problems if p.result is not None]
     if fmt == "markdown":
-        parts = [f"## {title.replace('`', chr(39))}", ""] + md_table(["problem", "result", "details"], rows) + [""]
+        parts = [f"## {md_escape(title)}", ""] + md_table(["problem", "result", "details"], rows) + [""]
         for p in reports:
             parts.append(markdown(p.result, level=3).replace("### Gradient of", f"### {md_escape(p.name)}: gradient of",
                                                             1))
