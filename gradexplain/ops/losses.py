@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
 
-from .nn import obj_softmax
-from .spec import NONLINEAR, In, RuleContext, ValueSample, as_tensor, broadcast_predict, broadcast_shape, lazy_sym, \
+from .activations import obj_softmax
+from .spec import NONLINEAR, In, Kink, Linear, RuleContext, ValueSample, as_tensor, broadcast_predict, broadcast_shape, lazy_sym, \
     obj_np, op, sample, ufunc
 
 
@@ -63,26 +64,128 @@ op("binary_cross_entropy", "p, t", "reduction='mean'", predict=broadcast_predict
                    const=("t",), z=In(4), t=In(4, domain="prob"))))
 
 
+# ----------------------------------------------------------------- class losses: nll_loss, cross_entropy
+#
+# Both rules are written with the *weighted target* T (layout of the logits, classes along dim 1):
+# for class indices T = one_hot(target) * weight[target] * keep (keep: 0 where target == ignore_index),
+# for class probabilities T = target * weight.  Then, with G the incoming gradient (g, unsqueezed
+# along the class dim for reduction='none') and n torch's mean divisor,
+#   nll_loss:       d/d input = -G*T/n
+#   cross_entropy:  d/d z     =  G*(softmax(z, 1)*T.sum(1, keepdim=True) - T)/n
+# (class probabilities need not sum to 1, hence T.sum; for one-hot rows it is 1 and is left out).
+# torch's mean divides by the selected weights' sum (T.sum()) for class indices with a weight or an
+# ignore mask, by the number of targets otherwise, and by N*d... for probabilities.
+
+
+def _class_dim(c: RuleContext, arg: str) -> int:
+    return 1 if c.ndim(arg) >= 2 else 0
+
+
+def _class_first(text: str, nd: int) -> str:
+    """``text`` laid out (N, d..., C), as one_hot gives it, moved to torch's (N, C, d...)."""
+    return text + "".join(f".transpose({j}, {j + 1})" for j in range(nd - 2, 0, -1))
+
+
+def _may_hold(node: Any, value: int) -> bool:
+    """Whether an integer target may contain ``value``: known exactly for a literal ``tensor([...])``
+    (so the common formula carries no all-ones ignore mask), assumed otherwise."""
+    data = getattr(node, "params", {}).get("data") if getattr(node, "op", None) == "tensor" else None
+    if data is None:
+        return True
+
+    def flat(d: Any) -> list[Any]:
+        return [y for x in d for y in flat(x)] if isinstance(d, (list, tuple)) else [d]
+
+    return value in flat(data)
+
+
+def _not_equal(name: str, value: Any) -> str:
+    """EXPR for ``name != value`` as 1/0 (the comparison ops only serve where's condition)."""
+    return f"sign(abs({name} - {value}))" if value >= 0 else f"sign(abs({name} + {-value}))"
+
+
+@dataclass
+class _ClassTerms:
+    weighted: str  # T, logits layout
+    one_hot_rows: bool  # T's rows along the class dim sum to 1 (plain class indices)
+    scale: str  # "/n" or "" (mean divisor)
+    grad: str  # G
+
+
+def _class_terms(c: RuleContext, z: str, smoothing: bool) -> _ClassTerms:
+    nd, dim = c.ndim(z), _class_dim(c, z)
+    n_classes = c.shapes[z][dim]
+    red = c.params.get("reduction", "mean")
+    has_w = "weight" in c.shapes
+    w = "weight" if nd <= 2 or not has_w else f"weight.reshape({n_classes}{', 1' * (nd - 2)})"
+    eps = c.params.get("label_smoothing", 0.0) if smoothing else 0.0
+    grad = "g.unsqueeze(1)" if red == "none" and nd >= 2 else "g"
+    if c.dtypes["target"].is_floating_point:  # class probabilities
+        t = "target" if not eps else f"(target*{1 - eps!r} + {eps / n_classes!r})"
+        weighted = f"{t}*{w}" if has_w else t
+        n = math.prod(c.shapes[z]) // n_classes
+        return _ClassTerms(weighted, False, f"/{n}" if red == "mean" and n != 1 else "", grad)
+    ii = c.params.get("ignore_index", -100)
+    masked = _may_hold(c.nodes.get("target"), ii)
+    keep = _not_equal("target", ii)
+    target = f"(target*{keep})" if masked else "target"
+    keep_b = "" if not masked else f"*{keep}" if nd <= 1 else f"*{keep}.unsqueeze({dim})"
+    rows = _class_first(f"one_hot({target}, {n_classes})", nd) + (f"*{w}" if has_w else "") + keep_b
+    weighted = rows
+    if eps:
+        spread = f"{w}*{eps / n_classes!r}" if has_w else f"{eps / n_classes!r}"
+        weighted = f"({rows}*{1 - eps!r} + {spread}{keep_b})"
+    if red != "mean":
+        scale = ""
+    elif has_w or masked:
+        scale = f"/({rows}).sum()"
+    else:
+        n = math.prod(c.shapes["target"])
+        scale = f"/{n}" if n != 1 else ""
+    return _ClassTerms(weighted, not (has_w or masked or eps), scale, grad)
+
+
 def _ce_rule(arg: str) -> Callable[[RuleContext], str]:
     def rule(c: RuleContext) -> str:
-        dim = 1 if c.ndim("z") >= 2 else 0
-        red = c.params.get("reduction", "mean")
-        n = c.shapes["z"][0] if dim == 1 else 1
-        scale = f"/{n}" if red == "mean" and n != 1 else ""
-        g = "g.unsqueeze(1)" if red == "none" and dim == 1 else "g"
+        t = _class_terms(c, "z", smoothing=True)
+        dim = _class_dim(c, "z")
         if arg == "z":
-            if c.dtypes["target"].is_floating_point:
-                return f"{g}*(softmax(z, {dim}) - target){scale}"
-            return f"{g}*(softmax(z, {dim}) - one_hot(target, {c.shapes['z'][dim]})){scale}"
-        return f"-{g}*log_softmax(z, {dim}){scale}"
+            if t.one_hot_rows:
+                return f"{t.grad}*(softmax(z, {dim}) - {t.weighted}){t.scale}"
+            if t.weighted == "target":
+                return f"{t.grad}*(softmax(z, {dim})*target.sum({dim}, keepdim=True) - target){t.scale}"
+            return f"{t.grad}*(softmax(z, {dim})*({t.weighted}).sum({dim}, keepdim=True) - {t.weighted}){t.scale}"
+        if not c.dtypes["target"].is_floating_point:
+            return None  # class indices: no gradient
+        eps = c.params.get("label_smoothing", 0.0)
+        w = "" if "weight" not in c.shapes else "*weight" if c.ndim("z") <= 2 else \
+            f"*weight.reshape({c.shapes['z'][dim]}{', 1' * (c.ndim('z') - 2)})"
+        factor = f"*{1 - eps!r}" if eps else ""
+        if arg == "target":
+            return f"-{t.grad}*log_softmax(z, {dim}){w}{factor}{t.scale}"
+        # weight (probability targets only): summed over every dim but the class dim
+        per = f"-{t.grad}*log_softmax(z, {dim})*(target{factor} + {eps / c.shapes['z'][dim]!r})" if eps else \
+            f"-{t.grad}*log_softmax(z, {dim})*target"
+        dims = tuple(d for d in range(c.ndim("z")) if d != dim)
+        return f"({per}{t.scale})" + (f".sum({dims if len(dims) > 1 else dims[0]})" if dims else "")
 
     return rule
 
 
-def _obj_ce(z: Any, target: Any, reduction: str = "mean") -> Any:
+def _nll_rule(c: RuleContext) -> str:
+    t = _class_terms(c, "input", smoothing=False)
+    return f"-{t.grad}*{t.weighted}{t.scale}"
+
+
+def _obj_ce(z: Any, target: Any, weight: Any = None, reduction: str = "mean", **params: Any) -> Any:
+    """Per element, for the default parameters (the others: no per-element form)."""
     np = obj_np()
+    if weight is not None or params.get("label_smoothing") or params.get("ignore_index", -100) != -100:
+        raise NotImplementedError("cross_entropy per element: default parameters only")
     z = np.asarray(z, dtype=object)
     target = np.asarray(target, dtype=object)
+    if z.ndim > 2:
+        raise NotImplementedError("cross_entropy per element: (N, C) or (C,) logits only")
     dim = 1 if z.ndim >= 2 else 0
     logp = obj_softmax(z, dim, log=True)
     if target.shape == z.shape:
@@ -98,11 +201,22 @@ def _obj_ce(z: Any, target: Any, reduction: str = "mean") -> Any:
     return s / (per.size or 1) if reduction == "mean" else s
 
 
-op("cross_entropy", "z, target", "reduction='mean'",
-   torch=lambda z, target, reduction="mean": F.cross_entropy(z, target, reduction=reduction),
-   rules={"z": _ce_rule("z"), "target": _ce_rule("target")},
-   shown={"z": "g*(softmax(z, 1) - one_hot(target, C))/N", "target": "-g*log_softmax(z, 1)/N (probability targets)"},
-   obj=_obj_ce, linear=NONLINEAR, doc="softmax cross-entropy of logits z against class indices (or probabilities)",
+def _class_torch(fn: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
+    def apply(z: Any, target: Any, weight: Any = None, **params: Any) -> torch.Tensor:
+        return fn(as_tensor(z), target, weight=weight, **params)
+
+    return apply
+
+
+_CE_PARAMS = "ignore_index=-100, reduction='mean', label_smoothing=0.0"
+op("cross_entropy", "z, target, weight", _CE_PARAMS, torch=_class_torch(F.cross_entropy), optional_args=("weight",),
+   rules={"z": _ce_rule("z"), "target": _ce_rule("target"), "weight": _ce_rule("weight")},
+   shown={"z": "g*(softmax(z, 1)*T.sum(1, keepdim=True) - T)/n, T = one_hot(target)*weight[target] "
+               "(0 at ignore_index, label smoothing mixed in) or target*weight (probabilities)",
+          "target": "-g*log_softmax(z, 1)*weight/n (probability targets)",
+          "weight": "-g*log_softmax(z, 1)*target/n summed over the batch (probability targets)"},
+   obj=_obj_ce, linear=NONLINEAR,
+   doc="softmax cross-entropy of logits z (N, C, d...) against class indices or probabilities",
    samples=(sample("cross_entropy(z, tensor([0, 2, 1]))", lambda z: F.cross_entropy(z, torch.tensor([0, 2, 1])),
                    z=In(3, 4)),
             sample("cross_entropy(z, tensor([3, 0]), reduction='sum')",
@@ -111,7 +225,59 @@ op("cross_entropy", "z, target", "reduction='mean'",
                    lambda z: F.cross_entropy(z, torch.tensor([1, 0]), reduction="none"), z=In(2, 3)),
             sample("cross_entropy(z, tensor(2))", lambda z: F.cross_entropy(z, torch.tensor(2)), z=In(4)),
             sample("cross_entropy(z, softmax(t, 1))", lambda z, t: F.cross_entropy(z, F.softmax(t, 1)),
-                   z=In(2, 3), t=In(2, 3))))
+                   z=In(2, 3), t=In(2, 3)),
+            sample("F.cross_entropy(z, t)", lambda z, t: F.cross_entropy(z, t), z=In(2, 3), t=In(2, 3)),
+            sample("F.cross_entropy(z, t)", lambda z, t: F.cross_entropy(z, t), z=In(3), t=In(3)),
+            sample("F.cross_entropy(z, tensor([[0, 2], [1, 1]]))",
+                   lambda z: F.cross_entropy(z, torch.tensor([[0, 2], [1, 1]])), z=In(2, 3, 2)),
+            sample("F.cross_entropy(z, tensor([[[0, 2], [1, 1]]]), reduction='none')",
+                   lambda z: F.cross_entropy(z, torch.tensor([[[0, 2], [1, 1]]]), reduction="none"), z=In(1, 3, 2, 2)),
+            sample("F.cross_entropy(z, tensor([0, -100, 2]))",
+                   lambda z: F.cross_entropy(z, torch.tensor([0, -100, 2])), z=In(3, 3)),
+            sample("F.cross_entropy(z, tensor([[0, 1], [1, 1]]), ignore_index=1)",
+                   lambda z: F.cross_entropy(z, torch.tensor([[0, 1], [1, 1]]), ignore_index=1), z=In(2, 3, 2)),
+            sample("F.cross_entropy(z, tensor([0, 2, 2]), weight=w)",
+                   lambda z, w: F.cross_entropy(z, torch.tensor([0, 2, 2]), weight=w), const=("w",),
+                   z=In(3, 3), w=In(3, domain="pos")),
+            sample("F.cross_entropy(z, tensor([0, 2, -100]), w, reduction='sum')",
+                   lambda z, w: F.cross_entropy(z, torch.tensor([0, 2, -100]), w, reduction="sum"), const=("w",),
+                   z=In(3, 3), w=In(3, domain="pos")),
+            sample("F.cross_entropy(z, tensor([[0, 2], [1, 0]]), weight=w, ignore_index=0)",
+                   lambda z, w: F.cross_entropy(z, torch.tensor([[0, 2], [1, 0]]), weight=w, ignore_index=0),
+                   const=("w",), z=In(2, 3, 2), w=In(3, domain="pos")),
+            sample("F.cross_entropy(z, tensor([0, 2, 1]), label_smoothing=0.2)",
+                   lambda z: F.cross_entropy(z, torch.tensor([0, 2, 1]), label_smoothing=0.2), z=In(3, 3)),
+            sample("F.cross_entropy(z, tensor([0, 2, -100]), weight=w, label_smoothing=0.1)",
+                   lambda z, w: F.cross_entropy(z, torch.tensor([0, 2, -100]), weight=w, label_smoothing=0.1),
+                   const=("w",), z=In(3, 3), w=In(3, domain="pos")),
+            sample("F.cross_entropy(z, tensor([[0, 2], [1, 0]]), label_smoothing=0.3, reduction='none')",
+                   lambda z: F.cross_entropy(z, torch.tensor([[0, 2], [1, 0]]), label_smoothing=0.3,
+                                             reduction="none"), z=In(2, 3, 2)),
+            sample("F.cross_entropy(z, t, weight=w, label_smoothing=0.25)",
+                   lambda z, t, w: F.cross_entropy(z, t, weight=w, label_smoothing=0.25),
+                   z=In(2, 3), t=In(2, 3, domain="prob"), w=In(3, domain="pos")),
+            sample("F.cross_entropy(z, t, w, reduction='none')",
+                   lambda z, t, w: F.cross_entropy(z, t, w, reduction="none"),
+                   z=In(2, 3, 2), t=In(2, 3, 2, domain="prob"), w=In(3, domain="pos"))))
+
+op("nll_loss", "input, target, weight", "ignore_index=-100, reduction='mean'", torch=_class_torch(F.nll_loss),
+   optional_args=("weight",), rules={"input": _nll_rule},
+   shown={"input": "-g*T/n, T = one_hot(target)*weight[target] (0 at ignore_index), n = T.sum() (mean)"},
+   linear=Linear("input", batch=None), doc="negative log-likelihood of log-probabilities (N, C, d...) at class indices",
+   samples=(sample("nll_loss(log_softmax(z, 1), tensor([0, 2, 1]))",
+                   lambda z: F.nll_loss(F.log_softmax(z, 1), torch.tensor([0, 2, 1])), z=In(3, 4)),
+            sample("F.nll_loss(x, tensor([1, 0]), reduction='none')",
+                   lambda x: F.nll_loss(x, torch.tensor([1, 0]), reduction="none"), x=In(2, 3)),
+            sample("F.nll_loss(x, tensor(1), reduction='sum')",
+                   lambda x: F.nll_loss(x, torch.tensor(1), reduction="sum"), x=In(3)),
+            sample("F.nll_loss(x, tensor([[0, 2], [1, -100]]), weight=w)",
+                   lambda x, w: F.nll_loss(x, torch.tensor([[0, 2], [1, -100]]), weight=w), const=("w",),
+                   x=In(2, 3, 2), w=In(3, domain="pos")),
+            sample("F.nll_loss(x, tensor([0, 2, 2]), w, ignore_index=2, reduction='none')",
+                   lambda x, w: F.nll_loss(x, torch.tensor([0, 2, 2]), w, ignore_index=2, reduction="none"),
+                   const=("w",), x=In(3, 3), w=In(3, domain="pos")),
+            sample("F.nll_loss(x, tensor([[[0, 2], [1, 1]]]), ignore_index=1)",
+                   lambda x: F.nll_loss(x, torch.tensor([[[0, 2], [1, 1]]]), ignore_index=1), x=In(1, 3, 2, 2))))
 
 
 def _one_hot_obj(t: Any, num_classes: int = -1) -> Any:
@@ -129,3 +295,156 @@ op("one_hot", "t", "num_classes=-1", torch=lambda t, num_classes=-1: F.one_hot(t
                    lambda z: (F.one_hot(torch.tensor([0, 2, 1]), 3) * z).sum(), z=In(3, 3)),),
    value_samples=(ValueSample(("one_hot(tensor([0, 2, 1]), 3)",), [[1, 0, 0], [0, 0, 1], [0, 1, 0]]),
                   ValueSample(("one_hot(tensor([1, 0]))",), [[0, 1], [1, 0]])))
+
+
+# ------------------------------------------------------------------ pointwise losses with a reduction
+#
+# Each is an elementwise loss l(input, target, ...) followed by torch's reduction, so its rule is
+# g*dl/darg, divided by the number of loss elements for reduction='mean' (g is then a scalar; for
+# reduction='none' it has the loss's shape).  The engine sums each contribution back to its
+# argument's shape where broadcasting expanded it.
+
+
+def _numel(c: RuleContext, *args: str) -> int:
+    return math.prod(broadcast_shape(*(c.shapes[a] for a in args if a in c.shapes)))
+
+
+def _mean_scale(c: RuleContext, *args: str) -> str:
+    """``/n`` for reduction='mean' (n: elements of the unreduced loss), ``/N`` for 'batchmean'."""
+    red = c.params.get("reduction", "mean")
+    n = _numel(c, *args) if red == "mean" else (broadcast_shape(*(c.shapes[a] for a in args)) or (1,))[0] \
+        if red == "batchmean" else 1
+    return f"/{n}" if n != 1 else ""
+
+
+def _pointwise(d: Callable[[RuleContext], str] | str, *args: str) -> Callable[[RuleContext], str]:
+    def rule(c: RuleContext) -> str:
+        text = d(c) if callable(d) else d
+        return f"g*({text}){_mean_scale(c, *args)}"
+
+    return rule
+
+
+def _plain(fn: Callable[..., torch.Tensor], n: int) -> Callable[..., torch.Tensor]:
+    """torch's own loss function (so the grad_fn is torch's), its first ``n`` tensor args as tensors."""
+    def apply(*args: Any, **params: Any) -> torch.Tensor:
+        return fn(*(as_tensor(a) if i < n and a is not None else a for i, a in enumerate(args)), **params)
+
+    return apply
+
+
+def _loss(name: str, tensor_args: str, params: str, fn: Callable[..., torch.Tensor], d: dict[str, Any], doc: str,
+          samples: tuple[Any, ...], kinks: tuple[Kink, ...] = (), **kw: Any) -> None:
+    """Register a pointwise loss: ``d`` maps each differentiable argument to dl/darg (text or RuleFn)."""
+    args = tuple(a.strip() for a in tensor_args.split(","))
+    required = tuple(a for a in args if a not in kw.get("optional_args", ()))
+    rules = kw.pop("rules", None) or {a: _pointwise(r, *required) for a, r in d.items()}
+    shown = kw.pop("shown", None) or {a: f"g*({r if isinstance(r, str) else '…'})/n  (n = numel, reduction='mean')"
+                                      for a, r in d.items()}
+    op(name, tensor_args, params, torch=_plain(fn, len(args)), rules=rules, shown=shown, predict=kw.pop("predict", None)
+       or (lambda shapes, p: broadcast_shape(*shapes) if p.get("reduction", "mean") == "none" else ()),
+       linear=NONLINEAR, doc=doc, samples=samples, kinks=kinks, **kw)
+
+
+_D = "(input - target)"
+_loss("l1_loss", "input, target", "reduction='mean'", F.l1_loss,
+      {"input": f"sign{_D}", "target": f"-sign{_D}"}, "mean absolute error |input - target| (gradient 0 at a tie)",
+      (sample("l1_loss(a, t)", F.l1_loss, a=In(2, 3), t=In(2, 3)),
+       sample("F.l1_loss(a, t, reduction='sum')", lambda a, t: F.l1_loss(a, t, reduction="sum"), a=In(3), t=In(3)),
+       sample("F.l1_loss(a, t, reduction='none')", lambda a, t: F.l1_loss(a, t, reduction="none"), a=In(2, 3), t=In(2, 3))),
+      kinks=(Kink("input == target: sign(0) = 0, no gradient (derivatives.yaml: abs → sgn)",
+                  {"a": "[[1.0, 0.5, -2.0], [0.0, 1.5, 3.0]]", "t": "[[1.0, 0.0, -2.0], [0.0, 1.0, 3.0]]"}),))
+
+
+def _smooth(width: str, default: float, scaled: bool) -> Callable[[RuleContext], str]:
+    def d(c: RuleContext) -> str:
+        w = c.params.get(width, default)
+        if w == 0:
+            return f"sign{_D}"
+        inner = f"{_D}/{w!r}" if scaled else _D
+        outer = f"sign{_D}" if scaled else f"{w!r}*sign{_D}"
+        return f"where(abs{_D} < {w!r}, {inner}, {outer})"
+
+    return d
+
+
+def _neg(d: Callable[[RuleContext], str]) -> Callable[[RuleContext], str]:
+    return lambda c: f"-{d(c)}"
+
+
+_loss("smooth_l1_loss", "input, target", "reduction='mean', beta=1.0", F.smooth_l1_loss,
+      {"input": _smooth("beta", 1.0, True), "target": _neg(_smooth("beta", 1.0, True))},
+      "0.5*d**2/beta for |d| < beta, else |d| - 0.5*beta (d = input - target)",
+      (sample("smooth_l1_loss(a, t)", F.smooth_l1_loss, a=In(2, 3), t=In(2, 3)),
+       sample("F.smooth_l1_loss(a, t, beta=0.5, reduction='none')",
+              lambda a, t: F.smooth_l1_loss(a, t, beta=0.5, reduction="none"), a=In(4), t=In(4)),
+       sample("F.smooth_l1_loss(a, t, reduction='sum', beta=0.0)",
+              lambda a, t: F.smooth_l1_loss(a, t, reduction="sum", beta=0.0), a=In(4), t=In(4))),
+      kinks=(Kink("|d| == beta: both pieces have slope sign(d) there; d == 0 (beta = 0): 0",
+                  {"a": "[[1.0, 0.5, -2.0], [0.0, 1.5, 3.0]]", "t": "[[0.0, 0.0, -1.0], [0.0, 1.0, 3.0]]"}),
+             Kink("|d| == beta = 0.5", {"a": "[1.0, 0.5, -2.0, 0.25]", "t": "[0.5, 0.0, -1.5, 0.25]"}, sample=1),
+             Kink("beta = 0 at d == 0: sign(0) = 0", {"a": "[1.0, 0.5, -2.0, 0.25]", "t": "[1.0, 0.0, -2.0, 0.5]"},
+                  sample=2)),
+      shown={"input": "g*where(|d| < beta, d/beta, sign(d))/n, d = input - target",
+             "target": "-g*where(|d| < beta, d/beta, sign(d))/n"})
+_loss("huber_loss", "input, target", "reduction='mean', delta=1.0", F.huber_loss,
+      {"input": _smooth("delta", 1.0, False), "target": _neg(_smooth("delta", 1.0, False))},
+      "0.5*d**2 for |d| < delta, else delta*(|d| - 0.5*delta) (d = input - target)",
+      (sample("huber_loss(a, t)", F.huber_loss, a=In(2, 3), t=In(2, 3)),
+       sample("F.huber_loss(a, t, delta=0.5, reduction='none')",
+              lambda a, t: F.huber_loss(a, t, delta=0.5, reduction="none"), a=In(4), t=In(4))),
+      kinks=(Kink("|d| == delta: both pieces have slope delta*sign(d) there",
+                  {"a": "[[1.0, 0.5, -2.0], [0.0, 1.5, 3.0]]", "t": "[[0.0, 0.0, -1.0], [0.0, 1.0, 3.0]]"}),
+             Kink("|d| == delta = 0.5", {"a": "[1.0, 0.5, -2.0, 0.25]", "t": "[0.5, 0.0, -1.5, 0.25]"}, sample=1)),
+      shown={"input": "g*where(|d| < delta, d, delta*sign(d))/n, d = input - target",
+             "target": "-g*where(|d| < delta, d, delta*sign(d))/n"})
+
+
+def _kl(arg: str) -> Callable[[RuleContext], str]:
+    def d(c: RuleContext) -> str:
+        log_target = c.params.get("log_target", False)
+        if arg == "input":
+            return "-exp(target)" if log_target else "-target"
+        return "exp(target)*(target - input + 1)" if log_target else "log(target) + 1 - input"
+
+    return d
+
+
+_loss("kl_div", "input, target", "reduction='mean', log_target=False", F.kl_div,
+      {"input": _kl("input"), "target": _kl("target")},
+      "target*(log(target) - input), input log-probabilities (log_target: exp(target)*(target - input)); "
+      "reduction 'batchmean' divides by N",
+      (sample("kl_div(log_softmax(z, 1), t, reduction='batchmean')",
+              lambda z, t: F.kl_div(F.log_softmax(z, 1), t, reduction="batchmean"), z=In(2, 3), t=In(2, 3, domain="prob")),
+       sample("F.kl_div(a, t, reduction='sum')", lambda a, t: F.kl_div(a, t, reduction="sum"), a=In(4), t=In(4, domain="prob")),
+       sample("F.kl_div(a, t, reduction='none', log_target=True)",
+              lambda a, t: F.kl_div(a, t, reduction="none", log_target=True), a=In(2, 3), t=In(2, 3)),
+       sample("F.kl_div(a, t, log_target=True)", lambda a, t: F.kl_div(a, t, log_target=True), a=In(2, 2), t=In(2, 2))),
+      reductions=("mean", "batchmean", "sum", "none"),
+      shown={"input": "-g*target/n  (log_target: -g*exp(target)/n)",
+             "target": "g*(log(target) + 1 - input)/n  (log_target: g*exp(target)*(target - input + 1)/n)"})
+
+
+def _poisson(arg: str) -> Callable[[RuleContext], str]:
+    def d(c: RuleContext) -> str:
+        log_input, eps = c.params.get("log_input", True), c.params.get("eps", 1e-8)
+        if arg == "input":
+            return "exp(input) - target" if log_input else f"1 - target/(input + {eps!r})"
+        own = "-input" if log_input else f"-log(input + {eps!r})"
+        return own + (" + where(target > 1, log(target) + 1/(2*target), 0)" if c.params.get("full", False) else "")
+
+    return d
+
+
+_loss("poisson_nll_loss", "input, target", "log_input=True, full=False, eps=1e-08, reduction='mean'",
+      F.poisson_nll_loss, {"input": _poisson("input"), "target": _poisson("target")},
+      "exp(input) - target*input (log_input=False: input - target*log(input + eps)); full adds Stirling's term",
+      (sample("poisson_nll_loss(a, t)", F.poisson_nll_loss, a=In(2, 3), t=In(2, 3, domain="pos")),
+       sample("F.poisson_nll_loss(a, t, log_input=False, full=True, reduction='sum')",
+              lambda a, t: F.poisson_nll_loss(a, t, log_input=False, full=True, reduction="sum"),
+              a=In(4, domain="pos"), t=In(4, domain="pos")),
+       sample("F.poisson_nll_loss(a, t, False, reduction='none')",
+              lambda a, t: F.poisson_nll_loss(a, t, False, reduction="none"), a=In(3, domain="pos"), t=In(3, domain="pos"))),
+      positional_params=("log_input", "full"),
+      shown={"input": "g*(exp(input) - target)/n  (log_input=False: g*(1 - target/(input + eps))/n)",
+             "target": "-g*input/n  (log_input=False: -g*log(input + eps)/n; full: + log(t) + 1/(2t) where t > 1)"})
