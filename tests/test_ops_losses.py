@@ -18,6 +18,7 @@ OPS = {"softmax", "log_softmax", "softmin", "cross_entropy", "nll_loss", "mse_lo
        "multilabel_soft_margin_loss", "cosine_embedding_loss", "triplet_margin_loss", "normalize",
        "cosine_similarity", "pairwise_distance", "cdist"}
 OURS = [sid for sid in SAMPLES if sid.rsplit("-", 1)[0] in OPS]
+T = torch.tensor([[1.0, -1.0, 2.5], [0.5, 0.75, -0.5]], dtype=torch.float64)
 
 
 def grads_of(fn, **inputs):
@@ -69,3 +70,33 @@ def test_grad_fn_is_plain_torchs(sample_id: str):
     leaves = [v.clone().requires_grad_(n not in s.const) for n, v in values.items()]
     want = type(s.ref(*leaves).grad_fn).__name__
     assert r.json()["output"]["grad_fn"] == want, (s.expr, want)
+
+
+def test_every_op_of_this_part_is_registered_with_samples_and_listed():
+    assert OPS <= {sid.rsplit("-", 1)[0] for sid in OURS}
+    r = run_cli("ops", "--json")
+    assert r.code == 0, r.stderr
+    listed = {entry["name"]: entry for entry in r.json()}
+    for name in OPS:  # each with its rule text
+        assert listed[name]["rules"] and all(listed[name]["rules"].values()), name
+
+
+@pytest.mark.parametrize("expr, ref", [
+    ("x.softmax(-1)[0, 1] + F.log_softmax(x, dim=0)[1, 0] + F.softmin(x, 1)[1, 2]",
+     lambda x: x.softmax(-1)[0, 1] + F.log_softmax(x, dim=0)[1, 0] + F.softmin(x, 1)[1, 2]),
+    ("F.l1_loss(x, t) + F.smooth_l1_loss(x, t, beta=0.5) + F.huber_loss(x, t, delta=2.0)",
+     lambda x: F.l1_loss(x, T) + F.smooth_l1_loss(x, T, beta=0.5) + F.huber_loss(x, T, delta=2.0)),
+    ("F.cosine_similarity(x, t).sum() + F.pairwise_distance(x, t).sum() + torch.cdist(x, t).sum() + "
+     "F.normalize(x, dim=0)[0, 1]",
+     lambda x: F.cosine_similarity(x, T).sum() + F.pairwise_distance(x, T).sum() + torch.cdist(x, T).sum()
+     + F.normalize(x, dim=0)[0, 1]),
+])
+def test_spellings_through_the_cli(expr, ref):
+    x = [[0.5, -1.0, 2.0], [1.5, 0.25, -0.75]]
+    r = run_cli("eval", expr, f"x={json.dumps(x)}", f"t={json.dumps(T.tolist())}", "--const", "t", "--json")
+    assert r.code == 0, r.stderr
+    doc = r.json()
+    out, want = grads_of(ref, x=x)
+    assert doc["output"]["value"] == pytest.approx(out.item(), abs=1e-12)
+    for side in (doc["grads"]["x"]["torch"], doc["grads"]["x"]["symbolic"]["value"]):
+        assert torch.allclose(torch.tensor(side, dtype=torch.float64), want["x"], atol=1e-12)

@@ -1,4 +1,8 @@
-"""Losses: ``mse_loss binary_cross_entropy cross_entropy`` and the class-index helper ``one_hot``."""
+"""Losses (``torch.nn.functional`` names): ``mse_loss l1_loss smooth_l1_loss huber_loss kl_div poisson_nll_loss
+gaussian_nll_loss binary_cross_entropy binary_cross_entropy_with_logits soft_margin_loss multilabel_soft_margin_loss
+margin_ranking_loss hinge_embedding_loss cosine_embedding_loss triplet_margin_loss nll_loss cross_entropy`` and the
+class-index helper ``one_hot``.  Every rule is a closed form; torch's own function runs (its grad_fn), and
+integer class targets are tensor arguments without a rule."""
 from __future__ import annotations
 
 import math
@@ -9,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from .activations import obj_softmax
+from .distance import norm_slope
 from .spec import NONLINEAR, In, Kink, Linear, RuleContext, ValueSample, as_tensor, broadcast_predict, broadcast_shape, lazy_sym, \
     obj_np, op, sample, ufunc
 
@@ -325,10 +330,13 @@ def _pointwise(d: Callable[[RuleContext], str] | str, *args: str) -> Callable[[R
     return rule
 
 
-def _plain(fn: Callable[..., torch.Tensor], n: int) -> Callable[..., torch.Tensor]:
-    """torch's own loss function (so the grad_fn is torch's), its first ``n`` tensor args as tensors."""
-    def apply(*args: Any, **params: Any) -> torch.Tensor:
-        return fn(*(as_tensor(a) if i < n and a is not None else a for i, a in enumerate(args)), **params)
+def _plain(fn: Callable[..., torch.Tensor], args: tuple[str, ...], optional: tuple[str, ...]) -> Callable[..., torch.Tensor]:
+    """torch's own loss function (so the grad_fn is torch's); optional tensors go by keyword, as
+    torch's signatures put other parameters between them (``size_average`` before ``pos_weight``)."""
+    def apply(*values: Any, **params: Any) -> torch.Tensor:
+        given = dict(zip(args, values))
+        required = [as_tensor(given[a]) for a in args if a not in optional]
+        return fn(*required, **{a: given[a] for a in optional if a in given}, **params)
 
     return apply
 
@@ -341,7 +349,7 @@ def _loss(name: str, tensor_args: str, params: str, fn: Callable[..., torch.Tens
     rules = kw.pop("rules", None) or {a: _pointwise(r, *required) for a, r in d.items()}
     shown = kw.pop("shown", None) or {a: f"g*({r if isinstance(r, str) else '…'})/n  (n = numel, reduction='mean')"
                                       for a, r in d.items()}
-    op(name, tensor_args, params, torch=_plain(fn, len(args)), rules=rules, shown=shown, predict=kw.pop("predict", None)
+    op(name, tensor_args, params, torch=_plain(fn, args, kw.get("optional_args", ())), rules=rules, shown=shown, predict=kw.pop("predict", None)
        or (lambda shapes, p: broadcast_shape(*shapes) if p.get("reduction", "mean") == "none" else ()),
        linear=NONLINEAR, doc=doc, samples=samples, kinks=kinks, **kw)
 
@@ -448,3 +456,224 @@ _loss("poisson_nll_loss", "input, target", "log_input=True, full=False, eps=1e-0
       positional_params=("log_input", "full"),
       shown={"input": "g*(exp(input) - target)/n  (log_input=False: g*(1 - target/(input + eps))/n)",
              "target": "-g*input/n  (log_input=False: -g*log(input + eps)/n; full: + log(t) + 1/(2t) where t > 1)"})
+
+
+def _gaussian(arg: str) -> Callable[[RuleContext], str]:
+    """torch clamps var to eps without a gradient (a no_grad clamp of a clone), and a var of shape
+    input.shape[:-1] is unsqueezed at -1 (one variance per row)."""
+
+    def rule(c: RuleContext) -> str:
+        row = c.shapes["var"] != c.shapes["input"] and c.shapes["var"] == c.shapes["input"][:-1]
+        var, eps = f"var{'.unsqueeze(-1)' if row else ''}", c.params.get("eps", 1e-6)
+        v = f"where({var} >= {eps!r}, {var}, {eps!r})"  # clamp(min=eps), without its gradient
+        scale = _mean_scale(c, "input", "target")
+        if arg == "var":
+            return f"(g*(1/{v} - {_D}**2/{v}**2)/2{scale})" + (".sum(-1)" if row else "")
+        return f"{'' if arg == 'input' else '-'}g*{_D}/{v}{scale}"
+
+    return rule
+
+
+_loss("gaussian_nll_loss", "input, target, var", "full=False, eps=1e-06, reduction='mean'", F.gaussian_nll_loss, {},
+      "0.5*(log(max(var, eps)) + (input - target)**2/max(var, eps)) (+ 0.5*log(2*pi) if full)",
+      (sample("gaussian_nll_loss(a, t, v)", F.gaussian_nll_loss, a=In(2, 3), t=In(2, 3), v=In(2, 3, domain="pos")),
+       sample("F.gaussian_nll_loss(a, t, v, full=True, reduction='sum')",
+              lambda a, t, v: F.gaussian_nll_loss(a, t, v, full=True, reduction="sum"),
+              a=In(2, 3), t=In(2, 3), v=In(2, 1, domain="pos")),
+       sample("F.gaussian_nll_loss(a, t, v, reduction='none')",
+              lambda a, t, v: F.gaussian_nll_loss(a, t, v, reduction="none"), a=In(2, 3), t=In(2, 3), v=In(2, domain="pos")),
+       sample("F.gaussian_nll_loss(a, t, v)", lambda a, t, v: F.gaussian_nll_loss(a, t, v),
+              a=In(3, 2), t=In(3, 2), v=In(3, domain="pos"))),
+      rules={a: _gaussian(a) for a in ("input", "target", "var")},
+      shown={"input": "g*(input - target)/v/n, v = max(var, eps)", "target": "-g*(input - target)/v/n",
+             "var": "g*(1/v - (input - target)**2/v**2)/2/n  (the clamp passes the gradient through)"},
+      predict=lambda shapes, p: broadcast_shape(*shapes) if p.get("reduction", "mean") == "none" else ())
+
+
+def _margin_ranking(arg: str) -> Callable[[RuleContext], str]:
+    def d(c: RuleContext) -> str:
+        active = f"{c.params.get('margin', 0.0)!r} - target*(input1 - input2) >= 0"  # clamp_min: >= passes g
+        return f"where({active}, {dict(input1='-target', input2='target', target='input2 - input1')[arg]}, 0)"
+
+    return d
+
+
+_loss("margin_ranking_loss", "input1, input2, target", "margin=0.0, reduction='mean'", F.margin_ranking_loss,
+      {a: _margin_ranking(a) for a in ("input1", "input2", "target")},
+      "max(0, margin - target*(input1 - input2))",
+      (sample("margin_ranking_loss(a, b, y)", F.margin_ranking_loss, a=In(4), b=In(4), y=In(4, domain="nz")),
+       sample("F.margin_ranking_loss(a, b, sign(y), margin=0.5, reduction='none')",
+              lambda a, b, y: F.margin_ranking_loss(a, b, torch.sign(y), margin=0.5, reduction="none"),
+              const=("y",), a=In(4), b=In(4), y=In(4, domain="nz"))),
+      kinks=(Kink("margin - target*(input1 - input2) == 0: torch's clamp_min passes the gradient (>=)",
+                  {"a": "[1.0, 0.5, -2.0, 0.0]", "b": "[1.0, 0.0, -1.0, 0.5]", "y": "[1.0, -1.0, 1.0, 2.0]"}),
+             Kink("at the margin 0.5", {"a": "[1.0, 0.5, -2.0, 0.0]", "b": "[0.5, 0.0, -1.5, 0.5]",
+                                        "y": "[1.0, -1.0, -1.0, 1.0]"}, sample=1)),
+      shown={"input1": "g*where(margin - target*(input1 - input2) >= 0, -target, 0)/n",
+             "input2": "g*where(margin - target*(input1 - input2) >= 0, target, 0)/n",
+             "target": "g*where(margin - target*(input1 - input2) >= 0, input2 - input1, 0)/n"})
+_loss("hinge_embedding_loss", "input, target", "margin=1.0, reduction='mean'", F.hinge_embedding_loss,
+      {"input": lambda c: f"{_not_equal('target', 1)}*where({c.params.get('margin', 1.0)!r} - input >= 0, -1, 0) + "
+                          f"{_not_equal('target', -1)}"},
+      "input where target == 1, max(0, margin - input) where target == -1 (target: no gradient)",
+      (sample("hinge_embedding_loss(a, sign(y))", lambda a, y: F.hinge_embedding_loss(a, torch.sign(y)),
+              const=("y",), a=In(2, 3), y=In(2, 3, domain="nz")),
+       sample("F.hinge_embedding_loss(a, sign(y), margin=0.5, reduction='none')",
+              lambda a, y: F.hinge_embedding_loss(a, torch.sign(y), margin=0.5, reduction="none"),
+              const=("y",), a=In(4), y=In(4, domain="nz"))),
+      kinks=(Kink("margin - input == 0 at target -1: clamp_min passes the gradient (>=)",
+                  {"a": "[1.0, 0.5, -2.0, 0.5]", "y": "[-1.0, 1.0, -1.0, -1.0]"}, sample=1),),
+      shown={"input": "g*(where(target != 1 and margin - input >= 0, -1, 0) + (target != -1))/n"})
+_loss("soft_margin_loss", "input, target", "reduction='mean'", F.soft_margin_loss,
+      {"input": "-target*sigmoid(-target*input)"}, "log(1 + exp(-target*input)) (target: no gradient in torch)",
+      (sample("soft_margin_loss(a, t)", F.soft_margin_loss, const=("t",), a=In(2, 3), t=In(2, 3)),
+       sample("F.soft_margin_loss(a, t, reduction='none')", lambda a, t: F.soft_margin_loss(a, t, reduction="none"),
+              const=("t",), a=In(4), t=In(4))))
+
+
+def _bce_logits(arg: str) -> Callable[[RuleContext], str]:
+    def d(c: RuleContext) -> str:
+        w = "*weight" if "weight" in c.shapes else ""
+        pw = "pos_weight" in c.shapes
+        if arg == "input":
+            return f"((pos_weight*target + 1 - target)*sigmoid(input) - pos_weight*target){w}" if pw \
+                else f"(sigmoid(input) - target){w}"
+        return f"(log(sigmoid(-input)) - pos_weight*log(sigmoid(input))){w}" if pw else f"-input{w}"
+
+    return d
+
+
+_loss("binary_cross_entropy_with_logits", "input, target, weight, pos_weight", "reduction='mean'",
+      F.binary_cross_entropy_with_logits, {"input": _bce_logits("input"), "target": _bce_logits("target")},
+      "-weight*(pos_weight*target*log(sigmoid(input)) + (1 - target)*log(sigmoid(-input)))",
+      (sample("binary_cross_entropy_with_logits(z, t)", F.binary_cross_entropy_with_logits,
+              z=In(2, 3), t=In(2, 3, domain="prob")),
+       sample("F.binary_cross_entropy_with_logits(z, t, w, reduction='sum')",
+              lambda z, t, w: F.binary_cross_entropy_with_logits(z, t, w, reduction="sum"), const=("w",),
+              z=In(2, 3), t=In(2, 3, domain="prob"), w=In(3, domain="pos")),
+       sample("F.binary_cross_entropy_with_logits(z, t, weight=w, pos_weight=p, reduction='none')",
+              lambda z, t, w, p: F.binary_cross_entropy_with_logits(z, t, weight=w, pos_weight=p, reduction="none"),
+              const=("w", "p"), z=In(2, 3), t=In(2, 3, domain="prob"), w=In(2, 1, domain="pos"), p=In(3, domain="pos")),
+       sample("F.binary_cross_entropy_with_logits(z, t, torch.ones(3), pos_weight=p)",
+              lambda z, t, p: F.binary_cross_entropy_with_logits(z, t, torch.ones(3), pos_weight=p),
+              const=("p",), z=In(2, 3), t=In(2, 3, domain="prob"), p=In(3, domain="pos"))),
+      optional_args=("weight", "pos_weight"),
+      shown={"input": "g*((pos_weight*target + 1 - target)*sigmoid(input) - pos_weight*target)*weight/n",
+             "target": "g*(log(sigmoid(-input)) - pos_weight*log(sigmoid(input)))*weight/n"})
+
+
+def _multilabel(arg: str) -> Callable[[RuleContext], str]:
+    """Per class l = -(target*log(sigmoid(input)) + (1 - target)*log(sigmoid(-input)))*weight, then the
+    mean over the class (last) dim, then the reduction over the batch."""
+
+    def rule(c: RuleContext) -> str:
+        shape = c.shapes["input"]
+        n_classes = shape[-1] if shape else 1
+        red = c.params.get("reduction", "mean")
+        n = math.prod(shape) // n_classes if red == "mean" else 1
+        grad = "g.unsqueeze(-1)" if red == "none" and len(shape) >= 2 else "g"
+        w = "*weight" if "weight" in c.shapes else ""
+        d = {"input": f"(sigmoid(input) - target){w}", "target": f"-input{w}",
+             "weight": "-(target*log(sigmoid(input)) + (1 - target)*log(sigmoid(-input)))"}[arg]
+        return f"{grad}*{d}/{n_classes * n}"
+
+    return rule
+
+
+_loss("multilabel_soft_margin_loss", "input, target, weight", "reduction='mean'", F.multilabel_soft_margin_loss, {},
+      "mean over classes of -weight*(target*log(sigmoid(input)) + (1 - target)*log(sigmoid(-input)))",
+      (sample("multilabel_soft_margin_loss(z, t)", F.multilabel_soft_margin_loss, z=In(2, 3), t=In(2, 3, domain="prob")),
+       sample("F.multilabel_soft_margin_loss(z, t, weight=w, reduction='none')",
+              lambda z, t, w: F.multilabel_soft_margin_loss(z, t, weight=w, reduction="none"),
+              z=In(2, 3), t=In(2, 3, domain="prob"), w=In(3, domain="pos")),
+       sample("F.multilabel_soft_margin_loss(z, t, w, reduction='sum')",
+              lambda z, t, w: F.multilabel_soft_margin_loss(z, t, w, reduction="sum"),
+              z=In(3, 2), t=In(3, 2, domain="prob"), w=In(2, domain="pos"))),
+      optional_args=("weight",), rules={a: _multilabel(a) for a in ("input", "target", "weight")},
+      shown={"input": "g*(sigmoid(input) - target)*weight/(C*N)", "target": "-g*input*weight/(C*N)",
+             "weight": "-g*(target*log(sigmoid(input)) + (1 - target)*log(sigmoid(-input)))/(C*N)"},
+      predict=lambda shapes, p: tuple(shapes[0][:-1]) if p.get("reduction", "mean") == "none" else ())
+
+
+def _cosine_embedding(arg: str) -> Callable[[RuleContext], str]:
+    """torch: cos = sum(x1*x2)/sqrt((sum(x1*x1) + 1e-12)*(sum(x2*x2) + 1e-12)) along the last dim of 2-D
+    input (dim 0 of 1-D), loss 1 - cos where target == 1, max(0, cos - margin) where target == -1
+    (clamp_min passes the gradient at 0).  d cos/dx1 = x2/sqrt(m1*m2) - cos*x1/m1."""
+
+    def rule(c: RuleContext) -> str:
+        nd = c.ndim("input1")
+        dim = 1 if nd == 2 else 0
+        mine, other = arg, "input2" if arg == "input1" else "input1"
+        m = {x: f"((({x})*({x})).sum({dim}, keepdim=True) + 1e-12)" for x in (mine, other)}
+        prod = f"(input1*input2).sum({dim}, keepdim=True)"
+        cos = f"({prod}/sqrt({m['input1']}*{m['input2']}))"
+        target = "target.unsqueeze(1)" if nd == 2 else "target"
+        positive = f"(1 - {_not_equal(target, 1)})"
+        negative = f"(1 - {_not_equal(target, -1)})*where({cos} - {c.params.get('margin', 0.0)!r} >= 0, 1, 0)"
+        grad = "g.unsqueeze(1)" if nd == 2 and c.params.get("reduction", "mean") == "none" else "g"
+        n = c.shapes["input1"][0] if nd == 2 and c.params.get("reduction", "mean") == "mean" else 1
+        scale = f"/{n}" if n != 1 else ""
+        slope = f"({other}/sqrt({m['input1']}*{m['input2']}) - {cos}*{mine}/{m[mine]})"
+        return f"{grad}*({negative} - {positive})*{slope}{scale}"
+
+    return rule
+
+
+_loss("cosine_embedding_loss", "input1, input2, target", "margin=0.0, reduction='mean'", F.cosine_embedding_loss, {},
+      "1 - cos(input1, input2) where target == 1, max(0, cos - margin) where target == -1 (target: no gradient)",
+      (sample("cosine_embedding_loss(a, b, sign(y))", lambda a, b, y: F.cosine_embedding_loss(a, b, torch.sign(y)),
+              const=("y",), a=In(3, 2), b=In(3, 2), y=In(3, domain="nz")),
+       sample("F.cosine_embedding_loss(a, b, sign(y), margin=-0.5, reduction='none')",
+              lambda a, b, y: F.cosine_embedding_loss(a, b, torch.sign(y), margin=-0.5, reduction="none"),
+              const=("y",), a=In(3, 4), b=In(3, 4), y=In(3, domain="nz")),
+       sample("F.cosine_embedding_loss(a, b, tensor(-1.0), reduction='sum')",
+              lambda a, b: F.cosine_embedding_loss(a, b, torch.tensor(-1.0), reduction="sum"), a=In(3), b=In(3))),
+      rules={a: _cosine_embedding(a) for a in ("input1", "input2")},
+      shown={"input1": "g*([target == -1 and cos >= margin] - [target == 1])*(input2/sqrt(m1*m2) - cos*input1/m1)/N, "
+                       "m = sum(x*x) + 1e-12",
+             "input2": "g*([target == -1 and cos >= margin] - [target == 1])*(input1/sqrt(m1*m2) - cos*input2/m2)/N"},
+      predict=lambda shapes, p: tuple(shapes[0][:1]) if p.get("reduction", "mean") == "none" and len(shapes[0]) == 2
+      else ())
+
+
+def _triplet(arg: str) -> Callable[[RuleContext], str]:
+    """max(0, margin + d(anchor, positive) - d(anchor, negative)), d = pairwise_distance (p, eps):
+    g flows where the hinge is active (clamp_min: >=), through each distance's slope."""
+
+    def rule(c: RuleContext) -> str:
+        if c.params.get("swap", False):
+            raise ValueError("triplet_margin_loss(swap=True) has no rule yet")
+        p, eps, margin = c.params.get("p", 2.0), c.params.get("eps", 1e-6), c.params.get("margin", 1.0)
+        d = {x: f"pairwise_distance(anchor, {x}, {p!r}, {eps!r}, keepdim=True)" for x in ("positive", "negative")}
+        slope = {x: norm_slope(f"(anchor - {x} + {eps!r})", d[x], p) for x in d}
+        nd = c.ndim("anchor")
+        red = c.params.get("reduction", "mean")
+        grad = "g.unsqueeze(-1)" if red == "none" and nd == 2 else "g"
+        n = c.shapes["anchor"][0] if red == "mean" and nd == 2 else 1
+        active = f"where({margin!r} + {d['positive']} - {d['negative']} >= 0, {grad}, 0)"
+        term = {"anchor": f"({slope['positive']} - {slope['negative']})", "positive": f"-{slope['positive']}",
+                "negative": slope["negative"]}[arg]
+        return f"{active}*{term}" + (f"/{n}" if n != 1 else "")
+
+    return rule
+
+
+def _triplet_torch(anchor: Any, positive: Any, negative: Any, **params: Any) -> torch.Tensor:
+    if params.get("swap", False):
+        raise ValueError("triplet_margin_loss(swap=True) is not supported yet")
+    return F.triplet_margin_loss(anchor, positive, negative, **params)
+
+
+_loss("triplet_margin_loss", "anchor, positive, negative", "margin=1.0, p=2.0, eps=1e-06, swap=False, reduction='mean'",
+      _triplet_torch, {}, "max(0, margin + ||anchor - positive + eps||_p - ||anchor - negative + eps||_p)",
+      (sample("triplet_margin_loss(a, p, n)", F.triplet_margin_loss, a=In(3, 2), p=In(3, 2), n=In(3, 2)),
+       sample("F.triplet_margin_loss(a, p, n, margin=2.0, reduction='none')",
+              lambda a, p, n: F.triplet_margin_loss(a, p, n, margin=2.0, reduction="none"), a=In(3, 4), p=In(3, 4), n=In(3, 4)),
+       sample("F.triplet_margin_loss(a, p, n, p=1.0, reduction='sum')",
+              lambda a, p, n: F.triplet_margin_loss(a, p, n, p=1.0, reduction="sum"), a=In(2, 3), p=In(2, 3), n=In(2, 3))),
+      rules={a: _triplet(a) for a in ("anchor", "positive", "negative")},
+      shown={"anchor": "where(margin + d_ap - d_an >= 0, g, 0)*((a - p + eps)/d_ap - (a - n + eps)/d_an)/N  (p = 2)",
+             "positive": "-where(margin + d_ap - d_an >= 0, g, 0)*(a - p + eps)/d_ap/N",
+             "negative": "where(margin + d_ap - d_an >= 0, g, 0)*(a - n + eps)/d_an/N"},
+      predict=lambda shapes, p: tuple(shapes[0][:1]) if p.get("reduction", "mean") == "none" and len(shapes[0]) == 2
+      else ())
