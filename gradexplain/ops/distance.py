@@ -10,7 +10,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .spec import NONLINEAR, In, RuleContext, as_tensor, broadcast_shape, op, sample
+from .spec import NONLINEAR, In, Kink, RuleContext, as_tensor, broadcast_shape, op, sample
 
 
 def norm_slope(x: str, n: str, p: float) -> str:
@@ -119,6 +119,10 @@ op("cdist", "x1, x2", "p=2.0", torch=lambda x1, x2, p=2.0: torch.cdist(as_tensor
           "x2": "x2*G.sum(-2).unsqueeze(-1) - G.T @ x1"},
    predict=lambda shapes, p: tuple(broadcast_shape(shapes[0][:-2], shapes[1][:-2])) + (shapes[0][-2], shapes[1][-2]),
    doc="p-norm distances between the rows of x1 (..., P, M) and x2 (..., R, M)",
+   kinks=(Kink("a zero distance (equal rows): torch's cdist backward gives 0 there",
+               {"a": "[[1.0, 2.0], [0.5, -1.0], [0.0, 0.0]]", "b": "[[1.0, 2.0], [0.0, 0.0], [2.0, 1.0], [0.5, -1.0]]"}),
+          Kink("p = 1 at a tie of coordinates: sign(0) = 0",
+               {"a": "[[1.0, 2.0, 0.5], [0.5, -1.0, 0.0]]", "b": "[[1.0, 0.0, 0.5], [0.5, -1.0, 2.0]]"}, sample=1)),
    samples=(sample("cdist(a, b)", torch.cdist, a=In(3, 2), b=In(4, 2)),
             sample("torch.cdist(a, b, p=1.0)", lambda a, b: torch.cdist(a, b, p=1.0), a=In(2, 3), b=In(2, 3)),
             sample("torch.cdist(a, b, 3.0)", lambda a, b: torch.cdist(a, b, 3.0), a=In(2, 2), b=In(3, 2)),

@@ -56,17 +56,34 @@ def _bce_elem(p: Any, t: Any) -> Any:
     return -(log(p) * t + log(1 - p) * (1 - t))
 
 
-op("binary_cross_entropy", "p, t", "reduction='mean'", predict=broadcast_predict,
-   torch=lambda p, t, reduction="mean": F.binary_cross_entropy(p, t, reduction=reduction),
-   rules={"p": lambda c: f"g*(p - t)/(p*(1 - p)){_loss_scale(c, ('p', 't'))}",
-          "t": lambda c: f"g*(log(1 - p) - log(p)){_loss_scale(c, ('p', 't'))}"},
-   shown={"p": "g*(p - t)/(p*(1 - p))/numel(p)", "t": "g*(log(1 - p) - log(p))/numel(p)"},
-   obj=_loss_obj(_bce_elem), linear=NONLINEAR, doc="-(t*log(p) + (1 - t)*log(1 - p)), p in (0, 1)",
+def _bce_obj(p: Any, t: Any, weight: Any = None, reduction: str = "mean") -> Any:
+    elementwise = _bce_elem if weight is None else (lambda a, b: _bce_elem(a, b) * obj_np().asarray(weight, dtype=object))
+    return _loss_obj(elementwise)(p, t, reduction)
+
+
+def _bce_rule(arg: str) -> Callable[[RuleContext], str]:
+    def rule(c: RuleContext) -> str:
+        d = "(p - t)/(p*(1 - p))" if arg == "p" else "(log(1 - p) - log(p))"
+        return f"g*{d}{'*weight' if 'weight' in c.shapes else ''}{_loss_scale(c, ('p', 't'))}"
+
+    return rule
+
+
+op("binary_cross_entropy", "p, t, weight", "reduction='mean'", predict=broadcast_predict, optional_args=("weight",),
+   torch=lambda p, t, weight=None, reduction="mean": F.binary_cross_entropy(p, t, weight=weight, reduction=reduction),
+   rules={"p": _bce_rule("p"), "t": _bce_rule("t")},
+   shown={"p": "g*(p - t)/(p*(1 - p))*weight/numel(p)", "t": "g*(log(1 - p) - log(p))*weight/numel(p)"},
+   obj=_bce_obj, linear=NONLINEAR, doc="-weight*(t*log(p) + (1 - t)*log(1 - p)), p in (0, 1)",
    samples=(sample("binary_cross_entropy(p, t)", F.binary_cross_entropy, p=In(2, 3, domain="prob"),
                    t=In(2, 3, domain="prob")),
             sample("binary_cross_entropy(sigmoid(z), t, reduction='sum')",
                    lambda z, t: F.binary_cross_entropy(torch.sigmoid(z), t, reduction="sum"),
-                   const=("t",), z=In(4), t=In(4, domain="prob"))))
+                   const=("t",), z=In(4), t=In(4, domain="prob")),
+            sample("F.binary_cross_entropy(p, t, weight=w)", lambda p, t, w: F.binary_cross_entropy(p, t, weight=w),
+                   const=("w",), p=In(2, 3, domain="prob"), t=In(2, 3, domain="prob"), w=In(3, domain="pos")),
+            sample("F.binary_cross_entropy(p, t, w, reduction='none')",
+                   lambda p, t, w: F.binary_cross_entropy(p, t, w, reduction="none"),
+                   const=("w",), p=In(2, 3, domain="prob"), t=In(2, 3, domain="prob"), w=In(2, 3, domain="pos"))))
 
 
 # ----------------------------------------------------------------- class losses: nll_loss, cross_entropy
@@ -637,40 +654,48 @@ _loss("cosine_embedding_loss", "input1, input2, target", "margin=0.0, reduction=
 
 
 def _triplet(arg: str) -> Callable[[RuleContext], str]:
-    """max(0, margin + d(anchor, positive) - d(anchor, negative)), d = pairwise_distance (p, eps):
+    """max(0, margin + d(anchor, positive) - d_neg), d = pairwise_distance (p, eps), d_neg = d(anchor,
+    negative) or, with swap, its minimum with d(positive, negative) (a tie shares g, as torch's minimum):
     g flows where the hinge is active (clamp_min: >=), through each distance's slope."""
 
     def rule(c: RuleContext) -> str:
-        if c.params.get("swap", False):
-            raise ValueError("triplet_margin_loss(swap=True) has no rule yet")
         p, eps, margin = c.params.get("p", 2.0), c.params.get("eps", 1e-6), c.params.get("margin", 1.0)
-        d = {x: f"pairwise_distance(anchor, {x}, {p!r}, {eps!r}, keepdim=True)" for x in ("positive", "negative")}
-        slope = {x: norm_slope(f"(anchor - {x} + {eps!r})", d[x], p) for x in d}
+        pairs = {"ap": ("anchor", "positive"), "an": ("anchor", "negative"), "pn": ("positive", "negative")}
+        d = {k: f"pairwise_distance({x}, {y}, {p!r}, {eps!r}, keepdim=True)" for k, (x, y) in pairs.items()}
+        slope = {k: norm_slope(f"({x} - {y} + {eps!r})", d[k], p) for k, (x, y) in pairs.items()}
         nd = c.ndim("anchor")
         red = c.params.get("reduction", "mean")
         grad = "g.unsqueeze(-1)" if red == "none" and nd == 2 else "g"
         n = c.shapes["anchor"][0] if red == "mean" and nd == 2 else 1
-        active = f"where({margin!r} + {d['positive']} - {d['negative']} >= 0, {grad}, 0)"
-        term = {"anchor": f"({slope['positive']} - {slope['negative']})", "positive": f"-{slope['positive']}",
-                "negative": slope["negative"]}[arg]
-        return f"{active}*{term}" + (f"/{n}" if n != 1 else "")
+        scale = f"/{n}" if n != 1 else ""
+        if not c.params.get("swap", False):
+            active = f"where({margin!r} + {d['ap']} - {d['an']} >= 0, {grad}, 0)"
+            term = {"anchor": f"({slope['ap']} - {slope['an']})", "positive": f"-{slope['ap']}",
+                    "negative": slope["an"]}[arg]
+            return f"{active}*{term}{scale}"
+        share = f"where({d['an']} < {d['pn']}, 1, where({d['an']} > {d['pn']}, 0, 0.5))"  # of d_an in the minimum
+        d_neg = f"where({d['an']} <= {d['pn']}, {d['an']}, {d['pn']})"
+        active = f"where({margin!r} + {d['ap']} - {d_neg} >= 0, {grad}, 0)"
+        term = {"anchor": f"({slope['ap']} - {share}*{slope['an']})",
+                "positive": f"(-{slope['ap']} - (1 - {share})*{slope['pn']})",
+                "negative": f"({share}*{slope['an']} + (1 - {share})*{slope['pn']})"}[arg]
+        return f"{active}*{term}{scale}"
 
     return rule
 
 
-def _triplet_torch(anchor: Any, positive: Any, negative: Any, **params: Any) -> torch.Tensor:
-    if params.get("swap", False):
-        raise ValueError("triplet_margin_loss(swap=True) is not supported yet")
-    return F.triplet_margin_loss(anchor, positive, negative, **params)
-
-
 _loss("triplet_margin_loss", "anchor, positive, negative", "margin=1.0, p=2.0, eps=1e-06, swap=False, reduction='mean'",
-      _triplet_torch, {}, "max(0, margin + ||anchor - positive + eps||_p - ||anchor - negative + eps||_p)",
+      F.triplet_margin_loss, {}, "max(0, margin + ||anchor - positive + eps||_p - ||anchor - negative + eps||_p)",
       (sample("triplet_margin_loss(a, p, n)", F.triplet_margin_loss, a=In(3, 2), p=In(3, 2), n=In(3, 2)),
        sample("F.triplet_margin_loss(a, p, n, margin=2.0, reduction='none')",
               lambda a, p, n: F.triplet_margin_loss(a, p, n, margin=2.0, reduction="none"), a=In(3, 4), p=In(3, 4), n=In(3, 4)),
        sample("F.triplet_margin_loss(a, p, n, p=1.0, reduction='sum')",
-              lambda a, p, n: F.triplet_margin_loss(a, p, n, p=1.0, reduction="sum"), a=In(2, 3), p=In(2, 3), n=In(2, 3))),
+              lambda a, p, n: F.triplet_margin_loss(a, p, n, p=1.0, reduction="sum"), a=In(2, 3), p=In(2, 3), n=In(2, 3)),
+       sample("F.triplet_margin_loss(a, p, n, swap=True, margin=3.0)",
+              lambda a, p, n: F.triplet_margin_loss(a, p, n, swap=True, margin=3.0), a=In(4, 2), p=In(4, 2), n=In(4, 2))),
+      kinks=(Kink("swap at a tie d(anchor, negative) == d(positive, negative): g shared half and half (minimum)",
+                  {"a": "[[1.0, 0.0], [2.0, 1.0], [0.0, 2.0], [1.0, 1.0]]", "p": "[[0.0, 1.0], [1.0, 2.0], [1.0, 0.0], [1.0, 2.0]]",
+                   "n": "[[0.0, 0.0], [1.0, 1.0], [3.0, 1.0], [0.0, 0.0]]"}, sample=3),),
       rules={a: _triplet(a) for a in ("anchor", "positive", "negative")},
       shown={"anchor": "where(margin + d_ap - d_an >= 0, g, 0)*((a - p + eps)/d_ap - (a - n + eps)/d_an)/N  (p = 2)",
              "positive": "-where(margin + d_ap - d_an >= 0, g, 0)*(a - p + eps)/d_ap/N",
