@@ -38,17 +38,21 @@ op("normalize", "a", "p=2.0, dim=1, eps=1e-12", torch=lambda a, p=2.0, dim=1, ep
    samples=(sample("normalize(a)", lambda a: F.normalize(a), a=In(2, 3)),
             sample("F.normalize(a, dim=0) * b", lambda a, b: F.normalize(a, dim=0) * b, a=In(3, 2), b=In(3, 2)),
             sample("F.normalize(a, p=1, dim=-1)", lambda a: F.normalize(a, p=1, dim=-1), a=In(2, 3, domain="nz")),
-            sample("F.normalize(a, 3.0, 0)", lambda a: F.normalize(a, 3.0, 0), a=In(4, domain="nz"))))
+            sample("F.normalize(a, 3.0, 0)", lambda a: F.normalize(a, 3.0, 0), a=In(4, domain="nz"))),
+   kinks=(Kink("a zero row: the norm is clamped to eps (clamp_min: no gradient below eps), so g/eps",
+               {"a": "[[0.0, 0.0, 0.0], [1.0, 2.0, 3.0]]"}),))
 
 
 def _cosine_rule(arg: str) -> Any:
-    """cos = sum(x1*x2)/(|x1| |x2|) along dim: d cos/dx1 = (x2/|x2| - cos*x1/|x1|)/|x1| (norms > eps)."""
+    """torch: cos = sum(x1*x2)/(c1*c2), c = max(|x|, eps) with the gradient passing the clamp, so
+    d cos/dx1 = (x2/c2 - cos*x1/|x1|)/c1, where x1/|x1| is 0 for a zero vector (the norm's slope there)."""
 
     def rule(c: RuleContext) -> str:
-        dim = c.params.get("dim", 1)
+        dim, eps = c.params.get("dim", 1), c.params.get("eps", 1e-8)
         mine, other = (arg, "x2" if arg == "x1" else "x1")
         nm, no = (f"norm({x}, dim={dim}, keepdim=True)" for x in (mine, other))
-        return f"g.unsqueeze({dim})*({other}/{no} - out.unsqueeze({dim})*{mine}/{nm})/{nm}"
+        cm, co = (f"where({n} >= {eps!r}, {n}, {eps!r})" for n in (nm, no))
+        return f"g.unsqueeze({dim})*({other}/{co} - out.unsqueeze({dim})*where({nm} > 0, {mine}/{nm}, 0))/{cm}"
 
     return rule
 
@@ -56,15 +60,19 @@ def _cosine_rule(arg: str) -> Any:
 op("cosine_similarity", "x1, x2", "dim=1, eps=1e-08", torch=lambda x1, x2, dim=1, eps=1e-8: F.cosine_similarity(
     as_tensor(x1), as_tensor(x2), dim=dim, eps=eps), positional_params=("dim",),
    rules={"x1": _cosine_rule("x1"), "x2": _cosine_rule("x2")}, linear=NONLINEAR,
-   shown={"x1": "g*(x2/|x2| - out*x1/|x1|)/|x1|  (g, out unsqueezed along dim)",
-          "x2": "g*(x1/|x1| - out*x2/|x2|)/|x2|"},
+   shown={"x1": "g*(x2/c2 - out*x1/|x1|)/c1, c = max(|x|, eps)  (g, out unsqueezed along dim)",
+          "x2": "g*(x1/c1 - out*x2/|x2|)/c2"},
    predict=lambda shapes, p: tuple(s for i, s in enumerate(broadcast_shape(*shapes))
                                    if i != p.get("dim", 1) % max(len(broadcast_shape(*shapes)), 1)),
    doc="cosine of the angle between x1 and x2 along dim (broadcasting)",
    samples=(sample("cosine_similarity(a, b)", F.cosine_similarity, a=In(2, 3), b=In(2, 3)),
             sample("F.cosine_similarity(a, b, dim=-1)", lambda a, b: F.cosine_similarity(a, b, dim=-1),
                    a=In(2, 3), b=In(3)),
-            sample("F.cosine_similarity(a, b, 0)", lambda a, b: F.cosine_similarity(a, b, 0), a=In(4), b=In(4))))
+            sample("F.cosine_similarity(a, b, 0)", lambda a, b: F.cosine_similarity(a, b, 0), a=In(4), b=In(4))),
+   kinks=(Kink("a zero vector: its norm is clamped to eps (the gradient passes the clamp), its slope is 0",
+               {"a": "[[0.0, 0.0, 0.0], [1.0, 2.0, 3.0]]", "b": "[[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]]"}),
+          Kink("a norm below eps", {"a": "[[0.000000001, 0.0, 0.0], [1.0, 2.0, 3.0]]",
+                                    "b": "[[1.0, 2.0, 3.0], [0.5, -1.0, 2.0]]"})))
 
 
 def _pairwise_rule(arg: str) -> Any:
