@@ -310,8 +310,9 @@ class _Parser:
 
     def validate(self, spec: OpSpec, params: dict[str, Any], node: ast.AST) -> None:
         red = params.get("reduction")
-        if red is not None and red not in ("mean", "sum", "none"):
-            raise self.error(f"reduction must be 'mean', 'sum' or 'none', not {red!r}", node)
+        if red is not None and red not in spec.reductions:
+            allowed = ", ".join(repr(r) for r in spec.reductions[:-1]) + f" or {spec.reductions[-1]!r}"
+            raise self.error(f"reduction must be {allowed}, not {red!r}", node)
         for key in ("keepdim", "training"):
             if key in params and not isinstance(params[key], bool):
                 raise self.error(f"{key} must be True or False", node)

@@ -93,8 +93,9 @@ class Printer:
             value = params[name]
             if name == spec.varargs_param and isinstance(value, tuple) and value:  # () is written as ()
                 arg_texts.extend(param_text(v) for v in value)
-            elif name in spec.positional_params:
-                arg_texts.append(param_text(value))
+            elif name in spec.positional_params and all(
+                    p in params for p in spec.positional_params[:spec.positional_params.index(name)]):
+                arg_texts.append(param_text(value))  # positional only after every earlier positional one
             elif value != spec.param_defaults.get(name, object()) or name in spec.always_printed:
                 arg_texts.append(f"{name}={param_text(value)}")
         if spec.method and args and not spec.variadic:

@@ -9,7 +9,7 @@ of gradexplain reads the registry; nothing else names an op.  Modelled on PyTorc
 
 Layout, by family: :mod:`.spec` (the entry format, :func:`op`, ``REGISTRY``, :func:`resolve`),
 :mod:`.elementwise`, :mod:`.reductions`, :mod:`.linalg`, :mod:`.shape`, :mod:`.indexing`,
-:mod:`.nn`, :mod:`.losses`, :mod:`.constructors`.  The registry imports nothing above
+:mod:`.nn`, :mod:`.activations` (softmax family), :mod:`.distance`, :mod:`.losses`, :mod:`.constructors`.  The registry imports nothing above
 :mod:`gradexplain.ir`, and SymPy only lazily (listing ops never imports it).
 
 Adding an op
@@ -80,7 +80,8 @@ mapping ``.values``/``.indices``/``[0]`` onto them.
 """
 from __future__ import annotations
 
-from . import constructors, elementwise, indexing, linalg, losses, nn, opaque, reductions, shape  # noqa: F401 - registers
+from . import (activations, constructors, distance, elementwise, indexing, linalg, losses, nn, opaque,  # noqa: F401
+               reductions, shape)  # registers
 from .constructors import VALUE_ONLY
 from .nn import dropout_mask
 from .opaque import OpaqueSlot

@@ -1,4 +1,4 @@
-"""Neural-network layers: ``softmax log_softmax layer_norm dropout``."""
+"""Neural-network layers: ``layer_norm dropout`` (softmax and friends: :mod:`.activations`)."""
 from __future__ import annotations
 
 import math
@@ -8,49 +8,6 @@ import torch
 import torch.nn.functional as F
 
 from .spec import NONLINEAR, In, Linear, RuleContext, as_tensor, obj_np, op, sample, ufunc
-
-
-def softmax_dim(c: RuleContext) -> int:
-    """torch's implicit softmax dim (0 for 0-, 1- and 3-D input, else 1) when none is given."""
-    dim = c.params.get("dim")
-    if dim is None:
-        return 0 if c.ndim("a") in (0, 1, 3) else 1
-    return dim
-
-
-def obj_softmax(a: Any, dim: Any = None, log: bool = False) -> Any:
-    import sympy  # heavy
-
-    np = obj_np()
-    a = np.asarray(a, dtype=object)
-    d = dim if dim is not None else (0 if a.ndim in (0, 1, 3) else 1)
-    e = ufunc(sympy.exp, 1)(a)
-    s = np.sum(e, axis=d, keepdims=True)
-    return a - ufunc(sympy.log, 1)(s) if log else e / s
-
-
-def _softmax_torch(log: bool) -> Callable[..., Any]:
-    fn = F.log_softmax if log else F.softmax
-
-    def apply(a: Any, dim: Any = None) -> torch.Tensor:
-        a = as_tensor(a)
-        return fn(a, dim=dim if dim is not None else (0 if a.dim() in (0, 1, 3) else 1))
-
-    return apply
-
-
-op("softmax", "a", "dim=None", torch=_softmax_torch(False),
-   rules={"a": lambda c: f"out*(g - (g*out).sum({softmax_dim(c)}, keepdim=True))"},
-   shown={"a": "out*(g - (g*out).sum(dim, keepdim=True))"}, obj=obj_softmax, linear=NONLINEAR,
-   doc="exp(a)/sum(exp(a)) along dim",
-   samples=(sample("softmax(a, 1)", lambda a: F.softmax(a, 1), a=In(2, 3)),
-            sample("softmax(a, dim=0)", lambda a: F.softmax(a, dim=0), a=In(2, 3)),
-            sample("softmax(a) * b", lambda a, b: F.softmax(a, 0) * b, a=In(4), b=In(4))))
-op("log_softmax", "a", "dim=None", torch=_softmax_torch(True),
-   rules={"a": lambda c: f"g - exp(out)*g.sum({softmax_dim(c)}, keepdim=True)"},
-   shown={"a": "g - exp(out)*g.sum(dim, keepdim=True)"}, obj=lambda a, dim=None: obj_softmax(a, dim, log=True),
-   linear=NONLINEAR, doc="log(softmax(a)) along dim, computed stably",
-   samples=(sample("log_softmax(a, 1)", lambda a: F.log_softmax(a, 1), a=In(2, 3)),))
 
 
 def _layer_norm_rule(arg: str) -> Callable[[RuleContext], str]:

@@ -184,6 +184,7 @@ class OpSpec:
     kinks: tuple[Kink, ...] = ()  # non-differentiable points and torch's convention there
     samples: tuple[Sample, ...] = ()
     value_samples: tuple[ValueSample, ...] = ()
+    reductions: tuple[str, ...] = ("mean", "sum", "none")  # the reduction= values a loss accepts
 
     @property
     def param_names(self) -> tuple[str, ...]:
