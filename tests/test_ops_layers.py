@@ -104,3 +104,21 @@ def test_cnn_formula_does_not_grow_with_the_image():
             assert torch.allclose(torch.tensor(r.json()["grads"][name]["symbolic"]["value"]), grad, atol=1e-9)
     for name in texts[6]:
         assert abs(len(texts[28][name]) - len(texts[6][name])) < 20, name
+
+
+def test_matrix_function_closed_forms():
+    """∂/∂A of logdet(A) is inv(A).T (batched: .transpose(-2, -1)); of det(A) it is det(A)*inv(A).T;
+    values against plain torch."""
+    A = torch.tensor([[2.0, 0.5, 0.1], [0.3, 1.5, 0.2], [0.0, 0.4, 1.0]], dtype=torch.float64)
+    for expr, fn, want_text in (("logdet(A)", torch.logdet, "inv(A).T"),
+                                ("torch.linalg.det(A)", torch.linalg.det, "det(A)*inv(A).T")):
+        r = run_cli("eval", expr, f"A={json.dumps(A.tolist())}", "--json")
+        assert r.code == 0, r.stderr
+        entry = r.json()["grads"]["A"]
+        assert entry["symbolic"]["expr"] == want_text
+        leaf = A.clone().requires_grad_()
+        fn(leaf).backward()
+        assert torch.allclose(torch.tensor(entry["symbolic"]["value"], dtype=torch.float64), leaf.grad, atol=1e-12)
+    batch = torch.stack([A, A.T + torch.eye(3, dtype=torch.float64)])
+    exprs = _symbolic("logdet(A).sum()", f"A={json.dumps(batch.tolist())}")
+    assert "inv(A).transpose(-2, -1)" in exprs["A"]
