@@ -22,6 +22,8 @@ BINOPS = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div", ast.P
 COMPARE = {ast.Gt: "gt", ast.GtE: "ge", ast.Lt: "lt", ast.LtE: "le"}
 NAMED_CONSTANTS = {"inf": float("inf"), "nan": float("nan")}
 ATTRIBUTE_OPS = {"T": "t", "mT": "t"}
+# params that take a string (reduction='sum', mode='bilinear'): those whose default is one
+STRING_PARAMS = {name for spec in REGISTRY.values() for name, default in spec.params if isinstance(default, str)}
 # keyword spellings PyTorch users write, mapped onto our argument names
 KEYWORD_ALIASES = {"input": 0, "other": 1, "target": 1, "tensor": 0, "exponent": 1, "weight": "W", "bias": "b",
                    "axis": "dim", "dims": "dim", "size": "shape", "value": "fill_value", "end": "end"}
@@ -336,7 +338,7 @@ class _Parser:
                 if spec.name in ("softmax", "log_softmax"):
                     continue
                 raise self.error(f"{spec.name}() is missing its parameter {pname!r}", node)
-        if spec.name == "dropout" and "seed" not in params:
+        if "seed" in spec.param_names and "seed" not in params:  # dropout and its channel variants
             params["seed"] = self.dropouts
             self.dropouts += 1
         self.validate(spec, params, node)
@@ -366,7 +368,7 @@ class _Parser:
             raise self.error("dim must be an integer or a tuple of integers", node)
         if "p" in params and not isinstance(params["p"], (int, float)):
             raise self.error("p must be a number", node)
-        if spec.name == "dropout" and not 0 <= params.get("p", 0.5) <= 1:
+        if "seed" in spec.param_names and not 0 <= params.get("p", 0.5) <= 1:
             raise self.error(f"dropout probability has to be between 0 and 1, but got {params['p']}", node)
 
     # -------------------------------------------------------------- static values
@@ -382,7 +384,7 @@ class _Parser:
         """A literal parameter: number, bool, None, string, or a tuple/list of integers."""
         if isinstance(node, ast.Constant):
             v = node.value
-            if isinstance(v, str) and pname != "reduction":
+            if isinstance(v, str) and pname not in STRING_PARAMS:
                 raise self.error(f"a string is not allowed for {pname!r}", node)
             if isinstance(v, (int, float, bool, str)) or v is None:
                 return v

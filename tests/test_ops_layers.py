@@ -122,3 +122,26 @@ def test_matrix_function_closed_forms():
     batch = torch.stack([A, A.T + torch.eye(3, dtype=torch.float64)])
     exprs = _symbolic("logdet(A).sum()", f"A={json.dumps(batch.tolist())}")
     assert "inv(A).transpose(-2, -1)" in exprs["A"]
+
+
+def test_embedding_padding_row_gets_no_gradient():
+    """torch's convention (not the forward's slope): the padding_idx row's gradient is zero."""
+    W = torch.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], dtype=torch.float64)
+    r = run_cli("eval", "(F.embedding(tensor([1, 0, 1]), W, padding_idx=0)**2).sum()", f"W={json.dumps(W.tolist())}",
+                "--json")
+    assert r.code == 0, r.stderr
+    leaf = W.clone().requires_grad_()
+    (F.embedding(torch.tensor([1, 0, 1]), leaf, padding_idx=0) ** 2).sum().backward()
+    entry = r.json()["grads"]["W"]
+    assert entry["torch"] == leaf.grad.tolist() == entry["symbolic"]["value"]
+    assert "padding_idx=0" in entry["symbolic"]["expr"]
+
+
+def test_channel_dropout_masks_whole_channels():
+    x = torch.arange(1.0, 17.0, dtype=torch.float64).reshape(2, 2, 2, 2)
+    r = run_cli("eval", "dropout2d(x, 0.5).sum()", f"x={json.dumps(x.tolist())}", "--seed", "3", "--json")
+    assert r.code == 0, r.stderr
+    grad = torch.tensor(r.json()["grads"]["x"]["torch"])
+    assert set(grad.flatten().tolist()) <= {0.0, 2.0}
+    assert (grad == grad[:, :, :1, :1]).all()  # one draw per (sample, channel)
+    assert r.json()["grads"]["x"]["symbolic"]["value"] == grad.tolist()
