@@ -275,6 +275,12 @@ class _Parser:
         if spec.variadic:
             if leading:
                 raise self.error(f"{spec.name} takes a list of tensors", node)
+            first = spec.param_names[0] if spec.param_names else None
+            if positional and first in STRING_PARAMS and isinstance(positional[0], ast.Constant) \
+                    and isinstance(positional[0].value, str):  # einsum("ij,jk->ik", a, b): the string leads
+                params[first] = positional.pop(0).value
+                if not (len(positional) == 1 and isinstance(positional[0], (ast.List, ast.Tuple))):
+                    positional = [ast.copy_location(ast.List(elts=positional, ctx=ast.Load()), node)]
             if not positional or not isinstance(positional[0], (ast.List, ast.Tuple)):
                 raise self.error(f"{spec.name} takes a list: {spec.name}([a, b], dim=0)", node)
             args = [self.expr(e, depth) for e in positional.pop(0).elts]

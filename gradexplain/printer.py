@@ -83,6 +83,12 @@ class Printer:
         if op == "tensor":
             return f"tensor({nested_text(params['data'])})", PREC_ATOM
         arg_texts = [self.text(a) for a in args]
+        first = spec.param_names[0] if spec.param_names else None
+        if spec.variadic and isinstance(spec.param_defaults.get(first), str) and first in params:
+            # einsum('ij,jk->ik', a, b): PyTorch's spelling, a leading string then the operands
+            rest = [f"{n}={param_text(params[n])}" for n in spec.param_names[1:]
+                    if n in params and params[n] != spec.param_defaults.get(n)]
+            return f"{op}({', '.join([param_text(params[first]), *arg_texts, *rest])})", PREC_ATOM
         if spec.variadic:
             arg_texts = ["[" + ", ".join(arg_texts) + "]"]
         for name in spec.param_names:

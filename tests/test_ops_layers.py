@@ -15,7 +15,7 @@ from conftest import run_cli
 from gradexplain.ops import REGISTRY
 from test_ops_registry import SAMPLES, eval_args, random_inputs
 
-FAMILIES = ("gradexplain.ops.conv", "gradexplain.ops.pool", "gradexplain.ops.linalg", "gradexplain.ops.linalg_dec",
+FAMILIES = ("gradexplain.ops.conv", "gradexplain.ops.einsum", "gradexplain.ops.pool", "gradexplain.ops.linalg", "gradexplain.ops.linalg_dec",
             "gradexplain.ops.norm_layers", "gradexplain.ops.layers")
 OURS = [sid for sid, (spec, s) in SAMPLES.items() if spec.torch is not None and spec.torch.__module__ in FAMILIES]
 

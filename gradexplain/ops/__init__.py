@@ -80,7 +80,7 @@ mapping ``.values``/``.indices``/``[0]`` onto them.
 """
 from __future__ import annotations
 
-from . import constructors, conv, elementwise, indexing, layers, linalg, linalg_dec, losses, nn, norm_layers, pool, reductions, shape  # noqa: F401 - registers
+from . import constructors, conv, elementwise, einsum, indexing, layers, linalg, linalg_dec, losses, nn, norm_layers, pool, reductions, shape  # noqa: F401 - registers
 from .constructors import VALUE_ONLY
 from .nn import dropout_mask
 from .spec import (ALIASES, NONLINEAR, REGISTRY, REQUIRED, Kink, Linear, OpSpec, RuleContext, Sample, ValueSample,
