@@ -15,18 +15,40 @@ from typing import Any
 from .errors import LimitError, NameInValue, ParseError
 from .ir import Call, Const, Input, Node, Program, Slice, Statement
 from .limits import DEFAULT, Limits
-from .ops import REGISTRY, REQUIRED, VALUE_ONLY, OpSpec, resolve
+from .ops import REGISTRY, REQUIRED, VALUE_ONLY, OpSpec, Outputs, resolve
 
 FUNCTION_PREFIXES = ("torch", "F", "torch.nn.functional", "nn.functional", "functional", "torch.linalg", "linalg")
 BINOPS = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div", ast.Pow: "pow", ast.MatMult: "matmul"}
 COMPARE = {ast.Gt: "gt", ast.GtE: "ge", ast.Lt: "lt", ast.LtE: "le"}
+STRING_PARAMS = {"reduction", "approximate", "p", "ord"}  # params that take a string ('mean', 'tanh', 'fro')
 NAMED_CONSTANTS = {"inf": float("inf"), "nan": float("nan")}
 ATTRIBUTE_OPS = {"T": "t", "mT": "t"}
-# params that take a string (reduction='sum', mode='bilinear'): those whose default is one
-STRING_PARAMS = {name for spec in REGISTRY.values() for name, default in spec.params if isinstance(default, str)}
+# ... and every param whose default is a string (mode='bilinear', einsum's equation)
+STRING_PARAMS |= {name for spec in REGISTRY.values() for name, default in spec.params if isinstance(default, str)}
 # keyword spellings PyTorch users write, mapped onto our argument names
 KEYWORD_ALIASES = {"input": 0, "other": 1, "target": 1, "tensor": 0, "exponent": 1, "weight": "W", "bias": "b",
                    "axis": "dim", "dims": "dim", "size": "shape", "value": "fill_value", "end": "end"}
+
+
+class Several:
+    """A call that returns several tensors (``x.max(0)``), before one output is picked: not an IR node.
+
+    ``.values``, ``[0]`` or tuple unpacking turns it into the per-output op its :class:`Outputs` names."""
+
+    def __init__(self, spec: OpSpec, call: Call):
+        self.spec, self.call = spec, call
+        assert spec.outputs is not None
+        self.outputs: Outputs = spec.outputs
+
+    def part(self, i: int) -> Call:
+        op, extra = self.outputs.part(i)
+        own = REGISTRY[op].param_names
+        params = {k: v for k, v in self.call.params.items() if k in own}
+        return Call(op, self.call.args, {**params, **extra}, src=self.call.src)
+
+    def describe(self) -> str:
+        names = self.outputs.names
+        return f"{self.spec.name}() returns several tensors" + (f" ({', '.join(names)})" if names else "")
 
 
 def _ok_char(ch: str) -> bool:
@@ -77,17 +99,19 @@ class _Parser:
         statements: list[Statement] = []
         for i, stmt in enumerate(tree.body):
             last = i == len(tree.body) - 1
-            statements.append(self.statement(stmt, last, len(statements)))
+            statements.extend(self.statement(stmt, last, len(statements)))
         return Program(statements=statements, output=len(statements) - 1, inputs=list(self.inputs), text=self.text)
 
-    def statement(self, stmt: ast.stmt, last: bool, index: int) -> Statement:
+    def statement(self, stmt: ast.stmt, last: bool, index: int) -> list[Statement]:
         if isinstance(stmt, ast.Expr):
             node = self.expr(stmt.value)
-            return Statement("out" if last else f"expr{index + 1}", node, self.src(stmt.value))
+            return [Statement("out" if last else f"expr{index + 1}", node, self.src(stmt.value))]
         if isinstance(stmt, ast.Assign):
             if len(stmt.targets) != 1:
                 raise self.error("chained assignment (a = b = ...) is not supported", stmt)
-            return self.assign(stmt.targets[0], self.expr(stmt.value), stmt)
+            if isinstance(stmt.targets[0], (ast.Tuple, ast.List)):
+                return self.unpack(stmt.targets[0], stmt)
+            return [self.assign(stmt.targets[0], self.expr(stmt.value), stmt)]
         if isinstance(stmt, ast.AugAssign):
             op = BINOPS.get(type(stmt.op))
             if op is None:
@@ -95,8 +119,29 @@ class _Parser:
             current = self.expr(stmt.target)
             value = self.expr(stmt.value)
             combined = Call(op, (current, value), src=self.src(stmt), inplace=isinstance(stmt.target, ast.Name))
-            return self.assign(stmt.target, combined, stmt)
+            return [self.assign(stmt.target, combined, stmt)]
         raise self.error(f"{type(stmt).__name__} statements are not allowed (only expressions and assignments)", stmt)
+
+    def unpack(self, target: ast.Tuple | ast.List, stmt: ast.Assign) -> list[Statement]:
+        """``v, i = x.max(0)``: one statement per output of a call that returns several tensors."""
+        value = self.maybe_several(stmt.value, 0)
+        if not isinstance(value, Several):
+            raise self.error("only a call that returns several tensors (max(x, dim), sort, split) can be unpacked",
+                             stmt.value)
+        count = value.outputs.count
+        if count is not None and count != len(target.elts):
+            raise self.error(f"{value.describe()}: {count} values to unpack into {len(target.elts)} names", target)
+        statements = []
+        for i, elt in enumerate(target.elts):
+            if not isinstance(elt, ast.Name):
+                raise self.error("unpack into plain names: v, i = x.max(0)", elt)
+            name = self.check_name(elt.id, elt)
+            if name in FUNCTION_PREFIXES:
+                raise self.error(f"cannot assign to {name!r}", elt)
+            node = value.part(i)
+            self.env[name] = node
+            statements.append(Statement(name, node, f"{self.src(stmt.value)}[{i}]"))
+        return statements
 
     def assign(self, target: ast.expr, node: Node, stmt: ast.stmt) -> Statement:
         if isinstance(target, ast.Name):
@@ -149,18 +194,27 @@ class _Parser:
                 return Call("neg", (inner,), src=self.src(node))
             raise self.error(f"unary {type(node.op).__name__} is not allowed", node)
         if isinstance(node, ast.Call):
-            return self.call(node, d)
+            return self.single(self.call(node, d), node)
         if isinstance(node, ast.Attribute):
+            base = self.maybe_several(node.value, d)
+            if isinstance(base, Several):
+                if node.attr not in base.outputs.names:
+                    raise self.error(f"{base.describe()}: .{node.attr} is not one of them", node)
+                return base.part(base.outputs.names.index(node.attr))
             if node.attr in ATTRIBUTE_OPS:
-                return Call(ATTRIBUTE_OPS[node.attr], (self.expr(node.value, d),), src=self.src(node))
-            if node.attr in ("values", "indices"):
-                return self.values_of(self.expr(node.value, d), 0 if node.attr == "values" else 1, node)
+                return Call(ATTRIBUTE_OPS[node.attr], (base,), src=self.src(node))
             raise self.error(f"attribute .{node.attr} is not allowed (allowed: .T and the listed methods)", node)
         if isinstance(node, ast.Subscript):
-            base = self.expr(node.value, d)
+            base = self.maybe_several(node.value, d)
             key = self.index_key(node.slice)
-            if _values_indices_pair(base) and key in ((0,), (1,)):
-                return self.values_of(base, key[0], node)
+            if isinstance(base, Several):
+                if len(key) != 1 or not isinstance(key[0], int):
+                    raise self.error(f"{base.describe()}: pick one with an integer, [0]", node)
+                count = base.outputs.count
+                i = key[0] + count if count is not None and key[0] < 0 else key[0]
+                if i < 0 or (count is not None and i >= count):
+                    raise self.error(f"{base.describe()}: index {key[0]} is out of range", node)
+                return base.part(i)
             return Call("index", (base,), {"key": key}, src=self.src(node))
         if isinstance(node, ast.Compare):
             if not allow_compare:
@@ -175,14 +229,18 @@ class _Parser:
             raise self.error("a list is only allowed inside tensor([...]), stack([...]) or cat([...])", node)
         raise self.error(f"{type(node).__name__} is not allowed in an expression", node)
 
-    def values_of(self, base: Node, which: int, node: ast.AST) -> Node:
-        """``x.max(dim=1)[0]`` / ``.values``: PyTorch returns (values, indices) there; the values are ``base``."""
-        if not _values_indices_pair(base):
-            raise self.error("only max(..., dim=d) and min(..., dim=d) have .values/.indices", node)
-        if which == 1:
-            raise self.error("the indices of max/min (argmax) are integers with no gradient: use [0] or .values",
-                             node)
-        return base
+    def maybe_several(self, node: ast.expr, depth: int) -> Node | Several:
+        """An expression that may be a call returning several tensors (the receiver of ``.values``, ``[0]``)."""
+        if isinstance(node, ast.Call):
+            return self.call(node, depth + 1)
+        return self.expr(node, depth)
+
+    def single(self, value: Node | Several, node: ast.AST) -> Node:
+        if isinstance(value, Several):
+            names = value.outputs.names
+            pick = f".{names[0]} or [0]" if names else "[0], [1], ... or unpack them (a, b = ...)"
+            raise self.error(f"{value.describe()}: pick one with {pick}", node)
+        return value
 
     def number(self, node: ast.Constant) -> int | float:
         v = node.value
@@ -243,7 +301,7 @@ class _Parser:
                 return func.attr
         return None
 
-    def call(self, node: ast.Call, depth: int) -> Node:
+    def call(self, node: ast.Call, depth: int) -> Node | Several:
         fname = self.function_name(node.func)
         if fname is not None:
             spec = resolve(fname)
@@ -263,7 +321,7 @@ class _Parser:
             return self.bind(spec, node, [receiver], depth)
         raise self.error("only functions and methods of the contract can be called", node.func)
 
-    def bind(self, spec: OpSpec, node: ast.Call, leading: list[Node], depth: int) -> Node:
+    def bind(self, spec: OpSpec, node: ast.Call, leading: list[Node], depth: int) -> Node | Several:
         """Match positional and keyword arguments to the op's tensor args and static params."""
         tensors: dict[str, Node] = {}
         params: dict[str, Any] = {}
@@ -286,6 +344,18 @@ class _Parser:
             args = [self.expr(e, depth) for e in positional.pop(0).elts]
             if not args:
                 raise self.error(f"{spec.name} of an empty list", node)
+        elif spec.call_order:  # torch's order mixes tensors and params: scatter_add(input, dim, index, src)
+            order = [n for n in spec.call_order if n not in spec.tensor_args[:len(args)]]
+            if len(positional) > len(order):
+                raise self.error(f"{spec.name}() got too many positional arguments", positional[len(order)])
+            for name, value in zip(order, positional):
+                if name in spec.tensor_args:
+                    args.append(self.expr(value, depth))
+                    tensors[name] = args[-1]
+                else:
+                    params[name] = self.static(value, name)
+            tensors.update(zip(spec.tensor_args, leading))
+            positional = []
         elif spec.name == "tensor":
             if len(positional) != 1:
                 raise self.error("tensor takes one nested list: tensor([[1, 2], [3, 4]])", node)
@@ -295,7 +365,7 @@ class _Parser:
             for name in names[len(args):]:
                 if not positional:
                     break
-                if name in spec.optional_args and self.is_static(positional[0]):
+                if name in spec.optional_args and self.is_static(positional[0]) and not spec.fill_missing:
                     break
                 args.append(self.expr(positional.pop(0), depth, allow_compare=(spec.name == "where" and not args)))
             tensors = dict(zip(names, args))
@@ -332,6 +402,10 @@ class _Parser:
                 params[target] = self.static(kw.value, target)
 
         if not spec.variadic:
+            given = [i for i, n in enumerate(spec.tensor_args) if n in tensors]
+            for n in spec.tensor_args[:max(given, default=-1)]:  # clamp(x, max=1): min is -inf
+                if n not in tensors and n in spec.fill_missing:
+                    tensors[n] = Const(spec.fill_missing[n])
             missing = [n for n in spec.tensor_args if n not in tensors and n not in spec.optional_args]
             if missing:
                 raise self.error(f"{spec.name}() is missing its argument {missing[0]!r}", node)
@@ -350,7 +424,10 @@ class _Parser:
         self.validate(spec, params, node)
         if spec.name == "where" and not self.rule and not (isinstance(args[0], Call) and args[0].op in COMPARE.values()):
             raise self.error("where's condition must be a comparison such as x > 0", node.args[0] if node.args else node)
-        return Call(spec.name, tuple(args), params, src=self.src(node))
+        call = Call(spec.name, tuple(args), params, src=self.src(node))
+        if spec.outputs is not None and spec.outputs.applies(params, len(args)):
+            return Several(spec, call)
+        return call
 
     def keyword_target(self, spec: OpSpec, name: str, node: ast.AST) -> str:
         if name in spec.tensor_args or name in spec.param_names:
@@ -372,9 +449,13 @@ class _Parser:
         dim = params.get("dim")
         if dim is not None and not (isinstance(dim, int) or (isinstance(dim, tuple) and all(isinstance(d, int) for d in dim))):
             raise self.error("dim must be an integer or a tuple of integers", node)
-        if "p" in params and not isinstance(params["p"], (int, float)):
-            raise self.error("p must be a number", node)
-        if "seed" in spec.param_names and not 0 <= params.get("p", 0.5) <= 1:
+        if "p" in params and not isinstance(params["p"], (int, float)) and params["p"] not in spec.string_values:
+            raise self.error("p must be a number" + (f" or one of {', '.join(map(repr, spec.string_values))}"
+                                                     if spec.string_values else ""), node)
+        for key in ("approximate", "ord"):
+            if isinstance(params.get(key), str) and params[key] not in spec.string_values:
+                raise self.error(f"{spec.name}(): {key} must be one of {', '.join(map(repr, spec.string_values))}", node)
+        if "seed" in spec.param_names and not 0 <= params.get("p", 0.5) <= 1:  # dropout and its channel variants
             raise self.error(f"dropout probability has to be between 0 and 1, but got {params['p']}", node)
 
     # -------------------------------------------------------------- static values
@@ -443,12 +524,6 @@ class _Parser:
         if isinstance(value, Const) and isinstance(value.value, int):
             return value.value
         raise self.error("an index must be an integer literal or a slice such as 0, -1, :, 1:3", node)
-
-
-def _values_indices_pair(node: Node) -> bool:
-    """Whether PyTorch would return a (values, indices) pair here: max/min of one tensor along a dim."""
-    return isinstance(node, Call) and node.op in ("max", "min") and len(node.args) == 1 \
-        and node.params.get("dim") is not None
 
 
 def _shape(item: Any) -> tuple:
