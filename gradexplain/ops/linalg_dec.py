@@ -1,4 +1,4 @@
-"""Matrix functions and batched products: ``det logdet inv pinv solve cholesky matrix_power matrix_exp
+"""Matrix functions and batched products: ``det logdet slogdet inv pinv solve cholesky matrix_power matrix_exp
 bmm baddbmm addmm addmv kron cross inner`` (also as ``torch.linalg.X``).
 
 Every rule is a closed form over whole matrices, batched over leading dims with ``transpose(-2, -1)``
@@ -22,7 +22,7 @@ from typing import Any, Callable
 import torch
 
 from .linalg import matmul_shape
-from .spec import ALIASES, NONLINEAR, In, RuleContext, op, sample
+from .spec import ALIASES, NONLINEAR, In, Outputs, RuleContext, op, sample
 
 ALIASES.update({"inverse": "inv", "linalg_inv": "inv", "linalg_det": "det"})
 
@@ -58,6 +58,17 @@ op("logdet", "A", torch=torch.logdet, rules={"A": lambda c: f"{_scalar_g(c)}*{_m
    samples=(sample(f"logdet({SPD})", lambda A: torch.logdet(A @ A.T + torch.eye(3)), A=In(3, 3)),
             sample("torch.logdet(A @ A.transpose(-2, -1) + eye(2))",
                    lambda A: torch.logdet(A @ A.transpose(-2, -1) + torch.eye(2)), A=In(2, 2, 2))))
+op("slogdet", "A", torch=torch.linalg.slogdet, outputs=Outputs(ops=("slogdet_sign", "slogdet_logabsdet"),
+                                                                names=("sign", "logabsdet")),
+   linear=NONLINEAR, predict=lambda s, p: tuple(s[0][:-2]), doc="(sign, log|det|) of each matrix: several outputs",
+   samples=(sample("torch.linalg.slogdet(A).logabsdet", lambda A: torch.linalg.slogdet(A).logabsdet, A=In(3, 3)),
+            sample("s, l = slogdet(A); s*l", lambda A: torch.linalg.slogdet(A)[0] * torch.linalg.slogdet(A)[1],
+                   A=In(2, 2, 2))))
+op("slogdet_sign", "A", torch=lambda A: torch.linalg.slogdet(A).sign, output_of="slogdet", user=False,
+   predict=lambda s, p: tuple(s[0][:-2]), doc="slogdet(A).sign: ±1 (0 for a singular matrix), no gradient")
+op("slogdet_logabsdet", "A", torch=lambda A: torch.linalg.slogdet(A).logabsdet, output_of="slogdet", user=False,
+   rules={"A": lambda c: f"{_scalar_g(c)}*{_mT(c, 'inv(A)')}"}, shown={"A": "g*inv(A).mT"}, linear=NONLINEAR,
+   predict=lambda s, p: tuple(s[0][:-2]), doc="slogdet(A).logabsdet: log|det(A)|")
 op("inv", "A", torch=torch.linalg.inv, rules={"A": lambda c: f"-{_mT(c, 'out')} @ g @ {_mT(c, 'out')}"},
    shown={"A": "-inv(A).mT @ g @ inv(A).mT"}, linear=NONLINEAR, predict=lambda s, p: tuple(s[0]),
    doc="matrix inverse (torch.linalg.inv, torch.inverse)",
