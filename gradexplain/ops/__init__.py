@@ -8,8 +8,12 @@ of gradexplain reads the registry; nothing else names an op.  Modelled on PyTorc
 ``derivatives.yaml`` + OpInfo, JAX's ``deflinear`` and tinygrad's one gradient table.
 
 Layout, by family: :mod:`.spec` (the entry format, :func:`op`, ``REGISTRY``, :func:`resolve`),
-:mod:`.elementwise`, :mod:`.reductions`, :mod:`.linalg`, :mod:`.shape`, :mod:`.indexing`,
-:mod:`.nn`, :mod:`.losses`, :mod:`.constructors`.  The registry imports nothing above
+:mod:`.elementwise`, :mod:`.reductions`, :mod:`.linalg`, :mod:`.linalg_dec` (matrix functions, batched
+products), :mod:`.einsum`, :mod:`.shape`, :mod:`.indexing`, :mod:`.nn`, :mod:`.conv`, :mod:`.pool`,
+:mod:`.norm_layers`, :mod:`.layers`, :mod:`.losses`, :mod:`.constructors`.  Layers whose gradient is
+another whole-tensor op (a convolution's is a transposed convolution, a pool's routes g back to its
+windows) register that op too, with its own rule and samples, so the family is closed under
+differentiation and formulas never go per element.  The registry imports nothing above
 :mod:`gradexplain.ir`, and SymPy only lazily (listing ops never imports it).
 
 Adding an op

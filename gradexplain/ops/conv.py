@@ -19,6 +19,10 @@ import torch.nn.functional as F
 
 from .spec import NONLINEAR, In, RuleContext, op, sample
 
+# torch's functions by spatial dims (a table: no function is ever looked up by a name built from text)
+CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
+CONV_TRANSPOSE = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
+CONV_WEIGHT = {1: torch.nn.grad.conv1d_weight, 2: torch.nn.grad.conv2d_weight, 3: torch.nn.grad.conv3d_weight}
 _DEFAULTS = {"stride": 1, "padding": 0, "dilation": 1, "groups": 1, "output_padding": 0}
 
 
@@ -109,7 +113,7 @@ def _weight_rules(n: int) -> dict[str, Callable[[RuleContext], str]]:
 
 
 def _weight_torch(n: int) -> Callable[..., torch.Tensor]:
-    fn = getattr(torch.nn.grad, f"conv{n}d_weight")
+    fn = CONV_WEIGHT[n]
 
     def apply(x: Any, dy: Any, weight_size: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
               groups: int = 1) -> torch.Tensor:
@@ -138,8 +142,7 @@ def _conv_shape(n: int, transpose: bool) -> Callable[[list[Any], dict[str, Any]]
 
 
 for _n in (1, 2, 3):
-    _conv = getattr(F, f"conv{_n}d")
-    _convt = getattr(F, f"conv_transpose{_n}d")
+    _conv, _convt = CONV[_n], CONV_TRANSPOSE[_n]
     op(f"conv{_n}d", "x, W, b", "stride=1, padding=0, dilation=1, groups=1", optional_args=("b",),
        torch=lambda x, W, b=None, _f=_conv, **p: _f(x, W, b, **p), rules=_conv_rules(_n), predict=_conv_shape(_n, False),
        shown={"x": f"conv_transpose{_n}d(g, W, stride, padding, output_padding, groups, dilation)  "
@@ -181,5 +184,5 @@ for _n in (1, 2, 3):
        linear=NONLINEAR,
        doc=f"torch.nn.grad.conv{_n}d_weight(x, weight_size, dy): the gradient of conv{_n}d for its weight",
        samples=(sample(f"conv{_n}d_weight(x, dy, weight_size={(2, 1) + (2,) * _n}, stride=2)",
-                       lambda x, dy, _n=_n: getattr(torch.nn.grad, f"conv{_n}d_weight")(x, [2, 1] + [2] * _n, dy, stride=2),
+                       lambda x, dy, _n=_n: CONV_WEIGHT[_n](x, [2, 1] + [2] * _n, dy, stride=2),
                        x=In(1, 1, *(5,) * _n), dy=In(1, 2, *(2,) * _n)),))

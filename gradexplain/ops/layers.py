@@ -26,6 +26,8 @@ def _kw(c: RuleContext, defaults: dict[str, Any], **override: Any) -> str:
 
 # ------------------------------------------------------------------------------ channel dropout
 
+DROPOUT = {1: F.dropout1d, 2: F.dropout2d, 3: F.dropout3d}
+
 
 def _channel_dropout(n: int) -> Callable[..., torch.Tensor]:
     """Whole channels zeroed: the mask has x's shape with 1s for the ``n`` spatial dims."""
@@ -33,7 +35,7 @@ def _channel_dropout(n: int) -> Callable[..., torch.Tensor]:
     def apply(x: Any, p: float = 0.5, training: bool = True, seed: int = 0) -> torch.Tensor:
         x = as_tensor(x)
         if not training or p == 0:
-            return getattr(F, f"dropout{n}d")(x, p, training=False)
+            return DROPOUT[n](x, p, training=False)
         return x * dropout_mask(tuple(x.shape[:-n]) + (1,) * n, p, seed).to(x.dtype)
 
     return apply
@@ -48,7 +50,7 @@ for _n in (1, 2, 3):
        shown={"x": "g*mask/(1 - p)  (the same per-channel mask, drawn from --seed)"}, linear=NONLINEAR,
        doc=f"zero whole channels (the last {_n} dims share one draw) with probability p, scale by 1/(1-p)",
        samples=(sample(f"dropout{_n}d(x, 0.5, training=False)",
-                       lambda x, _n=_n: getattr(F, f"dropout{_n}d")(x, 0.5, training=False), x=In(2, 3, *(2,) * _n)),))
+                       lambda x, _n=_n: DROPOUT[_n](x, 0.5, training=False), x=In(2, 3, *(2,) * _n)),))
 
 
 # ------------------------------------------------------------------------------ embedding

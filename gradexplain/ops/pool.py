@@ -17,7 +17,7 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 
-from .spec import NONLINEAR, In, RuleContext, as_tensor, op, sample
+from .spec import NONLINEAR, In, Kink, RuleContext, as_tensor, op, sample
 
 
 def _call_text(name: str, args: str, c: RuleContext, params: tuple[tuple[str, Any], ...]) -> str:
@@ -62,13 +62,15 @@ def _vjp(fn: Callable[..., Any]) -> Callable[..., torch.Tensor]:
     return apply
 
 
-def _max_pool(name: str, n: int, params: str, defaults: tuple[tuple[str, Any], ...], samples: tuple[Any, ...],
-              gather_sample: Any, doc: str, positional: tuple[str, ...]) -> None:
-    fn = getattr(F, name)
+def _max_pool(fn: Callable[..., Any], n: int, params: str, defaults: tuple[tuple[str, Any], ...], samples: tuple[Any, ...],
+              gather_sample: Any, doc: str, positional: tuple[str, ...], ties: dict[str, str] | None = None) -> None:
+    name = fn.__name__
+    kinks = (Kink("a tie in a window: the whole gradient to the element torch's return_indices picks", ties),) \
+        if ties else ()
     op(name, "x", params, torch=lambda x, _f=fn, **p: _f(as_tensor(x), **p), positional_params=positional,
        rules={"x": lambda c: _call_text(f"{name}_backward", "g, x", c, defaults)},
        shown={"x": f"{name}_backward(g, x, ...): g routed to each window's argmax"}, linear=NONLINEAR,
-       doc=doc, samples=samples)
+       doc=doc, samples=samples, kinks=kinks)
     op(f"{name}_backward", "g, x", params, torch=_scatter(fn, n), positional_params=positional,
        rules={"g": lambda c: _call_text(f"{name}_gather", "g, x", c, defaults)},
        shown={"g": f"{name}_gather(g, x, ...): g at x's argmax indices"}, linear=NONLINEAR,
@@ -95,38 +97,40 @@ def _max_ref(fn: Callable[..., Any], n: int, **p: Any) -> Callable[..., torch.Te
 
 _MAX = (("stride", None), ("padding", 0), ("dilation", 1), ("ceil_mode", False))
 _MAX_PARAMS = "kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False"
-_max_pool("max_pool1d", 1, _MAX_PARAMS, (("kernel_size", None),) + _MAX,
+_max_pool(F.max_pool1d, 1, _MAX_PARAMS, (("kernel_size", None),) + _MAX,
           (sample("F.max_pool1d(x, 2)", lambda x: F.max_pool1d(x, 2), x=In(1, 2, 6)),
            sample("max_pool1d(x, 3, stride=2, padding=1)", lambda x: F.max_pool1d(x, 3, stride=2, padding=1), x=In(2, 7))),
           ("2", _max_ref(F.max_pool1d, 1, kernel_size=2), (1, 2, 3), (1, 2, 6), {"kernel_size": 2}),
           "max over sliding 1-D windows", ("kernel_size",))
-_max_pool("max_pool2d", 2, _MAX_PARAMS, (("kernel_size", None),) + _MAX,
+_max_pool(F.max_pool2d, 2, _MAX_PARAMS, (("kernel_size", None),) + _MAX,
           (sample("F.max_pool2d(x, 2)", lambda x: F.max_pool2d(x, 2), x=In(1, 2, 4, 4)),
            sample("max_pool2d(x, 3, stride=2, padding=1)", lambda x: F.max_pool2d(x, 3, stride=2, padding=1),
                   x=In(1, 1, 5, 5)),
            sample("max_pool2d(x, (2, 3), stride=1, dilation=(1, 2), ceil_mode=True)",
                   lambda x: F.max_pool2d(x, (2, 3), stride=1, dilation=(1, 2), ceil_mode=True), x=In(2, 4, 6))),
           ("2", _max_ref(F.max_pool2d, 2, kernel_size=2), (1, 2, 2, 2), (1, 2, 4, 4), {"kernel_size": 2}),
-          "max over sliding 2-D windows", ("kernel_size",))
-_max_pool("max_pool3d", 3, _MAX_PARAMS, (("kernel_size", None),) + _MAX,
+          "max over sliding 2-D windows", ("kernel_size",),
+          ties={"x": "[[[[1, 1, 0, 2], [1, 0, 2, 2], [3, 3, 3, 3], [3, 3, 3, 3]], "
+                     "[[0, 0, 0, 0], [0, 0, 0, 0], [5, 1, 1, 5], [1, 5, 5, 1]]]]"})
+_max_pool(F.max_pool3d, 3, _MAX_PARAMS, (("kernel_size", None),) + _MAX,
           (sample("max_pool3d(x, 2)", lambda x: F.max_pool3d(x, 2), x=In(1, 1, 2, 4, 4)),),
           ("2", _max_ref(F.max_pool3d, 3, kernel_size=2), (1, 1, 2, 2, 2), (1, 1, 4, 4, 4), {"kernel_size": 2}),
           "max over sliding 3-D windows", ("kernel_size",))
-_max_pool("adaptive_max_pool1d", 1, "output_size", (("output_size", None),),
+_max_pool(F.adaptive_max_pool1d, 1, "output_size", (("output_size", None),),
           (sample("F.adaptive_max_pool1d(x, 3)", lambda x: F.adaptive_max_pool1d(x, 3), x=In(1, 2, 7)),),
           ("3", _max_ref(F.adaptive_max_pool1d, 1, output_size=3), (1, 2, 3), (1, 2, 7), {"output_size": 3}),
           "max over output_size adaptive 1-D windows", ("output_size",))
-_max_pool("adaptive_max_pool2d", 2, "output_size", (("output_size", None),),
+_max_pool(F.adaptive_max_pool2d, 2, "output_size", (("output_size", None),),
           (sample("F.adaptive_max_pool2d(x, (2, 3))", lambda x: F.adaptive_max_pool2d(x, (2, 3)), x=In(1, 2, 5, 7)),
            sample("adaptive_max_pool2d(x, 2)", lambda x: F.adaptive_max_pool2d(x, 2), x=In(3, 4, 4))),
           ("2", _max_ref(F.adaptive_max_pool2d, 2, output_size=2), (1, 2, 2, 2), (1, 2, 5, 5), {"output_size": 2}),
           "max over adaptive 2-D windows giving output_size", ("output_size",))
 
 
-def _avg_pool(name: str, params: str, defaults: tuple[tuple[str, Any], ...], samples: tuple[Any, ...],
+def _avg_pool(fn: Callable[..., Any], params: str, defaults: tuple[tuple[str, Any], ...], samples: tuple[Any, ...],
               back_sample: tuple[str, dict[str, Any], tuple[int, ...], tuple[int, ...]], doc: str,
               positional: tuple[str, ...]) -> None:
-    fn = getattr(F, name)
+    name = fn.__name__
     op(name, "x", params, torch=lambda x, _f=fn, **p: _f(as_tensor(x), **p), positional_params=positional,
        rules={"x": lambda c: _call_text(f"{name}_backward", "g, x", c, defaults)},
        shown={"x": f"{name}_backward(g, x, ...): each window's g spread evenly over it"}, linear=NONLINEAR,
@@ -144,13 +148,13 @@ def _avg_pool(name: str, params: str, defaults: tuple[tuple[str, Any], ...], sam
 
 
 _AVG = (("stride", None), ("padding", 0), ("ceil_mode", False), ("count_include_pad", True))
-_avg_pool("avg_pool1d", "kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True",
+_avg_pool(F.avg_pool1d, "kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True",
           (("kernel_size", None),) + _AVG,
           (sample("F.avg_pool1d(x, 2)", lambda x: F.avg_pool1d(x, 2), x=In(1, 2, 6)),
            sample("avg_pool1d(x, 3, stride=2, padding=1, count_include_pad=False)",
                   lambda x: F.avg_pool1d(x, 3, stride=2, padding=1, count_include_pad=False), x=In(2, 7))),
           ("2", {"kernel_size": 2}, (1, 2, 3), (1, 2, 6)), "mean over sliding 1-D windows", ("kernel_size",))
-_avg_pool("avg_pool2d", "kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True, "
+_avg_pool(F.avg_pool2d, "kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True, "
           "divisor_override=None", (("kernel_size", None),) + _AVG + (("divisor_override", None),),
           (sample("F.avg_pool2d(x, 2)", lambda x: F.avg_pool2d(x, 2), x=In(1, 2, 4, 4)),
            sample("avg_pool2d(x, 3, stride=2, padding=1, ceil_mode=True)",
@@ -158,14 +162,14 @@ _avg_pool("avg_pool2d", "kernel_size, stride=None, padding=0, ceil_mode=False, c
            sample("avg_pool2d(x, (2, 1), divisor_override=3)", lambda x: F.avg_pool2d(x, (2, 1), divisor_override=3),
                   x=In(2, 4, 3))),
           ("2", {"kernel_size": 2}, (1, 2, 2, 2), (1, 2, 4, 4)), "mean over sliding 2-D windows", ("kernel_size",))
-_avg_pool("avg_pool3d", "kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True, "
+_avg_pool(F.avg_pool3d, "kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True, "
           "divisor_override=None", (("kernel_size", None),) + _AVG + (("divisor_override", None),),
           (sample("avg_pool3d(x, 2)", lambda x: F.avg_pool3d(x, 2), x=In(1, 1, 4, 4, 4)),),
           ("2", {"kernel_size": 2}, (1, 1, 2, 2, 2), (1, 1, 4, 4, 4)), "mean over sliding 3-D windows", ("kernel_size",))
-_avg_pool("adaptive_avg_pool1d", "output_size", (("output_size", None),),
+_avg_pool(F.adaptive_avg_pool1d, "output_size", (("output_size", None),),
           (sample("F.adaptive_avg_pool1d(x, 3)", lambda x: F.adaptive_avg_pool1d(x, 3), x=In(1, 2, 7)),),
           ("3", {"output_size": 3}, (1, 2, 3), (1, 2, 7)), "mean over adaptive 1-D windows", ("output_size",))
-_avg_pool("adaptive_avg_pool2d", "output_size", (("output_size", None),),
+_avg_pool(F.adaptive_avg_pool2d, "output_size", (("output_size", None),),
           (sample("F.adaptive_avg_pool2d(x, (2, 3))", lambda x: F.adaptive_avg_pool2d(x, (2, 3)), x=In(1, 2, 5, 7)),
            sample("adaptive_avg_pool2d(x, 1)", lambda x: F.adaptive_avg_pool2d(x, 1), x=In(3, 4, 4))),
           ("2", {"output_size": 2}, (1, 2, 2, 2), (1, 2, 5, 5)), "mean over adaptive 2-D windows giving output_size",
