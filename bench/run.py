@@ -26,6 +26,18 @@ PY = sys.executable
 GX = [PY, "-m", "gradexplain.cli"]
 FLOOR = [PY, "-c", "import torch, sympy, rich, typer"]
 ENV = dict(os.environ, NO_COLOR="1", COLUMNS="120")
+CNN = ("h = max_pool2d(relu(conv2d(x, W1, b1)), 2); "
+       "cross_entropy(linear(h.reshape(1, -1), W2, b2), tensor([1]))")
+
+
+def cnn_args(n: int) -> list[str]:
+    """The 2-layer CNN of issue 14 on a 1×1×n×n image (symbolic and torch only: the finite-difference
+    third opinion is per element by design, so it alone would grow with the image)."""
+    side = (n - 2) // 2
+    return ["eval", CNN, f"x=randn(1,1,{n},{n})", "W1=randn(2,1,3,3)", "b1=randn(2)", f"W2=randn(3,{2 * side * side})",
+            "b2=randn(3)", "--const", "x", "--seed", "0", "--no-numeric", "--json"]
+
+
 BIG_MLP = ["mse_loss(W@x + b, t)", "W=randn(1000,1000)", "x=randn(1000)", "b=randn(1000)", "t=randn(1000)", "--const", "t"]
 
 
@@ -101,6 +113,13 @@ def table(repeat: int) -> tuple[str, bool]:
     outer = "outer(" in w_expr or "@" in w_expr
     rows.append(("`eval \"mse_loss(W@x + b, t)\"` W 1000×1000", f"{r:.2f} × ({t:.2f} s), ∂/∂W `{w_expr}`",
                  "≤ 2.5 ×, outer product", r <= 2.5 and outer))
+
+    small, _, _, _ = median_ratio(GX + cnn_args(6), repeat)
+    large, _, _, out = median_ratio(GX + cnn_args(28), repeat)
+    closed = "stack(" not in out and json.loads(out)["agree"] is True
+    rows.append(("2-layer CNN 6×6 → 28×28 (conv2d, max_pool2d, linear, cross_entropy)",
+                 f"{large / small:.2f} × ({small:.2f} s → {large:.2f} s)", "≤ 1.5 ×, closed form",
+                 large / small <= 1.5 and closed))
 
     t4, _, _, _ = median_ratio(GX + ["eval", "2*dot(x,x)", "x=randn(10000)", "--seed", "0", "--json"], repeat)
     growth = t6 / t4

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from .ir import Node
+from .ir import Const, Node
 from .ops import REQUIRED, OpSpec
 
 # keyword spellings PyTorch users write, mapped onto our argument names
@@ -37,6 +37,10 @@ class Arguments(Protocol):
 
     def elements(self, item: Any) -> list[Any] | None:
         """The items of a list/tuple argument (``stack([a, b])``), None when it is not one."""
+        ...
+
+    def is_string(self, item: Any) -> bool:
+        """A string literal (einsum's equation leads its tensors: ``einsum("ij,jk->ik", a, b)``)."""
         ...
 
     def nested(self, item: Any) -> Any: ...
@@ -80,9 +84,18 @@ def _tensor_arguments(spec: OpSpec, positional: list[Any], leading: list[Node], 
     params: dict[str, Any] = {}
     nodes: list[Node] = list(leading)
     if spec.variadic:
-        items = args.elements(positional[0]) if positional else None
         if leading:
             raise args.error(f"{spec.name} takes a list of tensors", call)
+        first = spec.param_names[0] if spec.param_names else None
+        if positional and first is not None and args.is_string(positional[0]):  # einsum("ij,jk->ik", a, b)
+            params[first] = args.static(positional.pop(0), first)
+            if not (len(positional) == 1 and args.elements(positional[0]) is not None):
+                nodes = [args.tensor(e) for e in positional]
+                positional.clear()
+                if not nodes:
+                    raise args.error(f"{spec.name} of no tensors", call)
+                return {}, params, nodes
+        items = args.elements(positional[0]) if positional else None
         if items is None:
             raise args.error(f"{spec.name} takes a list: {spec.name}([a, b], dim=0)", call)
         positional.pop(0)
@@ -90,6 +103,18 @@ def _tensor_arguments(spec: OpSpec, positional: list[Any], leading: list[Node], 
         if not nodes:
             raise args.error(f"{spec.name} of an empty list", call)
         return {}, params, nodes
+    if spec.call_order:  # torch's order mixes tensors and params: scatter_add(input, dim, index, src)
+        tensors = dict(zip(spec.tensor_args, leading))
+        order = [n for n in spec.call_order if n not in spec.tensor_args[:len(leading)]]
+        if len(positional) > len(order):
+            raise args.error(f"{spec.name}() got too many positional arguments", positional[len(order)])
+        for name, item in zip(order, positional):
+            if name in spec.tensor_args:
+                tensors[name] = args.tensor(item)
+            else:
+                params[name] = args.static(item, name)
+        positional.clear()
+        return tensors, params, nodes
     if spec.name == "tensor":
         if len(positional) != 1:
             raise args.error("tensor takes one nested list: tensor([[1, 2], [3, 4]])", call)
@@ -99,7 +124,7 @@ def _tensor_arguments(spec: OpSpec, positional: list[Any], leading: list[Node], 
     for name in names[len(nodes):]:
         if not positional:
             break
-        if name in spec.optional_args and args.is_static(positional[0]):
+        if name in spec.optional_args and args.is_static(positional[0]) and not spec.fill_missing:
             break
         nodes.append(args.tensor(positional.pop(0), allow_compare=(spec.name == "where" and not nodes)))
     return dict(zip(names, nodes)), params, nodes
@@ -140,7 +165,12 @@ def _keyword_arguments(spec: OpSpec, keywords: list[tuple[str, Any]], tensors: d
 
 
 def _ordered_tensors(spec: OpSpec, tensors: dict[str, Node], args: Arguments, call: Any) -> list[Node]:
-    """Stage 4: the tensor arguments in the registry's order; the required ones all present."""
+    """Stage 4: the tensor arguments in the registry's order; the required ones all present (a
+    skipped one that the registry fills, as ``clamp(x, max=1)``'s ``min``, gets its fill value)."""
+    given = [i for i, n in enumerate(spec.tensor_args) if n in tensors]
+    for n in spec.tensor_args[:max(given, default=-1)]:
+        if n not in tensors and n in spec.fill_missing:
+            tensors[n] = Const(spec.fill_missing[n])
     missing = [n for n in spec.tensor_args if n not in tensors and n not in spec.optional_args]
     if missing:
         raise args.error(f"{spec.name}() is missing its argument {missing[0]!r}", call)

@@ -67,7 +67,8 @@ def _explain(opts: EvalOptions) -> Report:
         report.agree = all_agree([report.agree, *flags])
     if stage.show_jacobian():
         report.jacobian = jacobians(stage)
-        report.agree = all_agree([report.agree, *(e.agree for e in report.jacobian.values())])
+        if any(e.agree is False for e in report.jacobian.values()):  # a Jacobian shown beside the gradients
+            report.agree = False  # that disagrees is a disagreement; one SymPy could not write is no verdict
     expectations(stage)
     report.notes.extend(stage.run.notes)
     if opts.train is not None:

@@ -16,16 +16,40 @@ from .binding import bind
 from .errors import LimitError, NameInValue, ParseError
 from .ir import Call, Const, Input, Node, Program, Slice, Statement
 from .limits import DEFAULT, Limits
-from .ops import REGISTRY, VALUE_ONLY, OpSpec, resolve
+from .ops import REGISTRY, VALUE_ONLY, OpSpec, Outputs, resolve
 
-FUNCTION_PREFIXES = ("torch", "F", "torch.nn.functional", "nn.functional", "functional")
+FUNCTION_PREFIXES = ("torch", "F", "torch.nn.functional", "nn.functional", "functional", "torch.linalg", "linalg")
 # Ops whose torch result shares storage with their first argument: an in-place change to either
 # changes both.  (Advanced indexing copies; it is counted here too, which only errs on refusing.)
 VIEW_OPS = {"index", "t", "transpose", "reshape", "view", "unsqueeze", "squeeze", "expand_as"}
 BINOPS = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div", ast.Pow: "pow", ast.MatMult: "matmul"}
 COMPARE = {ast.Gt: "gt", ast.GtE: "ge", ast.Lt: "lt", ast.LtE: "le"}
+STRING_PARAMS = {"reduction", "approximate", "p", "ord"}  # params that take a string ('mean', 'tanh', 'fro')
 NAMED_CONSTANTS = {"inf": float("inf"), "nan": float("nan")}
 ATTRIBUTE_OPS = {"T": "t", "mT": "t"}
+# ... and every param whose default is a string (mode='bilinear', einsum's equation)
+STRING_PARAMS |= {name for spec in REGISTRY.values() for name, default in spec.params if isinstance(default, str)}
+
+
+class Several:
+    """A call that returns several tensors (``x.max(0)``), before one output is picked: not an IR node.
+
+    ``.values``, ``[0]`` or tuple unpacking turns it into the per-output op its :class:`Outputs` names."""
+
+    def __init__(self, spec: OpSpec, call: Call):
+        self.spec, self.call = spec, call
+        assert spec.outputs is not None
+        self.outputs: Outputs = spec.outputs
+
+    def part(self, i: int) -> Call:
+        op, extra = self.outputs.part(i)
+        own = REGISTRY[op].param_names
+        params = {k: v for k, v in self.call.params.items() if k in own}
+        return Call(op, self.call.args, {**params, **extra}, src=self.call.src)
+
+    def describe(self) -> str:
+        names = self.outputs.names
+        return f"{self.spec.name}() returns several tensors" + (f" ({', '.join(names)})" if names else "")
 
 
 def _ok_char(ch: str) -> bool:
@@ -76,20 +100,22 @@ class _Parser:
         statements: list[Statement] = []
         for i, stmt in enumerate(tree.body):
             last = i == len(tree.body) - 1
-            statements.append(self.statement(stmt, last, len(statements)))
+            statements.extend(self.statement(stmt, last, len(statements)))
         if isinstance(tree.body[-1], ast.Expr) and any(s.name == "out" for s in statements[:-1]):
             # the user's own `out` is never shadowed: the unnamed last expression is named like the others
             statements[-1].name = f"expr{len(statements)}"
         return Program(statements=statements, output=len(statements) - 1, inputs=list(self.inputs), text=self.text)
 
-    def statement(self, stmt: ast.stmt, last: bool, index: int) -> Statement:
+    def statement(self, stmt: ast.stmt, last: bool, index: int) -> list[Statement]:
         if isinstance(stmt, ast.Expr):
             node = self.expr(stmt.value)
-            return Statement("out" if last else f"expr{index + 1}", node, self.src(stmt.value))
+            return [Statement("out" if last else f"expr{index + 1}", node, self.src(stmt.value))]
         if isinstance(stmt, ast.Assign):
             if len(stmt.targets) != 1:
                 raise self.error("chained assignment (a = b = ...) is not supported", stmt)
-            return self.assign(stmt.targets[0], self.expr(stmt.value), stmt)
+            if isinstance(stmt.targets[0], (ast.Tuple, ast.List)):
+                return self.unpack(stmt.targets[0], stmt)
+            return [self.assign(stmt.targets[0], self.expr(stmt.value), stmt)]
         if isinstance(stmt, ast.AugAssign):
             op = BINOPS.get(type(stmt.op))
             if op is None:
@@ -99,8 +125,29 @@ class _Parser:
                 self.check_unshared(stmt.target.id, current, stmt)
             value = self.expr(stmt.value)
             combined = Call(op, (current, value), src=self.src(stmt), inplace=isinstance(stmt.target, ast.Name))
-            return self.assign(stmt.target, combined, stmt)
+            return [self.assign(stmt.target, combined, stmt)]
         raise self.error(f"{type(stmt).__name__} statements are not allowed (only expressions and assignments)", stmt)
+
+    def unpack(self, target: ast.Tuple | ast.List, stmt: ast.Assign) -> list[Statement]:
+        """``v, i = x.max(0)``: one statement per output of a call that returns several tensors."""
+        value = self.maybe_several(stmt.value, 0)
+        if not isinstance(value, Several):
+            raise self.error("only a call that returns several tensors (max(x, dim), sort, split) can be unpacked",
+                             stmt.value)
+        count = value.outputs.count
+        if count is not None and count != len(target.elts):
+            raise self.error(f"{value.describe()}: {count} values to unpack into {len(target.elts)} names", target)
+        statements = []
+        for i, elt in enumerate(target.elts):
+            if not isinstance(elt, ast.Name):
+                raise self.error("unpack into plain names: v, i = x.max(0)", elt)
+            name = self.check_name(elt.id, elt)
+            if name in FUNCTION_PREFIXES:
+                raise self.error(f"cannot assign to {name!r}", elt)
+            node = value.part(i)
+            self.env[name] = node
+            statements.append(Statement(name, node, f"{self.src(stmt.value)}[{i}]"))
+        return statements
 
     def assign(self, target: ast.expr, node: Node, stmt: ast.stmt) -> Statement:
         if isinstance(target, ast.Name):
@@ -175,18 +222,27 @@ class _Parser:
                 return Call("neg", (inner,), src=self.src(node))
             raise self.error(f"unary {type(node.op).__name__} is not allowed", node)
         if isinstance(node, ast.Call):
-            return self.call(node, d)
+            return self.single(self.call(node, d), node)
         if isinstance(node, ast.Attribute):
+            base = self.maybe_several(node.value, d)
+            if isinstance(base, Several):
+                if node.attr not in base.outputs.names:
+                    raise self.error(f"{base.describe()}: .{node.attr} is not one of them", node)
+                return base.part(base.outputs.names.index(node.attr))
             if node.attr in ATTRIBUTE_OPS:
-                return Call(ATTRIBUTE_OPS[node.attr], (self.expr(node.value, d),), src=self.src(node))
-            if node.attr in ("values", "indices"):
-                return self.values_of(self.expr(node.value, d), 0 if node.attr == "values" else 1, node)
+                return Call(ATTRIBUTE_OPS[node.attr], (base,), src=self.src(node))
             raise self.error(f"attribute .{node.attr} is not allowed (allowed: .T and the listed methods)", node)
         if isinstance(node, ast.Subscript):
-            base = self.expr(node.value, d)
+            base = self.maybe_several(node.value, d)
             key = self.index_key(node.slice)
-            if _values_indices_pair(base) and key in ((0,), (1,)):
-                return self.values_of(base, key[0], node)
+            if isinstance(base, Several):
+                if len(key) != 1 or not isinstance(key[0], int):
+                    raise self.error(f"{base.describe()}: pick one with an integer, [0]", node)
+                count = base.outputs.count
+                i = key[0] + count if count is not None and key[0] < 0 else key[0]
+                if i < 0 or (count is not None and i >= count):
+                    raise self.error(f"{base.describe()}: index {key[0]} is out of range", node)
+                return base.part(i)
             return Call("index", (base,), {"key": key}, src=self.src(node))
         if isinstance(node, ast.Compare):
             if not allow_compare:
@@ -201,14 +257,18 @@ class _Parser:
             raise self.error("a list is only allowed inside tensor([...]), stack([...]) or cat([...])", node)
         raise self.error(f"{type(node).__name__} is not allowed in an expression", node)
 
-    def values_of(self, base: Node, which: int, node: ast.AST) -> Node:
-        """``x.max(dim=1)[0]`` / ``.values``: PyTorch returns (values, indices) there; the values are ``base``."""
-        if not _values_indices_pair(base):
-            raise self.error("only max(..., dim=d) and min(..., dim=d) have .values/.indices", node)
-        if which == 1:
-            raise self.error("the indices of max/min (argmax) are integers with no gradient: use [0] or .values",
-                             node)
-        return base
+    def maybe_several(self, node: ast.expr, depth: int) -> Node | Several:
+        """An expression that may be a call returning several tensors (the receiver of ``.values``, ``[0]``)."""
+        if isinstance(node, ast.Call):
+            return self.call(node, depth + 1)
+        return self.expr(node, depth)
+
+    def single(self, value: Node | Several, node: ast.AST) -> Node:
+        if isinstance(value, Several):
+            names = value.outputs.names
+            pick = f".{names[0]} or [0]" if names else "[0], [1], ... or unpack them (a, b = ...)"
+            raise self.error(f"{value.describe()}: pick one with {pick}", node)
+        return value
 
     def number(self, node: ast.Constant) -> int | float:
         v = node.value
@@ -269,7 +329,7 @@ class _Parser:
                 return func.attr
         return None
 
-    def call(self, node: ast.Call, depth: int) -> Node:
+    def call(self, node: ast.Call, depth: int) -> Node | Several:
         fname = self.function_name(node.func)
         if fname is not None:
             spec = resolve(fname)
@@ -289,7 +349,7 @@ class _Parser:
             return self.bind(spec, node, [receiver], depth)
         raise self.error("only functions and methods of the contract can be called", node.func)
 
-    def bind(self, spec: OpSpec, node: ast.Call, leading: list[Node], depth: int) -> Node:
+    def bind(self, spec: OpSpec, node: ast.Call, leading: list[Node], depth: int) -> Node | Several:
         """Match positional and keyword arguments to the op's tensor args and static params
         (:func:`gradexplain.binding.bind`), then what only EXPR needs: dropout seeds by position,
         literal checks, a comparison as where's condition."""
@@ -300,13 +360,16 @@ class _Parser:
                 raise self.error("**kwargs is not allowed", kw.value)
         args, params = bind(spec, list(node.args), [(kw.arg, kw.value) for kw in node.keywords], leading,
                             _AstArguments(self, depth), node)
-        if spec.name == "dropout" and "seed" not in params:
+        if "seed" in spec.param_names and "seed" not in params:  # dropout and its channel variants
             params["seed"] = self.dropouts
             self.dropouts += 1
         self.validate(spec, params, node)
         if spec.name == "where" and not self.rule and not (isinstance(args[0], Call) and args[0].op in COMPARE.values()):
             raise self.error("where's condition must be a comparison such as x > 0", node.args[0] if node.args else node)
-        return Call(spec.name, tuple(args), params, src=self.src(node))
+        call = Call(spec.name, tuple(args), params, src=self.src(node))
+        if spec.outputs is not None and spec.outputs.applies(params, len(args)):
+            return Several(spec, call)
+        return call
 
     def validate(self, spec: OpSpec, params: dict[str, Any], node: ast.AST) -> None:
         red = params.get("reduction")
@@ -319,12 +382,13 @@ class _Parser:
         dim = params.get("dim")
         if dim is not None and not (isinstance(dim, int) or (isinstance(dim, tuple) and all(isinstance(d, int) for d in dim))):
             raise self.error("dim must be an integer or a tuple of integers", node)
-        if dim == ():  # torch reads it as every dim for sum/mean/amax, raises for others: not modelled yet
-            raise self.error(f"{spec.name}(): an empty dim tuple is not supported (leave dim out to reduce over "
-                             "every dim)", node)
-        if "p" in params and not isinstance(params["p"], (int, float)):
-            raise self.error("p must be a number", node)
-        if spec.name == "dropout" and not 0 <= params.get("p", 0.5) <= 1:
+        if "p" in params and not isinstance(params["p"], (int, float)) and params["p"] not in spec.string_values:
+            raise self.error("p must be a number" + (f" or one of {', '.join(map(repr, spec.string_values))}"
+                                                     if spec.string_values else ""), node)
+        for key in ("approximate", "ord"):
+            if isinstance(params.get(key), str) and params[key] not in spec.string_values:
+                raise self.error(f"{spec.name}(): {key} must be one of {', '.join(map(repr, spec.string_values))}", node)
+        if "seed" in spec.param_names and not 0 <= params.get("p", 0.5) <= 1:  # dropout and its channel variants
             raise self.error(f"dropout probability has to be between 0 and 1, but got {params['p']}", node)
 
     # -------------------------------------------------------------- static values
@@ -340,7 +404,7 @@ class _Parser:
         """A literal parameter: number, bool, None, string, or a tuple/list of integers."""
         if isinstance(node, ast.Constant):
             v = node.value
-            if isinstance(v, str) and pname != "reduction":
+            if isinstance(v, str) and pname not in STRING_PARAMS:
                 raise self.error(f"a string is not allowed for {pname!r}", node)
             if isinstance(v, (int, float, bool, str)) or v is None:
                 return v
@@ -416,17 +480,14 @@ class _AstArguments:
     def elements(self, item: ast.expr) -> list[ast.expr] | None:
         return list(item.elts) if isinstance(item, (ast.List, ast.Tuple)) else None
 
+    def is_string(self, item: ast.expr) -> bool:
+        return isinstance(item, ast.Constant) and isinstance(item.value, str)
+
     def nested(self, item: ast.expr) -> Any:
         return self.parser.nested(item)
 
     def error(self, message: str, item: ast.AST | None = None) -> ParseError:
         return self.parser.error(message, item)
-
-
-def _values_indices_pair(node: Node) -> bool:
-    """Whether PyTorch would return a (values, indices) pair here: max/min of one tensor along a dim."""
-    return isinstance(node, Call) and node.op in ("max", "min") and len(node.args) == 1 \
-        and node.params.get("dim") is not None
 
 
 def _shape(item: Any) -> tuple:

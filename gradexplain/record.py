@@ -268,6 +268,9 @@ class _ValueArguments:
     def elements(self, item: Any) -> list[Any] | None:
         return list(item) if isinstance(item, (list, tuple)) else None
 
+    def is_string(self, item: Any) -> bool:
+        return isinstance(item, str)
+
     def nested(self, item: Any) -> Any:
         raise Unbindable("a tensor literal")
 

@@ -64,11 +64,14 @@ def test_jacobian_mismatch_is_exit_1(monkeypatch):
     assert r.code == 1 and r.json()["agree"] is False
 
 
-def test_empty_dim_tuple_is_refused_not_misread():
-    # torch reads dim=() as every dim for sum/mean (and raises for logsumexp/softmax); until the
-    # registry models it, it is exit 2 with a message, never a wrong or false verdict
-    x = torch.tensor([1.0, 2.0], dtype=torch.float64)
-    assert float(x.sum(())) == 3.0 and float(torch.mean(x, ())) == 1.5  # what torch does
-    for expr in ["x.sum(())", "mean(x, ())", "x.sum(dim=())"]:
-        r = run_cli("eval", expr, "x=1,2")
-        assert r.code == 2 and "empty dim tuple" in r.stderr, expr
+def test_empty_dim_tuple_reduces_every_dim_as_torch_does():
+    # torch reads dim=() as every dim for sum/mean: the value and the gradient follow it
+    for expr, fn in [("(x.sum(())*x).sum()", lambda x: (x.sum(()) * x).sum()),
+                     ("(mean(x, ())*x).sum()", lambda x: (torch.mean(x, ()) * x).sum()),
+                     ("(x.sum(dim=())*x).sum()", lambda x: (x.sum(dim=()) * x).sum())]:
+        x = torch.tensor([1.0, 2.0], dtype=torch.float64, requires_grad=True)
+        out = fn(x)
+        out.backward()
+        r = run_cli("eval", "--json", expr, "x=1,2")
+        assert r.code == 0, (expr, r.stderr)
+        assert r.json()["output"]["value"] == float(out) and r.json()["grads"]["x"]["torch"] == x.grad.tolist(), expr

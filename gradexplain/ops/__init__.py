@@ -8,8 +8,13 @@ of gradexplain reads the registry; nothing else names an op.  Modelled on PyTorc
 ``derivatives.yaml`` + OpInfo, JAX's ``deflinear`` and tinygrad's one gradient table.
 
 Layout, by family: :mod:`.spec` (the entry format, :func:`op`, ``REGISTRY``, :func:`resolve`),
-:mod:`.elementwise`, :mod:`.reductions`, :mod:`.linalg`, :mod:`.shape`, :mod:`.indexing`,
-:mod:`.nn`, :mod:`.activations` (softmax family), :mod:`.distance`, :mod:`.losses`, :mod:`.constructors`.  The registry imports nothing above
+:mod:`.elementwise`, :mod:`.reductions`, :mod:`.linalg`, :mod:`.linalg_dec` (matrix functions, batched
+products), :mod:`.einsum`, :mod:`.shape`, :mod:`.indexing`, :mod:`.nn`, :mod:`.conv`, :mod:`.pool`,
+:mod:`.norm_layers`, :mod:`.layers`, :mod:`.activations` (softmax family), :mod:`.distance`, :mod:`.losses`,
+:mod:`.constructors`, :mod:`.opaque` (recorded calls outside the registry).  Layers whose gradient is
+another whole-tensor op (a convolution's is a transposed convolution, a pool's routes g back to its
+windows) register that op too, with its own rule and samples, so the family is closed under
+differentiation and formulas never go per element.  The registry imports nothing above
 :mod:`gradexplain.ir`, and SymPy only lazily (listing ops never imports it).
 
 Adding an op
@@ -73,20 +78,23 @@ Fields worth knowing:
 Integer arguments and several outputs.  An integer tensor (class indices, an index tensor) is an
 ordinary tensor argument without a rule: no rule means no gradient (``cross_entropy``'s ``target``),
 and ``c.dtypes`` tells a rule the argument's dtype; a static integer (``dim``, ``k``) is a param.
-The IR has no tuple values yet: an op returning several tensors (``max(x, dim)`` → values, indices)
-fits the registry as single-output ops over one torch call each (values: ``torch.max(a, dim).values``,
-so the ``grad_fn`` is ``MaxBackward0``; indices: an integer op without rules), with the parser
-mapping ``.values``/``.indices``/``[0]`` onto them.
+The IR has no tuple values: an op returning several tensors (``max(x, dim)`` → values, indices)
+declares ``outputs=Outputs(ops=("max_values", "max_indices"), names=("values", "indices"), when=...)``,
+and each output is a single-output op over one torch call (values: ``torch.max(a, dim).values``, so the
+``grad_fn`` is ``MaxBackward0``; indices: an integer op without rules) with ``output_of="max"``.  The
+parser maps ``.values``/``.indices``/``[0]``/``v, i = x.max(0)`` onto them; ``Outputs(each="split_part")``
+is one op for every position (told which by its ``index`` param) where shapes decide the count.
 """
 from __future__ import annotations
 
-from . import (activations, constructors, distance, elementwise, indexing, linalg, losses, nn, opaque,  # noqa: F401
-               reductions, shape)  # registers
+from . import (activations, constructors, conv, distance, einsum, elementwise, indexing, layers,  # noqa: F401
+               linalg, linalg_dec, losses, nn, norm_layers, opaque, pool, reductions, shape)  # registers
 from .constructors import VALUE_ONLY
 from .nn import dropout_mask
 from .opaque import OpaqueSlot
-from .spec import (ALIASES, NONLINEAR, REGISTRY, REQUIRED, Kink, Linear, OpSpec, RuleContext, Sample, ValueSample,
-                   as_tensor, broadcast_shape, op, resolve)
+from .spec import (ALIASES, NONLINEAR, REGISTRY, REQUIRED, Kink, Linear, OpSpec, Outputs, RuleContext, Sample,
+                   ValueSample, as_tensor, broadcast_shape, op, resolve)
 
-__all__ = ["ALIASES", "NONLINEAR", "REGISTRY", "REQUIRED", "VALUE_ONLY", "Kink", "Linear", "OpaqueSlot", "OpSpec", "RuleContext",
+__all__ = ["ALIASES", "NONLINEAR", "REGISTRY", "REQUIRED", "VALUE_ONLY", "Kink", "Linear", "OpaqueSlot", "OpSpec",
+           "Outputs", "RuleContext",
            "Sample", "ValueSample", "as_tensor", "broadcast_shape", "dropout_mask", "op", "resolve"]

@@ -29,7 +29,10 @@ def _matmul_rule(arg: str) -> Callable[[RuleContext], str]:
             return table[(na, nb)][0 if arg == "a" else 1]
         if na >= 2 and nb >= 2:
             return "g @ b.transpose(-2, -1)" if arg == "a" else "a.transpose(-2, -1) @ g"
-        raise NotImplementedError(f"symbolic matmul of {na}-D and {nb}-D tensors")
+        if na == 1:  # a vector times a batch of matrices: a is a row, batched over b's leading dims
+            return "(b @ g.unsqueeze(-1)).squeeze(-1)" if arg == "a" else "a.unsqueeze(-1) * g.unsqueeze(-2)"
+        # a batch of matrices times a vector (nb == 1): b is a column
+        return "g.unsqueeze(-1) * b" if arg == "a" else "(a.transpose(-2, -1) @ g.unsqueeze(-1)).squeeze(-1)"
 
     return rule
 
@@ -47,6 +50,13 @@ def _matmul_batch(node: Call, ks: list[Any], lead: Shape, shape: Callable[[Any],
             return Call("reshape", (k,), {"shape": lead + (1,) * (out_nd - len(sa)) + sa})
         return k
 
+    sa, sb = shape(a), shape(b)
+    if lead and ks[0] is not None and len(sa) == 1 and len(sb) >= 3:  # row vector K_a times a batch of matrices
+        row = Call("reshape", (ks[0],), {"shape": lead + (1,) * (len(sb) - 2) + (1, sa[0])})
+        return Call("reshape", (Call("matmul", (row, b)),), {"shape": lead + shape(node)})
+    if lead and ks[1] is not None and len(sb) == 1 and len(sa) >= 3:  # a batch of matrices times column K_b
+        col = Call("reshape", (ks[1],), {"shape": lead + (1,) * (len(sa) - 2) + (sb[0], 1)})
+        return Call("reshape", (Call("matmul", (a, col)),), {"shape": lead + shape(node)})
     if ks[0] is not None:
         return Call("matmul", (aligned(ks[0], a), b))
     if len(shape(b)) >= 2 or not lead:
@@ -69,7 +79,10 @@ op("matmul", "a, b", torch=operator.matmul, rules={"a": _matmul_rule("a"), "b": 
             sample("matmul(a, b)", lambda a, b: a @ b, a=In(2, 3), b=In(3, 4)),
             sample("a @ b", lambda a, b: a @ b, a=In(3), b=In(3)),
             sample("a @ b", lambda a, b: a @ b, a=In(2, 2, 3), b=In(3, 4)),
-            sample("a @ b", lambda a, b: a @ b, a=In(2, 3), b=In(2, 3, 4))))
+            sample("a @ b", lambda a, b: a @ b, a=In(2, 3), b=In(2, 3, 4)),
+            sample("a @ b", lambda a, b: a @ b, a=In(3), b=In(2, 3, 4)),
+            sample("a @ b", lambda a, b: a @ b, a=In(2, 1, 2, 3), b=In(3)),
+            sample("a @ b", lambda a, b: a @ b, a=In(2, 1, 2, 3), b=In(3, 3, 2))))
 op("mm", "a, b", torch=torch.mm, rules={"a": "g @ b.T", "b": "a.T @ g"}, obj=_obj_matmul, predict=matmul_shape,
    linear=_BILINEAR, doc="matrix @ matrix", samples=(sample("mm(a, b)", torch.mm, a=In(2, 3), b=In(3, 2)),))
 op("mv", "a, b", torch=torch.mv, rules={"a": "outer(g, b)", "b": "a.T @ g"}, obj=_obj_matmul, predict=matmul_shape,
@@ -102,7 +115,7 @@ def _linear_rule(arg: str) -> Callable[[RuleContext], str]:
             return "outer(g, x)"
         if c.ndim("x") == 2:
             return "g.T @ x"
-        raise NotImplementedError("symbolic linear with a batch of more than 2 dims")
+        return "g.transpose(-2, -1) @ x"  # one product per batch element, summed by the un-broadcast
 
     return rule
 
@@ -120,4 +133,5 @@ op("linear", "x, W, b", torch=lambda x, W, b=None: F.linear(x, W, b), optional_a
    linear=NONLINEAR,  # affine (the bias): a gradient formula never applies it to the direction
    doc="x @ W.T + b (a fully connected layer)",
    samples=(sample("linear(x, W, b)", F.linear, x=In(2, 3), W=In(4, 3), b=In(4)),
-            sample("linear(x, W)", F.linear, x=In(3), W=In(2, 3))))
+            sample("linear(x, W)", F.linear, x=In(3), W=In(2, 3)),
+            sample("F.linear(x, W, b)", F.linear, x=In(2, 2, 3), W=In(4, 3), b=In(4))))
