@@ -119,6 +119,8 @@ def _explain(opts: EvalOptions) -> Report:
     if unused:
         notes.append(f"{', '.join(unused)} given but not used by the expression")
     used = {n: values[n] for n in program.inputs}
+    # an integer input (Yb=tensor([1, 0]), an index tensor) cannot require grad: a constant, as --const
+    opts.const = opts.const | {n for n, v in used.items() if not v.tensor.is_floating_point()}
     leaves = make_leaves({n: v.tensor for n, v in used.items()}, opts.const, dtype)
 
     shapes = Shapes(leaves, opts.limits)

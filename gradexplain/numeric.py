@@ -47,7 +47,7 @@ def numeric_gradients(program: Program, leaves: dict[str, torch.Tensor], grad_ou
     torch.set_default_dtype(torch.float64)
     try:
         with torch.no_grad():
-            env = {k: v.detach().double() for k, v in leaves.items()}
+            env = {k: v.detach().double() if v.is_floating_point() else v.detach() for k, v in leaves.items()}
             weight = grad_output.double() if grad_output is not None else None
 
             def f(name: str, value: torch.Tensor) -> float:

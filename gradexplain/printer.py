@@ -8,13 +8,15 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Any
 
-from .ir import Call, Const, Input, Node, Number, key_text, nested_text, number_text
+from .ir import Call, Const, Input, Node, Number, fill_slots, first_slot, key_text, nested_text, number_text
 from .ops import REGISTRY
 
 # Python precedence levels, loosest first (a fact of the language, not of any op).
 PREC_COMPARE, PREC_ADD, PREC_MUL, PREC_UNARY, PREC_POW, PREC_POSTFIX, PREC_ATOM = 5, 10, 20, 30, 40, 50, 60
+PREC_OR, PREC_XOR, PREC_AND = 6, 7, 8  # | ^ &: between comparisons and +
 PRECEDENCE = {"+": PREC_ADD, "-": PREC_ADD, "*": PREC_MUL, "/": PREC_MUL, "@": PREC_MUL, "**": PREC_POW,
-              ">": PREC_COMPARE, ">=": PREC_COMPARE, "<": PREC_COMPARE, "<=": PREC_COMPARE}
+              ">": PREC_COMPARE, ">=": PREC_COMPARE, "<": PREC_COMPARE, "<=": PREC_COMPARE, "==": PREC_COMPARE,
+              "!=": PREC_COMPARE, "|": PREC_OR, "^": PREC_XOR, "&": PREC_AND}
 
 
 def number_prec(v: Number) -> int:
@@ -26,7 +28,13 @@ def number_prec(v: Number) -> int:
     return PREC_ATOM
 
 
+class _Shown(str):
+    """A computed param's EXPR text (``emb.shape[0]``), printed as it is."""
+
+
 def param_text(v: Any) -> str:
+    if isinstance(v, _Shown):
+        return str(v)
     if isinstance(v, str):
         return repr(v)
     if isinstance(v, (list, tuple)):
@@ -63,6 +71,15 @@ class Printer:
         assert isinstance(node, Call)
         op, args, params = node.op, node.args, node.params
         spec = REGISTRY[op]
+        start = first_slot(params)
+        if start is not None:  # computed params (sizes, index tensors) print as the expressions they are
+            shown = [_Shown(self.text(a)) for a in args]
+            params = {k: fill_slots(v, shown) for k, v in params.items()}
+            args = args[:start]
+        if spec.infix == "~":
+            return "~" + self._wrap(args[0], PREC_UNARY), PREC_UNARY
+        if op == "tuple":
+            return "(" + ", ".join(self.text(a) for a in args) + ("," if len(args) == 1 else "") + ")", PREC_ATOM
         if spec.infix is not None:
             sym = spec.infix
             prec = PRECEDENCE[sym]
@@ -72,12 +89,12 @@ class Printer:
                 return f"{left}**{right}", PREC_POW
             left = self._wrap(args[0], prec)
             right = self._wrap(args[1], prec, right=True)
-            spaced = f" {sym} " if prec in (PREC_ADD, PREC_COMPARE) or sym == "@" else sym
+            spaced = f" {sym} " if prec in (PREC_ADD, PREC_COMPARE, PREC_OR, PREC_XOR, PREC_AND) or sym == "@" else sym
             return f"{left}{spaced}{right}", prec
         if op == "neg":
             return "-" + self._wrap(args[0], PREC_UNARY), PREC_UNARY
         if op == "index":
-            return f"{self._wrap(args[0], PREC_POSTFIX)}[{key_text(params['key'])}]", PREC_POSTFIX
+            return f"{self._wrap(args[0], PREC_POSTFIX)}[{key_text(params['key'], str)}]", PREC_POSTFIX
         if op == "t" and params.get("attr", True):
             return f"{self._wrap(args[0], PREC_POSTFIX)}.T", PREC_POSTFIX
         if op == "tensor":
@@ -85,8 +102,10 @@ class Printer:
         arg_texts = [self.text(a) for a in args]
         if spec.variadic:
             arg_texts = ["[" + ", ".join(arg_texts) + "]"]
+        leading = [param_text(params[n]) for n in spec.leading_params if n in params]  # gather(a, dim, index)
+        arg_texts[1:1] = leading
         for name in spec.param_names:
-            if name not in params or name in spec.hidden_params:
+            if name not in params or name in spec.hidden_params or name in spec.leading_params:
                 continue
             value = params[name]
             if name == spec.varargs_param and isinstance(value, tuple):

@@ -84,7 +84,10 @@ def _flatten(d: Any) -> list[Any]:
 
 
 def parse_value(text: str, limits: Limits = DEFAULT, dtype: torch.dtype | None = None) -> Value:
-    """A VALUE as a floating tensor of ``dtype`` (default: torch's default dtype)."""
+    """A VALUE as a floating tensor of ``dtype`` (default: torch's default dtype).
+
+    Except one spelled ``tensor([...])`` with integer literals only: that is an int64 tensor, as in
+    EXPR and in PyTorch (class targets, index tensors: ``Yb=tensor([1, 0, 2])``); it cannot require grad."""
     node = parse_expression(text, limits, allow_names=False)
     with torch.no_grad():
         raw = Evaluator({}, limits)(node)
@@ -92,5 +95,11 @@ def parse_value(text: str, limits: Limits = DEFAULT, dtype: torch.dtype | None =
         tensor = raw if isinstance(raw, torch.Tensor) else torch.tensor(float(raw))
     except OverflowError:
         raise GradexplainError(f"{text} is too large for a floating-point number") from None
-    tensor = tensor.to(dtype or torch.get_default_dtype())
+    if not (is_integer_literal(node) and not tensor.is_floating_point()):
+        tensor = tensor.to(dtype or torch.get_default_dtype())
     return Value(tensor, _exact(node, tensor), text)
+
+
+def is_integer_literal(node: Node) -> bool:
+    """``tensor([1, 0, 2])``: an integer tensor written as such (a plain ``1,0,2`` stays floating)."""
+    return isinstance(node, Call) and node.op == "tensor" and (node.src or "").startswith(("tensor", "torch.tensor"))
