@@ -16,7 +16,7 @@ from typing import Any
 from .errors import LimitError, NameInValue, ParseError
 from .ir import Call, Const, Input, Node, Program, Slice, Slot, Statement
 from .limits import DEFAULT, Limits
-from .ops import REGISTRY, REQUIRED, VALUE_ONLY, OpSpec, resolve
+from .ops import REGISTRY, REQUIRED, VALUE_ONLY, OpSpec, Outputs, resolve
 
 FUNCTION_PREFIXES = ("torch", "F", "torch.nn.functional", "nn.functional", "functional")
 # namespaces where torch keeps only some functions: accepted for the ops torch has there
@@ -24,6 +24,8 @@ NAMESPACES = {"torch.linalg": "linalg", "linalg": "linalg", "torch.special": "sp
 BINOPS = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div", ast.Pow: "pow", ast.MatMult: "matmul"}
 COMPARE = {ast.Gt: "gt", ast.GtE: "ge", ast.Lt: "lt", ast.LtE: "le", ast.Eq: "eq", ast.NotEq: "ne"}
 MASK_BINOPS = {ast.BitAnd: "logical_and", ast.BitOr: "logical_or", ast.BitXor: "logical_xor"}
+# params that take a string ('mean', 'tanh', 'fro', 'reflect'), validated per op
+STRING_PARAMS = {"reduction", "approximate", "p", "ord", "mode"}
 NAMED_CONSTANTS = {"inf": float("inf"), "nan": float("nan")}
 # torch.pi, math.e, ...: module constants PyTorch users write
 MODULE_CONSTANTS = {f"{m}.{n}": v for m in ("torch", "math", "np", "numpy")
@@ -34,13 +36,33 @@ MATRIX_ATTRIBUTES = ("mT", "H", "mH")
 SIZE_ATTRIBUTES = {"ndim": "dim"}  # x.ndim is x.dim()
 # tensor arguments that take a boolean mask, so a comparison is allowed there
 PYTHON_BUILTINS = ("len", "range")
-STRING_PARAMS = ("reduction", "mode", "approximate")  # the params that take a string (validated per op)
 MASK_OPS = {*COMPARE.values(), *MASK_BINOPS.values(), "logical_not"}
 MASK_ARGS = {("where", "cond"), ("masked_fill", "mask"), ("masked_select", "mask")}
 # keyword spellings PyTorch users write, mapped onto our argument names
 KEYWORD_ALIASES = {"input": 0, "other": 1, "target": 1, "tensor": 0, "exponent": 1, "weight": "W", "bias": "b",
                    "axis": "dim", "dims": "dim", "size": "shape", "value": "fill_value", "end": "end",
                    "keepdims": "keepdim", "axis0": "dim0", "axis1": "dim1", "dim1": "dim0", "dim2": "dim1"}
+
+
+class Several:
+    """A call that returns several tensors (``x.max(0)``), before one output is picked: not an IR node.
+
+    ``.values``, ``[0]`` or tuple unpacking turns it into the per-output op its :class:`Outputs` names."""
+
+    def __init__(self, spec: OpSpec, call: Call):
+        self.spec, self.call = spec, call
+        assert spec.outputs is not None
+        self.outputs: Outputs = spec.outputs
+
+    def part(self, i: int) -> Call:
+        op, extra = self.outputs.part(i)
+        own = REGISTRY[op].param_names
+        params = {k: v for k, v in self.call.params.items() if k in own}
+        return Call(op, self.call.args, {**params, **extra}, src=self.call.src)
+
+    def describe(self) -> str:
+        names = self.outputs.names
+        return f"{self.spec.name}() returns several tensors" + (f" ({', '.join(names)})" if names else "")
 
 
 def _ok_char(ch: str) -> bool:
@@ -91,17 +113,19 @@ class _Parser:
         statements: list[Statement] = []
         for i, stmt in enumerate(tree.body):
             last = i == len(tree.body) - 1
-            statements.append(self.statement(stmt, last, len(statements)))
+            statements.extend(self.statement(stmt, last, len(statements)))
         return Program(statements=statements, output=len(statements) - 1, inputs=list(self.inputs), text=self.text)
 
-    def statement(self, stmt: ast.stmt, last: bool, index: int) -> Statement:
+    def statement(self, stmt: ast.stmt, last: bool, index: int) -> list[Statement]:
         if isinstance(stmt, ast.Expr):
             node = self.expr(stmt.value)
-            return Statement("out" if last else f"expr{index + 1}", node, self.src(stmt.value))
+            return [Statement("out" if last else f"expr{index + 1}", node, self.src(stmt.value))]
         if isinstance(stmt, ast.Assign):
             if len(stmt.targets) != 1:
                 raise self.error("chained assignment (a = b = ...) is not supported", stmt)
-            return self.assign(stmt.targets[0], self.expr(stmt.value), stmt)
+            if isinstance(stmt.targets[0], (ast.Tuple, ast.List)):
+                return self.unpack(stmt.targets[0], stmt)
+            return [self.assign(stmt.targets[0], self.expr(stmt.value), stmt)]
         if isinstance(stmt, ast.AugAssign):
             op = BINOPS.get(type(stmt.op))
             if op is None:
@@ -109,8 +133,29 @@ class _Parser:
             current = self.expr(stmt.target)
             value = self.expr(stmt.value)
             combined = Call(op, (current, value), src=self.src(stmt), inplace=isinstance(stmt.target, ast.Name))
-            return self.assign(stmt.target, combined, stmt)
+            return [self.assign(stmt.target, combined, stmt)]
         raise self.error(f"{type(stmt).__name__} statements are not allowed (only expressions and assignments)", stmt)
+
+    def unpack(self, target: ast.Tuple | ast.List, stmt: ast.Assign) -> list[Statement]:
+        """``v, i = x.max(0)``: one statement per output of a call that returns several tensors."""
+        value = self.maybe_several(stmt.value, 0)
+        if not isinstance(value, Several):
+            raise self.error("only a call that returns several tensors (max(x, dim), sort, split) can be unpacked",
+                             stmt.value)
+        count = value.outputs.count
+        if count is not None and count != len(target.elts):
+            raise self.error(f"{value.describe()}: {count} values to unpack into {len(target.elts)} names", target)
+        statements = []
+        for i, elt in enumerate(target.elts):
+            if not isinstance(elt, ast.Name):
+                raise self.error("unpack into plain names: v, i = x.max(0)", elt)
+            name = self.check_name(elt.id, elt)
+            if name in FUNCTION_PREFIXES:
+                raise self.error(f"cannot assign to {name!r}", elt)
+            node = value.part(i)
+            self.env[name] = node
+            statements.append(Statement(name, node, f"{self.src(stmt.value)}[{i}]"))
+        return statements
 
     def assign(self, target: ast.expr, node: Node, stmt: ast.stmt) -> Statement:
         if isinstance(target, ast.Name):
@@ -170,29 +215,39 @@ class _Parser:
                 return Call("logical_not", (self.expr(node.operand, d, True),), src=self.src(node))
             raise self.error(f"unary {type(node.op).__name__} is not allowed", node)
         if isinstance(node, ast.Call):
-            return self.call(node, d)
+            return self.single(self.call(node, d), node)
         if isinstance(node, ast.Attribute):
             dotted = _dotted(node)
             if dotted in MODULE_CONSTANTS and dotted.split(".")[0] not in self.env:
                 return Const(MODULE_CONSTANTS[dotted])
+            base = self.maybe_several(node.value, d)
+            if isinstance(base, Several):
+                if node.attr not in base.outputs.names:
+                    raise self.error(f"{base.describe()}: .{node.attr} is not one of them", node)
+                return base.part(base.outputs.names.index(node.attr))
             if node.attr in SIZE_ATTRIBUTES:
-                return Call(SIZE_ATTRIBUTES[node.attr], (self.expr(node.value, d),), src=self.src(node))
+                return Call(SIZE_ATTRIBUTES[node.attr], (base,), src=self.src(node))
             if node.attr in ATTRIBUTE_OPS:
-                return Call(ATTRIBUTE_OPS[node.attr], (self.expr(node.value, d),), src=self.src(node))
+                return Call(ATTRIBUTE_OPS[node.attr], (base,), src=self.src(node))
             if node.attr in MATRIX_ATTRIBUTES:
-                return Call("transpose", (self.expr(node.value, d),), {"dim0": -2, "dim1": -1}, src=self.src(node))
-            if node.attr in ("values", "indices"):
-                return self.values_of(self.expr(node.value, d), 0 if node.attr == "values" else 1, node)
+                return Call("transpose", (base,), {"dim0": -2, "dim1": -1}, src=self.src(node))
             raise self.error(f"attribute .{node.attr} is not allowed (allowed: .T and the listed methods)", node)
         if isinstance(node, ast.Subscript):
             if isinstance(node.value, ast.Attribute) and node.value.attr == "shape":  # x.shape[0]: x.size(0)
                 dim = self.int_literal(node.slice)
                 return Call("size", (self.expr(node.value.value, d),), {"dim": dim}, src=self.src(node))
-            base = self.expr(node.value, d)
+            base = self.maybe_several(node.value, d)
+            if isinstance(base, Several):
+                key = self.index_key(node.slice)
+                if len(key) != 1 or not isinstance(key[0], int):
+                    raise self.error(f"{base.describe()}: pick one with an integer, [0]", node)
+                count = base.outputs.count
+                i = key[0] + count if count is not None and key[0] < 0 else key[0]
+                if i < 0 or (count is not None and i >= count):
+                    raise self.error(f"{base.describe()}: index {key[0]} is out of range", node)
+                return base.part(i)
             pending: list[Node] = []
             key = self.index_key(node.slice, pending, d)
-            if _values_indices_pair(base) and key in ((0,), (1,)):
-                return self.values_of(base, key[0], node)
             return Call("index", (base, *pending), {"key": key}, src=self.src(node))
         if isinstance(node, ast.Compare):
             if not allow_compare:
@@ -209,14 +264,18 @@ class _Parser:
             raise self.error("a list is only allowed inside tensor([...]), stack([...]) or cat([...])", node)
         raise self.error(f"{type(node).__name__} is not allowed in an expression", node)
 
-    def values_of(self, base: Node, which: int, node: ast.AST) -> Node:
-        """``x.max(dim=1)[0]`` / ``.values``: PyTorch returns (values, indices) there; the values are ``base``."""
-        if not _values_indices_pair(base):
-            raise self.error("only max(..., dim=d) and min(..., dim=d) have .values/.indices", node)
-        if which == 1:
-            raise self.error("the indices of max/min (argmax) are integers with no gradient: use [0] or .values",
-                             node)
-        return base
+    def maybe_several(self, node: ast.expr, depth: int) -> Node | Several:
+        """An expression that may be a call returning several tensors (the receiver of ``.values``, ``[0]``)."""
+        if isinstance(node, ast.Call):
+            return self.call(node, depth + 1)
+        return self.expr(node, depth)
+
+    def single(self, value: Node | Several, node: ast.AST) -> Node:
+        if isinstance(value, Several):
+            names = value.outputs.names
+            pick = f".{names[0]} or [0]" if names else "[0], [1], ... or unpack them (a, b = ...)"
+            raise self.error(f"{value.describe()}: pick one with {pick}", node)
+        return value
 
     def number(self, node: ast.Constant) -> int | float:
         v = node.value
@@ -279,7 +338,7 @@ class _Parser:
                 return func.attr
         return None
 
-    def call(self, node: ast.Call, depth: int) -> Node:
+    def call(self, node: ast.Call, depth: int) -> Node | Several:
         if isinstance(node.func, ast.Name) and node.func.id in PYTHON_BUILTINS and node.func.id not in self.env:
             return self.builtin(node, depth)
         fname = self.function_name(node.func)
@@ -321,7 +380,7 @@ class _Parser:
         names = ("end",) if len(bounds) == 1 else ("start", "end", "step")
         return with_slots("range", [], dict(zip(names, bounds)), self.src(node))
 
-    def bind(self, spec: OpSpec, node: ast.Call, leading: list[Node], depth: int) -> Node:
+    def bind(self, spec: OpSpec, node: ast.Call, leading: list[Node], depth: int) -> Node | Several:
         """Match positional and keyword arguments to the op's tensor args and static params."""
         tensors: dict[str, Node] = {}
         params: dict[str, Any] = {}
@@ -338,6 +397,18 @@ class _Parser:
             args = [self.expr(e, depth) for e in positional.pop(0).elts]
             if not args:
                 raise self.error(f"{spec.name} of an empty list", node)
+        elif spec.call_order:  # torch's order mixes tensors and params: scatter_add(input, dim, index, src)
+            order = [n for n in spec.call_order if n not in spec.tensor_args[:len(args)]]
+            if len(positional) > len(order):
+                raise self.error(f"{spec.name}() got too many positional arguments", positional[len(order)])
+            for name, value in zip(order, positional):
+                if name in spec.tensor_args:
+                    args.append(self.expr(value, depth))
+                    tensors[name] = args[-1]
+                else:
+                    params[name] = self.static(value, name)
+            tensors.update(zip(spec.tensor_args, leading))
+            positional = []
         elif spec.name == "tensor":
             if len(positional) != 1:
                 raise self.error("tensor takes one nested list: tensor([[1, 2], [3, 4]])", node)
@@ -347,7 +418,7 @@ class _Parser:
             for name in names[len(args):]:
                 if not positional:
                     break
-                if name in spec.optional_args and self.is_static(positional[0]):
+                if name in spec.optional_args and self.is_static(positional[0]) and not spec.fill_missing:
                     break
                 args.append(self.expr(positional.pop(0), depth, allow_compare=(spec.name, name) in MASK_ARGS))
             tensors = dict(zip(names, args))
@@ -384,6 +455,10 @@ class _Parser:
                 params[target] = self.static(kw.value, target)
 
         if not spec.variadic:
+            given = [i for i, n in enumerate(spec.tensor_args) if n in tensors]
+            for n in spec.tensor_args[:max(given, default=-1)]:  # clamp(x, max=1): min is -inf
+                if n not in tensors and n in spec.fill_missing:
+                    tensors[n] = Const(spec.fill_missing[n])
             missing = [n for n in spec.tensor_args if n not in tensors and n not in spec.optional_args]
             if missing:
                 raise self.error(f"{spec.name}() is missing its argument {missing[0]!r}", node)
@@ -402,7 +477,10 @@ class _Parser:
         self.validate(spec, params, node)
         if spec.name == "where" and not self.rule and not (isinstance(args[0], Call) and args[0].op in MASK_OPS):
             raise self.error("where's condition must be a comparison such as x > 0", node.args[0] if node.args else node)
-        return with_slots(spec.name, args, params, self.src(node))
+        call = with_slots(spec.name, args, params, self.src(node))
+        if spec.outputs is not None and spec.outputs.applies(params, len(args)):
+            return Several(spec, call)
+        return call
 
     def keyword_target(self, spec: OpSpec, name: str, node: ast.AST) -> str:
         if name in spec.tensor_args or name in spec.param_names:
@@ -424,8 +502,12 @@ class _Parser:
         dim = params.get("dim")
         if dim is not None and not (isinstance(dim, int) or (isinstance(dim, tuple) and all(isinstance(d, int) for d in dim))):
             raise self.error("dim must be an integer or a tuple of integers", node)
-        if "p" in params and not isinstance(params["p"], (int, float)):
-            raise self.error("p must be a number", node)
+        if "p" in params and not isinstance(params["p"], (int, float)) and params["p"] not in spec.string_values:
+            raise self.error("p must be a number" + (f" or one of {', '.join(map(repr, spec.string_values))}"
+                                                     if spec.string_values else ""), node)
+        for key in ("approximate", "ord"):
+            if isinstance(params.get(key), str) and params[key] not in spec.string_values:
+                raise self.error(f"{spec.name}(): {key} must be one of {', '.join(map(repr, spec.string_values))}", node)
         if spec.name == "pad" and params.get("mode", "constant") not in ("constant", "reflect", "replicate", "circular"):
             raise self.error(f"pad mode must be 'constant', 'reflect', 'replicate' or 'circular', not {params['mode']!r}",
                              node)
@@ -564,12 +646,6 @@ def _called_t(node: Node) -> Node:
     if isinstance(node, Call) and node.op == "t":
         node.params["attr"] = False
     return node
-
-
-def _values_indices_pair(node: Node) -> bool:
-    """Whether PyTorch would return a (values, indices) pair here: max/min of one tensor along a dim."""
-    return isinstance(node, Call) and node.op in ("max", "min") and len(node.args) == 1 \
-        and node.params.get("dim") is not None
 
 
 def _shape(item: Any) -> tuple:

@@ -21,10 +21,10 @@ PRECEDENCE = {"+": PREC_ADD, "-": PREC_ADD, "*": PREC_MUL, "/": PREC_MUL, "@": P
 
 def number_prec(v: Number) -> int:
     text = number_text(v)
+    if "/" in text:  # -1/2 is (-1)/2: a division, so 0.5/(-1/2) keeps its brackets
+        return PREC_MUL
     if text.startswith("-"):
         return PREC_UNARY
-    if "/" in text:
-        return PREC_MUL
     return PREC_ATOM
 
 
@@ -99,13 +99,26 @@ class Printer:
             return f"{self._wrap(args[0], PREC_POSTFIX)}.T", PREC_POSTFIX
         if op == "tensor":
             return f"tensor({nested_text(params['data'])})", PREC_ATOM
+        if spec.output_of is not None:  # one output of a call returning several: max(a, 1).indices
+            owner = REGISTRY[spec.output_of]
+            assert owner.outputs is not None
+            shown = {k: v for k, v in params.items() if k != "index" or owner.outputs.names}
+            text = self._p(Call(owner.name, args, shown))[0]
+            if owner.outputs.names:
+                return f"{text}.{owner.outputs.names[owner.outputs.ops.index(op)]}", PREC_POSTFIX
+            return f"{text}[{params['index']}]", PREC_POSTFIX
+        if spec.call_order:  # torch's positional order, tensors and params mixed
+            values = dict(zip(spec.tensor_args, args), **params)
+            texts = [self.text(v) if isinstance(v, Node) else param_text(v) for n in spec.call_order
+                     if (v := values.get(n)) is not None or n in values]
+            if spec.method:
+                return f"{self._wrap(args[0], PREC_POSTFIX)}.{op}({', '.join(texts[1:])})", PREC_POSTFIX
+            return f"{op}({', '.join(texts)})", PREC_POSTFIX
         arg_texts = [self.text(a) for a in args]
         if spec.variadic:
             arg_texts = ["[" + ", ".join(arg_texts) + "]"]
-        leading = [param_text(params[n]) for n in spec.leading_params if n in params]  # gather(a, dim, index)
-        arg_texts[1:1] = leading
         for name in spec.param_names:
-            if name not in params or name in spec.hidden_params or name in spec.leading_params:
+            if name not in params or name in spec.hidden_params:
                 continue
             value = params[name]
             if name == spec.varargs_param and isinstance(value, tuple):

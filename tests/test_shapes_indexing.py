@@ -140,3 +140,19 @@ def test_refused_as_torch_refuses(expr, message):
 def test_a_plain_list_value_stays_floating():
     doc = ok("(x * 2).sum()", "x=[1, 0, 2]")
     assert doc["inputs"]["x"]["requires_grad"] is True and doc["grads"]["x"]["torch"] == [2.0, 2.0, 2.0]
+
+
+def test_split_chunk_unbind_give_several_outputs():
+    x = [[1.0, 2.0], [3.0, -1.0], [0.5, 4.0], [2.0, 2.0], [-3.0, 1.0]]
+
+    def ref(x):
+        a, b, c = x.split(2)
+        return (a.sum() * c.sum() + x.chunk(3)[1].pow(2).sum() + torch.unbind(x, 1)[0] @ x.unbind(1)[1])
+
+    out, (g,) = grads(ref, x)
+    doc = ok("a, b, c = x.split(2); a.sum() * c.sum() + x.chunk(3)[1].pow(2).sum() + torch.unbind(x, 1)[0] @ x.unbind(1)[1]",
+             f"x={json.dumps(x)}")
+    assert math.isclose(doc["output"]["value"], float(out.detach()), rel_tol=1e-12)
+    entry = doc["grads"]["x"]
+    assert close(entry["torch"], g) and close(entry["symbolic"]["value"], g)
+    assert {"SplitBackward0", "UnbindBackward0"} <= {n["node"] for n in doc["graph"]}

@@ -73,18 +73,20 @@ Fields worth knowing:
 Integer arguments and several outputs.  An integer tensor (class indices, an index tensor) is an
 ordinary tensor argument without a rule: no rule means no gradient (``cross_entropy``'s ``target``),
 and ``c.dtypes`` tells a rule the argument's dtype; a static integer (``dim``, ``k``) is a param.
-The IR has no tuple values yet: an op returning several tensors (``max(x, dim)`` → values, indices)
-fits the registry as single-output ops over one torch call each (values: ``torch.max(a, dim).values``,
-so the ``grad_fn`` is ``MaxBackward0``; indices: an integer op without rules), with the parser
-mapping ``.values``/``.indices``/``[0]`` onto them.
+The IR has no tuple values: an op returning several tensors (``max(x, dim)`` → values, indices)
+declares ``outputs=Outputs(ops=("max_values", "max_indices"), names=("values", "indices"), when=...)``,
+and each output is a single-output op over one torch call (values: ``torch.max(a, dim).values``, so the
+``grad_fn`` is ``MaxBackward0``; indices: an integer op without rules) with ``output_of="max"``.  The
+parser maps ``.values``/``.indices``/``[0]``/``v, i = x.max(0)`` onto them; ``Outputs(each="split_part")``
+is one op for every position (told which by its ``index`` param) where shapes decide the count.
 """
 from __future__ import annotations
 
 from . import constructors, elementwise, indexing, linalg, losses, nn, reductions, shape  # noqa: F401 - registers
 from .constructors import VALUE_ONLY
 from .nn import dropout_mask
-from .spec import (ALIASES, NONLINEAR, REGISTRY, REQUIRED, Kink, Linear, OpSpec, RuleContext, Sample, ValueSample,
-                   as_tensor, broadcast_shape, op, resolve)
+from .spec import (ALIASES, NONLINEAR, REGISTRY, REQUIRED, Kink, Linear, OpSpec, Outputs, RuleContext, Sample,
+                   ValueSample, as_tensor, broadcast_shape, op, resolve)
 
-__all__ = ["ALIASES", "NONLINEAR", "REGISTRY", "REQUIRED", "VALUE_ONLY", "Kink", "Linear", "OpSpec", "RuleContext",
+__all__ = ["ALIASES", "NONLINEAR", "REGISTRY", "REQUIRED", "VALUE_ONLY", "Kink", "Linear", "OpSpec", "Outputs", "RuleContext",
            "Sample", "ValueSample", "as_tensor", "broadcast_shape", "dropout_mask", "op", "resolve"]

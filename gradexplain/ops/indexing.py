@@ -1,6 +1,6 @@
 """Indexing: ``a[key]`` (basic and advanced: ``C[Xb]``, ``x[range(n), y]``, ``x[x > 0]``), ``base[key] =
-value``, ``gather scatter scatter_add index_select index_add index_put take_along_dim masked_fill
-masked_select``, the masks they take (``== != & | ~`` next to ``< <= > >=``), and the shape queries
+value``, ``scatter index_select index_add index_put take_along_dim masked_fill masked_select``
+(``gather``/``scatter_add`` live with the reductions, whose max/min gradients use them), the masks they take (``== != & | ~`` next to ``< <= > >=``), and the shape queries
 (``x.size(1)``, ``x.shape[0]``, ``len(x)``, ``x.dim()``, ``x.item()``) whose values are static.
 
 ``a[key]`` and ``base[key] = value`` are internal ops (EXPR spells them with brackets); their rules are
@@ -210,22 +210,8 @@ op("index_put", "a, indices, values", "accumulate=False", torch=_torch_index_put
 # ------------------------------------------------------------------ gather, scatter and relatives
 
 
-_DIM_FIRST = dict(optional_args=("index", "src"), leading_params=("dim",), method=True, positional_params=("dim",))
+_DIM_FIRST = dict(call_order=("a", "dim", "index", "src"), method=True)
 
-op("gather", "a, index", "dim", torch=lambda a, index, dim: torch.gather(as_tensor(a), dim, index),
-   rules={"a": lambda c: f"zeros_like(a).scatter_add({c.params['dim']}, index, g)"},
-   shown={"a": "zeros_like(a).scatter_add(dim, index, g)"}, linear=Linear("a", batch=None),
-   **dict(_DIM_FIRST, optional_args=("index",)), doc="a's elements at index along dim (GatherBackward0)",
-   samples=(sample("gather(a, 1, tensor([[0, 0], [1, 0]]))",
-                   lambda a: torch.gather(a, 1, torch.tensor([[0, 0], [1, 0]])), a=In(2, 3)),
-            sample("a.gather(0, tensor([[1, 0, 1]])) * b",
-                   lambda a, b: a.gather(0, torch.tensor([[1, 0, 1]])) * b, a=In(2, 3), b=In(1, 3))))
-op("scatter_add", "a, index, src", "dim", torch=lambda a, index, src, dim: torch.scatter_add(as_tensor(a), dim, index, src),
-   rules={"a": "g", "src": lambda c: f"g.gather({c.params['dim']}, index)"},
-   shown={"a": "g", "src": "g.gather(dim, index)"}, linear=Linear("a, src", joint=True, batch=None), **_DIM_FIRST,
-   doc="a with src added at index along dim (repeated indices accumulate)",
-   samples=(sample("scatter_add(a, 0, tensor([[1, 0], [1, 1]]), b)",
-                   lambda a, b: torch.scatter_add(a, 0, torch.tensor([[1, 0], [1, 1]]), b), a=In(2, 2), b=In(2, 2)),))
 op("scatter", "a, index, src", "dim", torch=lambda a, index, src, dim: torch.scatter(as_tensor(a), dim, index, src),
    rules={"a": lambda c: f"g.scatter({c.params['dim']}, index, zeros_like(src))",
           "src": lambda c: f"g.gather({c.params['dim']}, index)"},
@@ -236,7 +222,7 @@ op("scatter", "a, index, src", "dim", torch=lambda a, index, src, dim: torch.sca
 op("index_select", "a, index", "dim", torch=lambda a, index, dim: torch.index_select(as_tensor(a), dim, index),
    rules={"a": lambda c: f"zeros_like(a).index_add({c.params['dim']}, index, g)"},
    shown={"a": "zeros_like(a).index_add(dim, index, g)"}, linear=Linear("a", batch=None),
-   **dict(_DIM_FIRST, optional_args=("index",)), doc="a's slices at index along dim (repeats accumulate)",
+   **dict(_DIM_FIRST, call_order=("a", "dim", "index")), doc="a's slices at index along dim (repeats accumulate)",
    samples=(sample("index_select(a, 1, tensor([2, 0, 2]))",
                    lambda a: torch.index_select(a, 1, torch.tensor([2, 0, 2])), a=In(2, 3)),))
 op("index_add", "a, index, source", "dim, alpha=1",
@@ -244,7 +230,8 @@ op("index_add", "a, index, source", "dim, alpha=1",
    rules={"a": "g", "source": lambda c: f"g.index_select({c.params['dim']}, index)"
           + (f"*{c.params['alpha']}" if c.params.get("alpha", 1) != 1 else "")},
    shown={"a": "g", "source": "g.index_select(dim, index)*alpha"}, linear=Linear("a, source", joint=True, batch=None),
-   **dict(_DIM_FIRST, optional_args=("index", "source")), doc="a with source's slices added at index along dim",
+   **dict(_DIM_FIRST, call_order=("a", "dim", "index", "source", "alpha")),
+   doc="a with source's slices added at index along dim",
    samples=(sample("index_add(a, 0, tensor([1, 1, 0]), b)",
                    lambda a, b: torch.index_add(a, 0, torch.tensor([1, 1, 0]), b), a=In(2, 2), b=In(3, 2)),
             sample("a.index_add(1, tensor([0]), b, alpha=2)",
@@ -354,10 +341,6 @@ def _cut(src: Any, shape: tuple) -> Any:
     return obj_np().asarray(src, dtype=object)[tuple(slice(0, s) for s in shape)]
 
 
-def _obj_gather(a: Any, index: Any, dim: int) -> Any:
-    return _obj(a)[_scatter_positions(index, dim)]
-
-
 def _obj_scatter(add: bool) -> Callable[..., Any]:
     def apply(a: Any, index: Any, src: Any, dim: int) -> Any:
         np = obj_np()
@@ -398,7 +381,6 @@ def _obj_masked_fill(a: Any, mask: Any, value: Any) -> Any:
     return pick(np.asarray(mask, dtype=object), _obj(a))
 
 
-for _name, _fn in (("gather", _obj_gather), ("scatter", _obj_scatter(False)), ("scatter_add", _obj_scatter(True)),
-                   ("index_select", _obj_index_select), ("index_add", _obj_index_add),
+for _name, _fn in (("scatter", _obj_scatter(False)), ("index_select", _obj_index_select), ("index_add", _obj_index_add),
                    ("take_along_dim", _obj_take_along_dim), ("masked_fill", _obj_masked_fill)):
     REGISTRY[_name].obj = with_slots(_fn)

@@ -7,7 +7,7 @@ from typing import Any, Callable
 import torch
 
 from ..ir import Call
-from .spec import NONLINEAR, In, Kink, Linear, RuleContext, ValueSample, as_tensor, obj_np, op, \
+from .spec import NONLINEAR, In, Kink, Linear, Outputs, RuleContext, ValueSample, as_tensor, obj_np, op, \
     sample, ufunc
 
 
@@ -52,18 +52,99 @@ op("mean", "a", "dim=None, keepdim=False", torch=_mean_torch, method=True, posit
 
 
 def _extreme_torch(which: str) -> Callable[..., Any]:
-    full = torch.amax if which == "max" else torch.amin
     pair = torch.maximum if which == "max" else torch.minimum
 
     def apply(a: Any, b: Any = None, dim: Any = None, keepdim: bool = False) -> torch.Tensor:
         if b is not None:
             return pair(as_tensor(a), as_tensor(b))
-        a = as_tensor(a)
-        if dim is None:
-            return a.max() if which == "max" else a.min()
-        return full(a, dim=dim, keepdim=keepdim)
+        assert dim is None, "max(a, dim) is two ops (max_values, max_indices): the parser picks one"
+        return as_tensor(a).max() if which == "max" else as_tensor(a).min()
 
     return apply
+
+
+# ------------------------------------------------------------------ values selected by indices
+
+def scatter_add_torch(a: Any, dim: int, index: Any, src: Any) -> torch.Tensor:
+    """torch.scatter_add, promoting a and src to a common dtype: a simplified gradient formula may have
+    lost the float factor (``ones_like(v)*i`` → ``i``) that torch's gradient carries."""
+    a, src = as_tensor(a), as_tensor(src)
+    dtype = torch.promote_types(a.dtype, src.dtype)
+    return torch.scatter_add(a.to(dtype), dim, index, src.to(dtype))
+
+
+def _obj_scatter_add(a: Any, index: Any, src: Any, dim: int) -> Any:
+    np = obj_np()
+    out = np.array(a, dtype=object, copy=True)
+    index, src = np.asarray(index), np.asarray(src, dtype=object)
+    for pos in np.ndindex(*index.shape):
+        target = list(pos)
+        target[dim] = int(index[pos])
+        out[tuple(target)] = out[tuple(target)] + src[pos]
+    return out
+
+
+# The gradient of every op whose values are elements selected by indices (max(a, dim), sort, topk,
+# cummax...): the incoming gradient added at the selected positions, as torch's
+# value_selecting_reduction_backward does.  torch's own name; OPS-B's indexing family has it too.
+op("scatter_add", "a, index, src", "dim", torch=lambda a, index, src, dim: scatter_add_torch(a, dim, index, src),
+   method=True, call_order=("a", "dim", "index", "src"), rules={"a": "g", "src": lambda c: f"g.gather({c.params['dim']}, index)"},
+   shown={"a": "g", "src": "g.gather(dim, index)"}, obj=_obj_scatter_add, linear=Linear("a, src", joint=True, batch=None),
+   doc="a with src added at index along dim (a.scatter_add(dim, index, src))",
+   samples=(sample("a.scatter_add(1, a.max(1, keepdim=True).indices, b)",
+                   lambda a, b: a.scatter_add(1, a.max(1, keepdim=True).indices, b), const=("a",), a=In(2, 3), b=In(2, 1)),))
+
+
+def gather_torch(a: Any, dim: int, index: Any) -> torch.Tensor:
+    return torch.gather(as_tensor(a), dim, index)
+
+
+def _obj_gather(a: Any, index: Any, dim: int) -> Any:
+    np = obj_np()
+    index = np.asarray(index)  # an integer constant arrives as SymPy integers over object arrays
+    return np.take_along_axis(np.asarray(a, dtype=object), index.astype(int) if index.dtype == object else index, axis=dim)
+
+
+op("gather", "a, index", "dim", torch=lambda a, index, dim: gather_torch(a, dim, index), method=True,
+   call_order=("a", "dim", "index"), rules={"a": lambda c: f"zeros_like(a).scatter_add({c.params['dim']}, index, g)"},
+   shown={"a": "zeros_like(a).scatter_add(dim, index, g)"}, obj=_obj_gather, linear=Linear("a", batch=None),
+   doc="elements of a at index along dim (a.gather(dim, index))",
+   samples=(sample("a.gather(1, a.min(1, keepdim=True).indices) * b",
+                   lambda a, b: a.gather(1, a.min(1, keepdim=True).indices) * b, a=In(2, 3), b=In(2, 1)),))
+
+
+def selected_rule(indices: Callable[[RuleContext, int], str], keeps_dim: bool = False) -> Callable[[RuleContext], str]:
+    """``zeros_like(a).scatter_add(dim, INDICES, g)``: g to the elements the op selected (``indices``:
+    the EXPR of the selected indices, of g's shape with the dim kept)."""
+
+    def rule(c: RuleContext) -> str:
+        d = (c.reduced_dims() or [0])[0] if c.ndim("a") else 0
+        u = "" if keeps_dim or c.params.get("keepdim") or not c.ndim("a") else f".unsqueeze({d})"
+        return f"zeros_like(a).scatter_add({d}, {indices(c, d)}, g{u})"
+
+    return rule
+
+
+def _pair_when(params: dict[str, Any], nargs: int) -> bool:
+    return params.get("dim") is not None and nargs == 1
+
+
+for _which, _pair_fn in (("max", torch.max), ("min", torch.min)):
+    op(f"{_which}_values", "a", "dim, keepdim=False", output_of=_which, user=False, positional_params=("dim",),
+       torch=lambda a, dim, keepdim=False, f=_pair_fn: f(as_tensor(a), dim, keepdim).values,
+       rules={"a": selected_rule(lambda c, d, w=_which: f"a.{w}({d}, keepdim=True).indices")},
+       shown={"a": f"zeros_like(a).scatter_add(dim, a.{_which}(dim, keepdim=True).indices, g)"}, linear=NONLINEAR,
+       doc=f"{_which}(a, dim).values: the whole gradient goes to the returned index (ties, NaN as torch)",
+       kinks=(Kink(f"{_which}(a, dim) at a tie: the whole gradient to the returned index",
+                   {"a": "[[1, 1, 0], [2, 2, 2]]" if _which == "max" else "[[0, 0, 1], [2, 2, 2]]"}),),
+       samples=(sample(f"a.{_which}(1).values", lambda a, f=_pair_fn: f(a, 1).values, a=In(2, 3)),
+                sample(f"{_which}(a, dim=1, keepdim=True)[0]", lambda a, f=_pair_fn: f(a, 1, keepdim=True)[0],
+                       a=In(2, 3)),
+                sample(f"v, i = torch.{_which}(a, 0); v * i", lambda a, f=_pair_fn: f(a, 0)[0] * f(a, 0)[1],
+                       a=In(3, 2))))
+    op(f"{_which}_indices", "a", "dim, keepdim=False", output_of=_which, user=False, positional_params=("dim",),
+       torch=lambda a, dim, keepdim=False, f=_pair_fn: f(as_tensor(a), dim, keepdim).indices,
+       doc=f"{_which}(a, dim).indices: integer positions, no gradient")
 
 
 def _extreme_rule(which: str, arg: str) -> Callable[[RuleContext], str]:
@@ -106,19 +187,18 @@ for _which, _all, _pair, _full in (("max", torch.max, torch.maximum, torch.amax)
     _cmp = ">=" if _which == "max" else "<="
     op(_which, "a, b", "dim=None, keepdim=False", torch=_extreme_torch(_which), method=True,
        optional_args=("b",), positional_params=("dim",),
+       outputs=Outputs(ops=(f"{_which}_values", f"{_which}_indices"), names=("values", "indices"), when=_pair_when),
        rules={"a": _extreme_rule(_which, "a"), "b": _extreme_rule(_which, "b")},
        shown={"a": f"g*where(a {_cmp} out, 1, 0)/count  (ties share g)"},
        obj=_obj_extreme(_which), linear=NONLINEAR,
-       doc=f"{_which}imum: of all elements, along dim (values only), or elementwise {_which}(a, b)",
+       doc=f"{_which}imum of all elements, or elementwise {_which}(a, b); {_which}(a, dim) returns (values, indices)",
        kinks=(Kink("ties: the gradient is shared evenly among the tied elements", {"a": "[[1, 3, 3], [3, 0, 1]]"}),
               Kink(f"{_which}(a, b) at a == b: each gets half of g", {"a": "[[1, 2, 3], [0, 5, -1]]", "b": "[1, 0, 3]"},
                    sample=1)),
        samples=(sample(f"{_which}(a)", lambda a, f=_all: f(a), a=In(2, 3)),
                 sample(f"{_which}(a, b)", lambda a, b, f=_pair: f(a, b), a=In(2, 3), b=In(3)),
                 sample(f"{'minimum' if _which == 'min' else 'maximum'}(a, b)", lambda a, b, f=_pair: f(a, b),
-                       a=In(2, 3), b=In(2, 3)),
-                sample(f"a.{_which}(1)", lambda a, f=_full: f(a, 1), a=In(2, 3)),
-                sample(f"{_which}(a, dim=0, keepdim=True)", lambda a, f=_full: f(a, 0, keepdim=True), a=In(2, 3))))
+                       a=In(2, 3), b=In(2, 3))))
 
 
 def _norm_rule(c: RuleContext) -> str:

@@ -6,7 +6,7 @@ from typing import Any, Callable
 import torch
 
 from ..ir import Call
-from .spec import In, Linear, RuleContext, Shape, as_tensor, obj_np, op, sample
+from .spec import In, Linear, Outputs, RuleContext, Shape, as_tensor, obj_np, op, sample
 
 
 def _t_torch(a: Any, attr: bool = True) -> torch.Tensor:
@@ -632,3 +632,90 @@ op("vstack", "", torch=lambda *ts: torch.vstack([as_tensor(t) for t in ts]), var
    shown={"t_i": "g[start_i:end_i] (1-D: as a row)"}, linear=Linear("*", joint=True, batch=None),
    doc="stack rows: concatenate along dim 0 (1-D tensors as rows)",
    samples=(sample("vstack([a, b*b])", lambda a, b: torch.vstack([a, b * b]), a=In(3), b=In(2, 3)),))
+
+# ------------------------------------------- split, chunk, unbind: several outputs, one op per index
+
+
+def _part_bounds(c: RuleContext, sizes: list[int]) -> tuple[int, int, int]:
+    """(dim, start, stop) of output ``index`` along dim, from the sizes of all the parts."""
+    d = c.params.get("dim", 0) % _nd(c)
+    i = c.params["index"]
+    return d, sum(sizes[:i]), sum(sizes[:i + 1])
+
+
+def _pad_along(c: RuleContext, g: str, d: int, start: int, stop: int) -> str:
+    """``g`` with zeros around it along dim d, so that it covers start:stop of a's dim d."""
+    n = c.shapes["a"][d]
+    pad = [0, 0] * (_nd(c) - 1 - d) + [start, n - stop]
+    return f"pad({g}, {tuple(pad)})"
+
+
+def _split_sizes(n: int, size: Any) -> list[int]:
+    return list(size) if isinstance(size, (tuple, list)) else [min(size, n - k) for k in range(0, n, size)]
+
+
+def _split_rule(c: RuleContext) -> str:
+    d = c.params.get("dim", 0) % _nd(c)
+    d, start, stop = _part_bounds(c, _split_sizes(c.shapes["a"][d], c.params["split_size_or_sections"]))
+    return _pad_along(c, "g", d, start, stop)
+
+
+def _chunk_rule(c: RuleContext) -> str:
+    d = c.params.get("dim", 0) % _nd(c)
+    n, chunks = c.shapes["a"][d], c.params["chunks"]
+    d, start, stop = _part_bounds(c, _split_sizes(n, -(-n // chunks)))
+    return _pad_along(c, "g", d, start, stop)
+
+
+def _unbind_rule(c: RuleContext) -> str:
+    d = c.params.get("dim", 0) % _nd(c)
+    i = c.params["index"]
+    return _pad_along(c, f"g.unsqueeze({d})", d, i, i + 1)
+
+
+def _part_batch(node: Call, ks: list[Any], lead: Shape, shape: Callable[[Any], Shape]) -> Any:
+    nd = max(len(shape(node.args[0])), 1)
+    return Call(node.op, (ks[0], *node.args[1:]), dict(node.params, dim=node.params.get("dim", 0) % nd + len(lead)))
+
+
+def _obj_part(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The same part over object arrays: split the positions of a's elements with torch, then index."""
+    def apply(a: Any, index: int, **p: Any) -> Any:
+        np = obj_np()
+        arr = np.asarray(a, dtype=object)
+        where = fn(torch.arange(arr.size).reshape(arr.shape), **p)[index]
+        return arr.reshape(-1)[where.numpy()]
+
+    return apply
+
+
+def _several(name: str, params: str, fn: Callable[..., Any], rule: Callable[[RuleContext], str], shown: str,
+             doc: str, samples: tuple, positional: tuple[str, ...]) -> None:
+    """An op returning a tuple (owner, never run by itself) and its per-index part (what the IR holds)."""
+    part = f"{name}_part"
+    op(name, "a", params, torch=lambda a, **p: fn(as_tensor(a), **p), method=True, positional_params=positional,
+       outputs=Outputs(each=part), linear=Linear("a", batch=_part_batch), doc=doc, samples=samples)  # its parts' linear
+    op(part, "a", params + ", index", torch=lambda a, index, **p: fn(as_tensor(a), **p)[index], user=False,
+       output_of=name, positional_params=positional, rules={"a": rule}, shown={"a": shown},
+       linear=Linear("a", batch=_part_batch), obj=_obj_part(fn), doc=f"output [index] of {name}")
+
+
+_several("split", "split_size_or_sections, dim=0",
+         lambda a, split_size_or_sections, dim=0: torch.split(a, split_size_or_sections, dim),
+         _split_rule, "g padded with zeros to the part's place along dim",
+         "pieces of split_size (or the listed sizes) along dim: x.split(2)[1], a, b = x.split([1, 2])",
+         (sample("x.split(2)[1] * 3", lambda x: x.split(2)[1] * 3, x=In(5, 2)),
+          sample("p, q = a.split([1, 2], dim=1); p * q[:, 1:]", lambda a: a.split([1, 2], dim=1)[0] * a[:, 2:], a=In(2, 3)),
+          sample("torch.split(a, 1, -1)[0] * a.split(1, -1)[1]", lambda a: torch.split(a, 1, -1)[0] * a.split(1, -1)[1],
+                 a=In(2, 2))),
+         ("split_size_or_sections", "dim"))
+_several("chunk", "chunks, dim=0", lambda a, chunks, dim=0: torch.chunk(a, chunks, dim), _chunk_rule,
+         "g padded with zeros to the chunk's place along dim", "chunks pieces (the last smaller) along dim: x.chunk(3)[1]",
+         (sample("x.chunk(3)[1] * 2", lambda x: x.chunk(3)[1] * 2, x=In(5, 2)),
+          sample("u, v = torch.chunk(a, 2, dim=1); u * v", lambda a: torch.chunk(a, 2, dim=1)[0] * torch.chunk(a, 2, dim=1)[1], a=In(2, 4))),
+         ("chunks", "dim"))
+_several("unbind", "dim=0", lambda a, dim=0: torch.unbind(a, dim), _unbind_rule,
+         "g.unsqueeze(dim) padded with zeros to its index", "the slices along dim, one per index: x.unbind(1)[0]",
+         (sample("a.unbind()[1] * 2", lambda a: a.unbind()[1] * 2, a=In(3, 2)),
+          sample("r, s = torch.unbind(a, 1); r * s", lambda a: torch.unbind(a, 1)[0] * torch.unbind(a, 1)[1], a=In(2, 2))),
+         ("dim",))

@@ -34,7 +34,7 @@ class RuleContext:
     def reduced_dims(self, name: str = "a") -> list[int] | None:
         """Normalised ``dim`` param of a reduction (None = all dims)."""
         dim = self.params.get("dim")
-        if dim is None:
+        if dim is None or dim == ():  # torch reads an empty dim tuple as every dim (x.sum(()))
             return None
         nd = max(self.ndim(name), 1)
         dims = dim if isinstance(dim, (tuple, list)) else (dim,)
@@ -146,6 +146,37 @@ class Linear:
         return self.args == "*" or arg in self.args
 
 
+@dataclass(frozen=True)
+class Outputs:
+    """An op that returns several tensors (torch's tuples and named tuples: ``max(x, dim)``, ``split``).
+
+    The IR has no tuple values, so each output is a single-output op over the same torch call
+    (``max_values`` runs ``torch.max(a, dim).values``, whose ``grad_fn`` is ``MaxBackward0``), and the
+    parser maps ``.values``, ``[0]`` and ``v, i = ...`` onto them.  Either ``ops`` names the op of each
+    position (``names`` their named-tuple fields), or ``each`` is one op for every position, told which
+    by its ``index`` param: its number of outputs may depend on shapes (``split``, ``chunk``).  ``when``
+    (params, number of tensor args) says whether a call returns several at all (``max(x)`` does not).
+    The per-output ops name their owner in ``output_of``, so a formula prints ``max(a, 1).indices``.
+    """
+
+    ops: tuple[str, ...] = ()
+    names: tuple[str, ...] = ()
+    each: str | None = None
+    when: Callable[[dict[str, Any], int], bool] | None = None
+
+    def applies(self, params: dict[str, Any], nargs: int) -> bool:
+        return self.when is None or self.when(params, nargs)
+
+    @property
+    def count(self) -> int | None:
+        """The number of outputs, None when shapes decide it."""
+        return len(self.ops) if self.ops else None
+
+    def part(self, i: int) -> tuple[str, dict[str, Any]]:
+        """The op of output ``i`` and the params it adds to the owner's."""
+        return (self.ops[i], {}) if self.ops else (str(self.each), {"index": i})
+
+
 NONLINEAR = Linear(())  # declared: linear in no argument (exp, softmax): no closed-form second-order map
 
 
@@ -172,7 +203,6 @@ class OpSpec:
     variadic_rule: Callable[[int], RuleFn] | None = None  # the rule for list element i (variadic ops)
     optional_args: tuple[str, ...] = ()  # tensor args that may be left out (``linear``'s bias)
     positional_params: tuple[str, ...] = ()
-    leading_params: tuple[str, ...] = ()  # printed right after the first tensor arg: gather(a, dim, index)
     hidden_params: tuple[str, ...] = ()
     always_printed: tuple[str, ...] = ()  # params printed even at their default value
     constructor: bool = False  # builds a constant tensor from params alone
@@ -185,6 +215,13 @@ class OpSpec:
     # inputs (broadcasting, outer products, constructors): checked against --max-elements before running.
     predict: Callable[[list[Shape], dict[str, Any]], Shape] | None = None
     linear: Linear | None = None  # second-order declaration (elementwise ops: checked against SymPy)
+    outputs: Outputs | None = None  # returns several tensors: how the parser maps them onto single-output ops
+    output_of: str | None = None  # this op is one output of that op (printed as ``max(a, 1).indices``)
+    string_values: tuple[str, ...] = ()  # strings its p/ord/approximate param accepts ('fro', 'nuc', 'tanh')
+    # tensor args that may be left out before one given later, filled with this constant (clamp's min: -inf)
+    fill_missing: dict[str, float] = field(default_factory=dict)
+    # torch's positional order where params sit between tensor args (scatter_add(input, dim, index, src))
+    call_order: tuple[str, ...] = ()
     kinks: tuple[Kink, ...] = ()  # non-differentiable points and torch's convention there
     samples: tuple[Sample, ...] = ()
     value_samples: tuple[ValueSample, ...] = ()
@@ -211,11 +248,11 @@ class OpSpec:
         rule = self.rules.get(arg)
         return rule if isinstance(rule, str) else None
 
-    def scalar(self, *args: Any) -> Any:
-        """The op on SymPy scalars (elementwise ops only)."""
+    def scalar(self, *args: Any, **params: Any) -> Any:
+        """The op on SymPy scalars (elementwise ops only); static params (``beta``) as keywords."""
         fn = sympy_function(self.sym) if isinstance(self.sym, str) else self.sym
         assert fn is not None, f"{self.name} has no SymPy scalar function"
-        return fn(*args)
+        return fn(*args, **params)
 
 
 def sympy_function(name: str) -> Callable[..., Any]:
