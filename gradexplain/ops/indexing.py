@@ -14,7 +14,7 @@ from typing import Any, Callable
 import torch
 
 from ..ir import Call, Const, Slice, Slot, key_to_python
-from .spec import REGISTRY, In, Linear, RuleContext, ValueSample, as_tensor, obj_np, op, sample, with_slots
+from .spec import REGISTRY, In, Linear, RuleContext, Shape, ValueSample, as_tensor, obj_np, op, sample, with_slots
 
 MASK_OPS = ("gt", "ge", "lt", "le", "eq", "ne", "logical_and", "logical_or", "logical_xor", "logical_not")
 
@@ -93,7 +93,8 @@ def _index_rule(c: RuleContext) -> Any:
     tensors = list(n.args[1:])
     positions = [i for i, k in enumerate(key) if isinstance(k, Slot)]
     if not positions:  # a basic key: a view
-        return Call("index_grad", (g, a), {"key": key})
+        text = _basic_key_rule(key, c.shapes["a"])
+        return text if text is not None else Call("index_grad", (g, a), {"key": key})
     rest_full = all(_full(k) for i, k in enumerate(key) if i not in positions)
     zeros = Call("zeros_like", (a,))
     if rest_full and positions == list(range(len(positions))):
@@ -108,6 +109,47 @@ def _index_rule(c: RuleContext) -> Any:
         return Call("index_add", (zeros, idx, src), {"dim": d})
     shifted = tuple(Slot(k.index + 1) if isinstance(k, Slot) else k for k in key)
     return Call("index_grad", (g, a, *tensors), {"key": shifted})
+
+
+def _basic_key_rule(key: tuple, shape: tuple) -> str | None:
+    """The gradient of ``a[ints, step-1 slices, None, ...]`` whole-tensor: g with the dropped dims put back
+    (``unsqueeze``), the new ones taken out (``squeeze``), and zeros around it (``pad``).  None for other
+    steps (written per element)."""
+    consumed = sum(1 for k in key if k is not None and k is not Ellipsis)
+    full: list[Any] = []
+    for k in key:
+        full.extend([Slice()] * (len(shape) - consumed) if k is Ellipsis else [k])
+    full.extend([Slice()] * (len(shape) - sum(1 for k in full if k is not None)))
+    text, pads, dim, squeezed, unsqueezed = "g", [], 0, [], []
+    out_pos = 0
+    for k in full:
+        if k is None:
+            squeezed.append(out_pos)
+            out_pos += 1
+            continue
+        n = shape[dim]
+        if isinstance(k, int):
+            start = k % n if n else 0
+            pads.append((start, n - start - 1))
+            unsqueezed.append(dim)
+        else:
+            if k.step not in (None, 1):
+                return None
+            start, stop, _ = k.to_python().indices(n)
+            stop = max(stop, start)
+            pads.append((start, n - stop))
+            out_pos += 1
+        dim += 1
+    for p in reversed(squeezed):
+        text += f".squeeze({p})"
+    for d in unsqueezed:
+        text += f".unsqueeze({d})"
+    while pads and pads[0] == (0, 0):  # F.pad lists the last dim first: leading unpadded dims need no entry
+        pads.pop(0)
+    if pads:
+        flat = [v for pair in reversed(pads) for v in pair]
+        text = f"pad({text}, ({', '.join(map(str, flat))},))"
+    return text
 
 
 def _keyed(op_name: str, *names: str, **extra: Any) -> Callable[[RuleContext], Any]:
@@ -181,6 +223,21 @@ def _index_put_values_rule(c: RuleContext) -> Any:
     return Call("index", (c.nodes["g"], c.nodes["indices"]), {"key": (Slot(1),)})
 
 
+def _index_put_batch(node: Call, ks: list[Any], lead: Shape, shape: Callable[[Any], Shape]) -> Any:
+    """index_put indexes a's leading dims: the direction's dims move to the end and back."""
+    L = len(lead)
+    a, indices, values = node.args[:3]
+
+    def to_end(k: Any, arg: Any) -> Any:
+        k = k if k is not None else Call("zeros", (), {"shape": tuple(lead) + shape(arg)})
+        nd = len(shape(arg))
+        return Call("movedim", (k,), {"source": tuple(range(L)), "destination": tuple(range(nd, nd + L))})
+
+    put = Call("index_put", (to_end(ks[0], a), indices, to_end(ks[2], values)), node.params)
+    nd = len(shape(a))
+    return Call("movedim", (put,), {"source": tuple(range(nd, nd + L)), "destination": tuple(range(L))})
+
+
 def _torch_index_put(a: Any, indices: tuple, values: Any, accumulate: bool = False) -> torch.Tensor:
     return torch.index_put(as_tensor(a), tuple(indices), as_tensor(values), accumulate)
 
@@ -200,10 +257,12 @@ op("index_put", "a, indices, values", "accumulate=False", torch=_torch_index_put
    rules={"a": lambda c: "g" if c.params.get("accumulate") else "index_put(g, indices, zeros_like(values))",
           "values": _index_put_values_rule},
    shown={"a": "g  (accumulate=False: index_put(g, indices, zeros_like(values)))", "values": "g[indices]"},
-   linear=Linear("a, values", joint=True, batch=None),
+   linear=Linear("a, values", joint=True, batch=_index_put_batch),
    doc="a with values put (accumulate=True: added) at the index tensors (i, j, ...)",
    samples=(sample("index_put(a, (tensor([0, 2, 0]),), b*b, accumulate=True)",
                    lambda a, b: torch.index_put(a, (torch.tensor([0, 2, 0]),), b * b, True), a=In(3, 2), b=In(3, 2)),
+            sample("index_put(a * 2, (tensor([0, 2, 0]),), a[1:], accumulate=True)",
+                   lambda a: torch.index_put(a * 2, (torch.tensor([0, 2, 0]),), a[1:], True), a=In(4, 2)),
             sample("a.index_put((tensor([1, 0]), tensor([2, 2])), b)",
                    lambda a, b: a.index_put((torch.tensor([1, 0]), torch.tensor([2, 2])), b), a=In(2, 3), b=In(2))))
 

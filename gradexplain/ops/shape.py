@@ -533,15 +533,21 @@ def _obj_pad(a: Any, pad: Any, mode: str = "constant", value: Any = None) -> Any
     return out
 
 
-def _pad_mode_kink(mode: str) -> str:
-    return {"constant": "ConstantPadNdBackward0", "reflect": "ReflectionPad", "replicate": "ReplicationPad",
-            "circular": "circular"}[mode]
+def _pad_batch(node: Call, ks: list[Any], lead: Shape, shape: Callable[[Any], Shape]) -> Any:
+    """F.pad pads the last dims: the direction's dims merge into a's first one when that is not padded
+    (reflect and friends want a batch dim there), else go in front; the same pad runs, then they split again."""
+    a_shape = shape(node.args[0])
+    padded_dims = len(node.params["pad"]) // 2
+    batch = (-1, *a_shape[1:]) if padded_dims < len(a_shape) else (-1, *a_shape)  # never pad the direction's dims
+    merged = Call("reshape", (ks[0],), {"shape": batch})
+    padded = Call("pad", (merged,), node.params)
+    return Call("reshape", (padded,), {"shape": tuple(lead) + shape(node)})
 
 
 op("pad", "a", "pad, mode='constant', value=None", torch=_torch_pad, positional_params=("pad", "mode", "value"),
    rules={"a": _pad_rule}, shown={"a": "g[l:n+l, ...] (constant); zeros(a.shape).index_add(d, source index, g) (reflect, "
                                        "replicate, circular)"},
-   linear=Linear("a", batch=None), obj=_obj_pad,
+   linear=Linear("a", batch=_pad_batch), obj=_obj_pad,
    doc="F.pad: borders (last dim first) filled with value, or reflect/replicate/circular copies",
    samples=(sample("pad(a, (1, 2)) * b", lambda a, b: F_pad(a, (1, 2)) * b, a=In(2, 3), b=In(2, 6)),
             sample("F.pad(a, (0, 1, 1, 0), value=2.5)", lambda a: F_pad(a, (0, 1, 1, 0), value=2.5), a=In(2, 2)),
