@@ -371,6 +371,7 @@ def _range_torch(start: int = 0, end: int | None = None, step: int = 1) -> torch
 
 
 op("range", "", "start=0, end=None, step=1", torch=_range_torch, constructor=True, user=False,
+   predict=lambda shapes, p: (len(range(p.get("start", 0), p["end"], p.get("step", 1))),),
    positional_params=("start", "end", "step"),
    obj=lambda **p: obj_np().asarray(_range_torch(**p).numpy()), doc="range(n) in an index: 0..n-1 as an int64 tensor",
    value_samples=(ValueSample(("a[range(1, 3)] * 1", "a=[5, 6, 7]", "--const", "a"), [6.0, 7.0]),))

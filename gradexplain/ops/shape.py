@@ -1,6 +1,7 @@
 """Shapes and views: ``t transpose reshape view unsqueeze squeeze expand_as stack cat``."""
 from __future__ import annotations
 
+import math
 from typing import Any, Callable
 
 import torch
@@ -306,7 +307,15 @@ def _interleave_batch(node: Call, ks: list[Any], lead: Shape, shape: Callable[[A
     return Call("repeat_interleave", (ks[0],), {"repeats": p["repeats"], "dim": p["dim"] % max(len(s), 1) + L})
 
 
-op("repeat_interleave", "a", "repeats, dim=None",
+def _interleave_shape(shapes: list[Shape], p: dict[str, Any]) -> Shape:
+    shape, dim = list(shapes[0]), p.get("dim")
+    if dim is None:
+        return (math.prod(shape) * p["repeats"],)
+    shape[dim] *= p["repeats"]
+    return tuple(shape)
+
+
+op("repeat_interleave", "a", "repeats, dim=None", predict=_interleave_shape,
    torch=lambda a, repeats, dim=None: as_tensor(a).repeat_interleave(repeats, dim=dim), method=True,
    positional_params=("repeats", "dim"), rules={"a": _interleave_rule}, shown={"a": "g as (..., n, repeats, ...) summed over repeats"},
    linear=Linear("a", batch=_interleave_batch),
@@ -408,7 +417,8 @@ def _obj_diag(a: Any, diagonal: int = 0) -> Any:
     return out
 
 
-op("diag", "a", "diagonal=0", torch=lambda a, diagonal=0: torch.diag(as_tensor(a), diagonal), method=True,
+op("diag", "a", "diagonal=0", predict=lambda shapes, p: (shapes[0][0] + abs(p.get("diagonal", 0)),) * 2
+   if len(shapes[0]) == 1 else (min(shapes[0]),), torch=lambda a, diagonal=0: torch.diag(as_tensor(a), diagonal), method=True,
    positional_params=("diagonal",), rules={"a": _diag_rule},
    shown={"a": "g.diagonal(k)  (2-D a: diagonal_scatter(zeros_like(a), g, k))"}, linear=Linear("a", batch=None),
    obj=_obj_diag, doc="vector → diagonal matrix, matrix → its diagonal",
@@ -427,6 +437,7 @@ def _obj_diag_embed(a: Any, offset: int = 0, dim1: int = -2, dim2: int = -1) -> 
 
 
 op("diag_embed", "a", "offset=0, dim1=-2, dim2=-1",
+   predict=lambda shapes, p: (*shapes[0][:-1], shapes[0][-1] + abs(p.get("offset", 0)), shapes[0][-1] + abs(p.get("offset", 0))),
    torch=lambda a, offset=0, dim1=-2, dim2=-1: torch.diag_embed(as_tensor(a), offset, dim1, dim2), method=True,
    positional_params=("offset", "dim1", "dim2"),
    rules={"a": lambda c: f"g.diagonal({c.params.get('offset', 0)}, {c.params.get('dim1', -2)}, {c.params.get('dim2', -1)})"},
@@ -544,7 +555,15 @@ def _pad_batch(node: Call, ks: list[Any], lead: Shape, shape: Callable[[Any], Sh
     return Call("reshape", (padded,), {"shape": tuple(lead) + shape(node)})
 
 
+def _pad_shape(shapes: list[Shape], p: dict[str, Any]) -> Shape:
+    shape, pad = list(shapes[0]), list(p["pad"])
+    for i in range(len(pad) // 2):
+        shape[len(shape) - 1 - i] += pad[2 * i] + pad[2 * i + 1]
+    return tuple(shape)
+
+
 op("pad", "a", "pad, mode='constant', value=None", torch=_torch_pad, positional_params=("pad", "mode", "value"),
+   predict=_pad_shape,
    rules={"a": _pad_rule}, shown={"a": "g[l:n+l, ...] (constant); zeros(a.shape).index_add(d, source index, g) (reflect, "
                                        "replicate, circular)"},
    linear=Linear("a", batch=_pad_batch), obj=_obj_pad,
