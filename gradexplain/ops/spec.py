@@ -264,7 +264,7 @@ def sympy_function(name: str) -> Callable[..., Any]:
 
 
 REGISTRY: dict[str, OpSpec] = {}
-ALIASES = {"maximum": "max", "minimum": "min", "true_divide": "div", "multiply": "mul", "subtract": "sub",
+ALIASES = {"clip": "clamp", "true_divide": "div", "multiply": "mul", "subtract": "sub",
            "divide": "div", "negative": "neg", "absolute": "abs", "concat": "cat", "concatenate": "cat"}
 
 
