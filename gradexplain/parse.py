@@ -17,7 +17,7 @@ from .ir import Call, Const, Input, Node, Program, Slice, Statement
 from .limits import DEFAULT, Limits
 from .ops import REGISTRY, REQUIRED, VALUE_ONLY, OpSpec, Outputs, resolve
 
-FUNCTION_PREFIXES = ("torch", "F", "torch.nn.functional", "nn.functional", "functional")
+FUNCTION_PREFIXES = ("torch", "F", "torch.nn.functional", "nn.functional", "functional", "torch.linalg", "torch.special")
 BINOPS = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div", ast.Pow: "pow", ast.MatMult: "matmul"}
 COMPARE = {ast.Gt: "gt", ast.GtE: "ge", ast.Lt: "lt", ast.LtE: "le"}
 STRING_PARAMS = {"reduction", "approximate", "p", "ord"}  # params that take a string ('mean', 'tanh', 'fro')

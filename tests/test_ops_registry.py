@@ -125,11 +125,15 @@ def check_against_plain_torch(r: Result, values: dict[str, torch.Tensor], ref: t
 
 
 def test_every_user_op_has_samples_that_use_it():
-    missing = sorted(name for name, spec in REGISTRY.items() if spec.user and not spec.samples and not spec.value_samples)
+    """An op returning several tensors is sampled through its outputs (``a.sort().values``)."""
+    sampled_outputs = {spec.output_of for spec in REGISTRY.values() if spec.output_of and spec.samples}
+    missing = sorted(name for name, spec in REGISTRY.items() if spec.user and not spec.samples and not spec.value_samples
+                     and name not in sampled_outputs)
     assert not missing, f"ops without samples in their registry entry: {missing}"
     for name, spec in REGISTRY.items():
         for s in spec.samples:
-            assert name in ops_in(s.expr), (name, s.expr)
+            used = ops_in(s.expr)
+            assert name in used or name in {REGISTRY[o].output_of for o in used}, (name, s.expr)
             assert list(s.inputs) == [n for n in s.inputs], name
         for vs in spec.value_samples:
             used = ops_in(vs.args[0]) | set(vs.value_ops)
