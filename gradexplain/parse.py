@@ -40,7 +40,7 @@ MASK_OPS = {*COMPARE.values(), *MASK_BINOPS.values(), "logical_not"}
 MASK_ARGS = {("where", "cond"), ("masked_fill", "mask"), ("masked_select", "mask")}
 # keyword spellings PyTorch users write, mapped onto our argument names
 KEYWORD_ALIASES = {"input": 0, "other": 1, "target": 1, "tensor": 0, "exponent": 1, "weight": "W", "bias": "b",
-                   "axis": "dim", "dims": "dim", "size": "shape", "value": "fill_value", "end": "end",
+                   "axis": "dim", "dims": "dim", "ord": "p", "size": "shape", "value": "fill_value", "end": "end",
                    "keepdims": "keepdim", "axis0": "dim0", "axis1": "dim1", "dim1": "dim0", "dim2": "dim1"}
 
 
@@ -455,8 +455,7 @@ class _Parser:
                 params[target] = self.static(kw.value, target)
 
         if not spec.variadic:
-            given = [i for i, n in enumerate(spec.tensor_args) if n in tensors]
-            for n in spec.tensor_args[:max(given, default=-1)]:  # clamp(x, max=1): min is -inf
+            for n in spec.tensor_args:  # clamp(x, max=1): min is -inf
                 if n not in tensors and n in spec.fill_missing:
                     tensors[n] = Const(spec.fill_missing[n])
             missing = [n for n in spec.tensor_args if n not in tensors and n not in spec.optional_args]
@@ -531,6 +530,8 @@ class _Parser:
                 raise self.error(f"a string is not allowed for {pname!r}", node)
             if isinstance(v, (int, float, bool, str)) or v is None:
                 return v
+        if isinstance(node, ast.Name) and node.id in NAMED_CONSTANTS:  # norm(x, p=inf)
+            return NAMED_CONSTANTS[node.id]
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
             inner = self.static(node.operand, pname)
             if isinstance(inner, (int, float)) and not isinstance(inner, bool):

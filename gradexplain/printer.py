@@ -106,7 +106,8 @@ class Printer:
             text = self._p(Call(owner.name, args, shown))[0]
             if owner.outputs.names:
                 return f"{text}.{owner.outputs.names[owner.outputs.ops.index(op)]}", PREC_POSTFIX
-            return f"{text}[{params['index']}]", PREC_POSTFIX
+            index = owner.outputs.ops.index(op) if owner.outputs.ops else params["index"]
+            return f"{text}[{index}]", PREC_POSTFIX
         if spec.call_order:  # torch's positional order, tensors and params mixed
             values = dict(zip(spec.tensor_args, args), **params)
             texts = [self.text(v) if isinstance(v, Node) else param_text(v) for n in spec.call_order

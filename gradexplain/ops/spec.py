@@ -267,7 +267,7 @@ def sympy_function(name: str) -> Callable[..., Any]:
 
 
 REGISTRY: dict[str, OpSpec] = {}
-ALIASES = {"maximum": "max", "minimum": "min", "true_divide": "div", "multiply": "mul", "subtract": "sub",
+ALIASES = {"clip": "clamp", "vector_norm": "norm", "true_divide": "div", "multiply": "mul", "subtract": "sub",
            "divide": "div", "negative": "neg", "absolute": "abs", "concat": "cat", "concatenate": "cat",
            "swapaxes": "transpose", "swapdims": "transpose"}
 
