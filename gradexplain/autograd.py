@@ -59,9 +59,13 @@ class TorchRun:
 
 
 def make_leaves(values: dict[str, torch.Tensor], const: set[str], dtype: torch.dtype) -> dict[str, torch.Tensor]:
-    """Every input is a floating leaf; all but ``--const`` ones require grad."""
+    """Every input is a floating leaf; all but ``--const`` ones require grad.  An integer input
+    (``Yb=tensor([1, 0])``, an index tensor) stays integer and, as in PyTorch, cannot require grad."""
     leaves = {}
     for name, v in values.items():
+        if not v.is_floating_point():
+            leaves[name] = v.detach().clone()
+            continue
         t = v.detach().clone().to(dtype)
         leaves[name] = t.requires_grad_(name not in const)
     return leaves

@@ -16,7 +16,10 @@ from .ops import REQUIRED, OpSpec
 
 # keyword spellings PyTorch users write, mapped onto our argument names
 KEYWORD_ALIASES = {"input": 0, "other": 1, "target": 1, "tensor": 0, "exponent": 1, "weight": "W", "bias": "b",
-                   "axis": "dim", "dims": "dim", "size": "shape", "value": "fill_value", "end": "end"}
+                   "axis": "dim", "dims": "dim", "ord": "p", "size": "shape", "value": "fill_value", "end": "end",
+                   "keepdims": "keepdim", "axis0": "dim0", "axis1": "dim1", "dim1": "dim0", "dim2": "dim1"}
+# tensor arguments that take a boolean mask, so a comparison is allowed there
+MASK_ARGS = {("where", "cond"), ("masked_fill", "mask"), ("masked_select", "mask")}
 OPTIONAL_REQUIRED = ("softmax", "log_softmax")  # torch lets their dim default (with a warning); so do we
 
 
@@ -126,7 +129,7 @@ def _tensor_arguments(spec: OpSpec, positional: list[Any], leading: list[Node], 
             break
         if name in spec.optional_args and args.is_static(positional[0]) and not spec.fill_missing:
             break
-        nodes.append(args.tensor(positional.pop(0), allow_compare=(spec.name == "where" and not nodes)))
+        nodes.append(args.tensor(positional.pop(0), allow_compare=(spec.name, name) in MASK_ARGS))
     return dict(zip(names, nodes)), params, nodes
 
 
@@ -157,7 +160,7 @@ def _keyword_arguments(spec: OpSpec, keywords: list[tuple[str, Any]], tensors: d
         if target in spec.tensor_args:
             if target in tensors:
                 raise args.error(f"{spec.name}() got {name!r} twice", item)
-            tensors[target] = args.tensor(item, allow_compare=(spec.name == "where" and target == "cond"))
+            tensors[target] = args.tensor(item, allow_compare=(spec.name, target) in MASK_ARGS)
         else:
             if target in params:
                 raise args.error(f"{spec.name}() got {name!r} twice", item)
@@ -167,8 +170,7 @@ def _keyword_arguments(spec: OpSpec, keywords: list[tuple[str, Any]], tensors: d
 def _ordered_tensors(spec: OpSpec, tensors: dict[str, Node], args: Arguments, call: Any) -> list[Node]:
     """Stage 4: the tensor arguments in the registry's order; the required ones all present (a
     skipped one that the registry fills, as ``clamp(x, max=1)``'s ``min``, gets its fill value)."""
-    given = [i for i, n in enumerate(spec.tensor_args) if n in tensors]
-    for n in spec.tensor_args[:max(given, default=-1)]:
+    for n in spec.tensor_args:  # clamp(x, max=1): min is -inf
         if n not in tensors and n in spec.fill_missing:
             tensors[n] = Const(spec.fill_missing[n])
     missing = [n for n in spec.tensor_args if n not in tensors and n not in spec.optional_args]

@@ -89,7 +89,7 @@ class Evaluator:
             if node.inplace and node.op in INPLACE and isinstance(args[0], torch.Tensor):
                 return INPLACE[node.op](args[0], args[1])
             params = dict(node.params)
-            if node.op == "index_put":
+            if node.op == "setitem":
                 params["inplace"] = node.inplace
             result = spec.torch(*args, **params)
         except GradexplainError:

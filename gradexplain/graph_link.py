@@ -137,7 +137,7 @@ def instantiated_rule(call: Call, index: int, trace: Trace) -> str | None:
     internal = any(isinstance(n, Call) and not REGISTRY[n.op].user and f"{n.op}(" in text for n in walk(node))
     shown = REGISTRY[call.op].shown.get(names[index])
     if internal and shown:  # index_put(g, 0, key=(0, 1)) is our plumbing: say it in words
-        return shown.replace("[key]", f"[{key_text(call.params['key'])}]") if "key" in call.params else shown
+        return shown.replace("[key]", f"[{key_text(call.params['key'], lambda s: trace.text(call.args[s.index]))}]") if "key" in call.params else shown
     return text
 
 

@@ -351,7 +351,8 @@ class LinearMap:
         if batch == "broadcast":  # aligned here, then broadcast to the output's shape by rule()
             return self.align(ks[0], n.args[0], n)
         if batch == "key":
-            return Call(n.op, (ks[0],), dict(n.params, key=(Slice(),) * len(self.lead) + tuple(n.params["key"])))
+            return Call(n.op, (ks[0], *n.args[1:]),  # index tensors (Slots) stay where they are
+                        dict(n.params, key=(Slice(),) * len(self.lead) + tuple(n.params["key"])))
         zero = Const(0) if batch == "elementwise" else None
         # a pure sum (add, sub) broadcasts each summand to the output's shape itself; where's cond does it
         full = linear.joint and all(linear.covers(name) for name in names)

@@ -33,7 +33,19 @@ class Slice:
         return s + (f":{self.step}" if self.step is not None else "")
 
 
-# An index key: a tuple of int | Slice | None (newaxis).
+@dataclass(frozen=True)
+class Slot:
+    """A static parameter whose value is computed: it stands for the call's argument ``args[index]``.
+
+    ``emb.view(emb.shape[0], -1)`` and ``C[Xb]`` hold a value only known when the program runs (a size,
+    an index tensor): the parser appends that expression to the call's arguments, after its tensor
+    arguments, and leaves a Slot in the param.  :func:`resolve_slots` puts the values back before the
+    op's implementation runs, so an entry's ``torch``/``obj`` functions see plain values."""
+
+    index: int
+
+
+# An index key: a tuple of int | Slice | None (newaxis) | Ellipsis | Slot (an index tensor).
 IndexKey = tuple
 
 
@@ -41,9 +53,64 @@ def key_to_python(key: IndexKey) -> tuple:
     return tuple(k.to_python() if isinstance(k, Slice) else k for k in key)
 
 
-def key_text(key: IndexKey) -> str:
-    parts = ["None" if k is None else k.text() if isinstance(k, Slice) else str(k) for k in key]
-    return ", ".join(parts)
+def key_text(key: IndexKey, slot_text: Any = None) -> str:
+    def part(k: Any) -> str:
+        if k is None:
+            return "None"
+        if k is Ellipsis:
+            return "..."
+        if isinstance(k, Slice):
+            return k.text()
+        if isinstance(k, Slot):
+            return slot_text(k) if slot_text is not None else f"<argument {k.index}>"
+        return str(k)
+
+    return ", ".join(part(k) for k in key)
+
+
+def has_slots(value: Any) -> bool:
+    if isinstance(value, Slot):
+        return True
+    if isinstance(value, (tuple, list)):
+        return any(has_slots(v) for v in value)
+    if isinstance(value, dict):
+        return any(has_slots(v) for v in value.values())
+    return False
+
+
+def fill_slots(value: Any, args: Any) -> Any:
+    """``value`` with each Slot replaced by ``args[slot.index]``."""
+    if isinstance(value, Slot):
+        return args[value.index]
+    if isinstance(value, tuple):
+        return tuple(fill_slots(v, args) for v in value)
+    if isinstance(value, list):
+        return [fill_slots(v, args) for v in value]
+    return value
+
+
+def first_slot(params: dict[str, Any]) -> int | None:
+    """Index of the first argument that a Slot refers to (slot arguments come last)."""
+    found: list[int] = []
+
+    def visit(v: Any) -> None:
+        if isinstance(v, Slot):
+            found.append(v.index)
+        elif isinstance(v, (tuple, list)):
+            for x in v:
+                visit(x)
+
+    for v in params.values():
+        visit(v)
+    return min(found) if found else None
+
+
+def resolve_slots(args: tuple | list, params: dict[str, Any]) -> tuple[list, dict[str, Any]]:
+    """The op's own arguments and its params with computed values filled in."""
+    start = first_slot(params)
+    if start is None:
+        return list(args), params
+    return list(args[:start]), {k: fill_slots(v, args) for k, v in params.items()}
 
 
 class Node:

@@ -9,24 +9,37 @@ put a caret under it.
 from __future__ import annotations
 
 import ast
+import math
 from fractions import Fraction
 from typing import Any
 
 from .binding import bind
 from .errors import LimitError, NameInValue, ParseError
-from .ir import Call, Const, Input, Node, Program, Slice, Statement
+from .ir import Call, Const, Input, Node, Program, Slice, Slot, Statement
 from .limits import DEFAULT, Limits
 from .ops import REGISTRY, VALUE_ONLY, OpSpec, Outputs, resolve
 
-FUNCTION_PREFIXES = ("torch", "F", "torch.nn.functional", "nn.functional", "functional", "torch.linalg", "linalg")
+FUNCTION_PREFIXES = ("torch", "F", "torch.nn.functional", "nn.functional", "functional")
+# namespaces where torch keeps only some functions: accepted for the ops torch has there
+NAMESPACES = {"torch.linalg": "linalg", "linalg": "linalg", "torch.special": "special", "special": "special"}
 # Ops whose torch result shares storage with their first argument: an in-place change to either
 # changes both.  (Advanced indexing copies; it is counted here too, which only errs on refusing.)
 VIEW_OPS = {"index", "t", "transpose", "reshape", "view", "unsqueeze", "squeeze", "expand_as"}
 BINOPS = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div", ast.Pow: "pow", ast.MatMult: "matmul"}
-COMPARE = {ast.Gt: "gt", ast.GtE: "ge", ast.Lt: "lt", ast.LtE: "le"}
-STRING_PARAMS = {"reduction", "approximate", "p", "ord"}  # params that take a string ('mean', 'tanh', 'fro')
+COMPARE = {ast.Gt: "gt", ast.GtE: "ge", ast.Lt: "lt", ast.LtE: "le", ast.Eq: "eq", ast.NotEq: "ne"}
+MASK_BINOPS = {ast.BitAnd: "logical_and", ast.BitOr: "logical_or", ast.BitXor: "logical_xor"}
+# params that take a string ('mean', 'tanh', 'fro', 'reflect'), validated per op
+STRING_PARAMS = {"reduction", "approximate", "p", "ord", "mode"}
 NAMED_CONSTANTS = {"inf": float("inf"), "nan": float("nan")}
-ATTRIBUTE_OPS = {"T": "t", "mT": "t"}
+# torch.pi, math.e, ...: module constants PyTorch users write
+MODULE_CONSTANTS = {f"{m}.{n}": v for m in ("torch", "math", "np", "numpy")
+                    for n, v in (("pi", math.pi), ("e", math.e), ("inf", math.inf), ("nan", math.nan))}
+ATTRIBUTE_OPS = {"T": "t"}
+# .mT, .H, .mH of a real tensor: its last two dims swapped (torch records TransposeBackward0)
+MATRIX_ATTRIBUTES = ("mT", "H", "mH")
+SIZE_ATTRIBUTES = {"ndim": "dim"}  # x.ndim is x.dim()
+PYTHON_BUILTINS = ("len", "range")
+MASK_OPS = {*COMPARE.values(), *MASK_BINOPS.values(), "logical_not"}
 # ... and every param whose default is a string (mode='bilinear', einsum's equation)
 STRING_PARAMS |= {name for spec in REGISTRY.values() for name, default in spec.params if isinstance(default, str)}
 
@@ -163,7 +176,7 @@ class _Parser:
                 raise self.error(f"cannot assign into {name!r}", target)
             base = self.name(target.value)  # a statement's tensor, or an input (PyTorch refuses it unless --const)
             self.check_unshared(name, base, stmt)
-            new = Call("index_put", (base, node), {"key": self.index_key(target.slice)},
+            new = Call("setitem", (base, node), {"key": self.index_key(target.slice)},
                        src=self.src(stmt), inplace=True)
             self.env[name] = new
             return Statement(name, new, self.src(stmt))
@@ -206,6 +219,11 @@ class _Parser:
             return Const(self.number(node))
         if isinstance(node, ast.Name):
             return self.name(node)
+        if isinstance(node, ast.BinOp) and type(node.op) in MASK_BINOPS:
+            if not allow_compare:
+                raise self.error("& | ^ combine masks (comparisons) in where(cond, a, b) and masked_fill", node)
+            left, right = self.expr(node.left, d, True), self.expr(node.right, d, True)
+            return Call(MASK_BINOPS[type(node.op)], (left, right), src=self.src(node))
         if isinstance(node, ast.BinOp):
             op = BINOPS.get(type(node.op))
             if op is None:
@@ -220,22 +238,34 @@ class _Parser:
                 if isinstance(inner, Const):
                     return Const(-inner.value)
                 return Call("neg", (inner,), src=self.src(node))
+            if isinstance(node.op, (ast.Invert, ast.Not)) and allow_compare:
+                return Call("logical_not", (self.expr(node.operand, d, True),), src=self.src(node))
             raise self.error(f"unary {type(node.op).__name__} is not allowed", node)
         if isinstance(node, ast.Call):
             return self.single(self.call(node, d), node)
         if isinstance(node, ast.Attribute):
+            dotted = _dotted(node)
+            if dotted in MODULE_CONSTANTS and dotted.split(".")[0] not in self.env:
+                return Const(MODULE_CONSTANTS[dotted])
             base = self.maybe_several(node.value, d)
             if isinstance(base, Several):
                 if node.attr not in base.outputs.names:
                     raise self.error(f"{base.describe()}: .{node.attr} is not one of them", node)
                 return base.part(base.outputs.names.index(node.attr))
+            if node.attr in SIZE_ATTRIBUTES:
+                return Call(SIZE_ATTRIBUTES[node.attr], (base,), src=self.src(node))
             if node.attr in ATTRIBUTE_OPS:
                 return Call(ATTRIBUTE_OPS[node.attr], (base,), src=self.src(node))
+            if node.attr in MATRIX_ATTRIBUTES:
+                return Call("transpose", (base,), {"dim0": -2, "dim1": -1}, src=self.src(node))
             raise self.error(f"attribute .{node.attr} is not allowed (allowed: .T and the listed methods)", node)
         if isinstance(node, ast.Subscript):
+            if isinstance(node.value, ast.Attribute) and node.value.attr == "shape":  # x.shape[0]: x.size(0)
+                dim = self.int_literal(node.slice)
+                return Call("size", (self.expr(node.value.value, d),), {"dim": dim}, src=self.src(node))
             base = self.maybe_several(node.value, d)
-            key = self.index_key(node.slice)
             if isinstance(base, Several):
+                key = self.index_key(node.slice)
                 if len(key) != 1 or not isinstance(key[0], int):
                     raise self.error(f"{base.describe()}: pick one with an integer, [0]", node)
                 count = base.outputs.count
@@ -243,17 +273,21 @@ class _Parser:
                 if i < 0 or (count is not None and i >= count):
                     raise self.error(f"{base.describe()}: index {key[0]} is out of range", node)
                 return base.part(i)
-            return Call("index", (base,), {"key": key}, src=self.src(node))
+            pending: list[Node] = []
+            key = self.index_key(node.slice, pending, d)
+            return Call("index", (base, *pending), {"key": key}, src=self.src(node))
         if isinstance(node, ast.Compare):
             if not allow_compare:
                 raise self.error("comparisons are only allowed as the condition of where(cond, a, b)", node)
             if len(node.ops) != 1 or type(node.ops[0]) not in COMPARE:
-                raise self.error("use one comparison < <= > >= in where's condition", node)
+                raise self.error("use one comparison < <= > >= == != in where's condition", node)
             left, right = self.expr(node.left, d), self.expr(node.comparators[0], d)
             return Call(COMPARE[type(node.ops[0])], (left, right), src=self.src(node))
         if isinstance(node, (ast.List, ast.Tuple)):
             if not self.allow_names:  # a value: [[1, 2], [3, 4]]
                 return Call("tensor", (), {"data": self.nested(node)}, src=self.src(node))
+            if isinstance(node, ast.Tuple) and node.elts:  # index tensors: index_put(z, (i, j), v)
+                return Call("tuple", tuple(self.expr(e, d, allow_compare=True) for e in node.elts), src=self.src(node))
             raise self.error("a list is only allowed inside tensor([...]), stack([...]) or cat([...])", node)
         raise self.error(f"{type(node).__name__} is not allowed in an expression", node)
 
@@ -327,9 +361,13 @@ class _Parser:
             prefix = _dotted(func.value)
             if prefix in FUNCTION_PREFIXES:
                 return func.attr
+            if prefix in NAMESPACES and _in_namespace(NAMESPACES[prefix], func.attr):
+                return func.attr
         return None
 
     def call(self, node: ast.Call, depth: int) -> Node | Several:
+        if isinstance(node.func, ast.Name) and node.func.id in PYTHON_BUILTINS and node.func.id not in self.env:
+            return self.builtin(node, depth)
         fname = self.function_name(node.func)
         if fname is not None:
             spec = resolve(fname)
@@ -337,17 +375,37 @@ class _Parser:
                 raise self.error(f"unknown function {fname!r} (see `gradexplain ops`)", node.func)
             if spec.name in VALUE_ONLY and self.allow_names:
                 raise self.error(f"{fname}() makes an input: give it as NAME={fname}(...) with --seed", node.func)
-            return self.bind(spec, node, [], depth)
+            return _called_t(self.bind(spec, node, [], depth))
+        if isinstance(node.func, ast.Attribute) and _dotted(node.func.value) in NAMESPACES:
+            raise self.error(f"unknown function {_dotted(node.func)!r} (torch has no {node.func.attr} there, "
+                             "or see `gradexplain ops`)", node.func)
         if isinstance(node.func, ast.Attribute):
             method = node.func.attr
             spec = resolve(method)
-            if method in ATTRIBUTE_OPS or (spec is not None and method == "t"):
+            if method == "t":
                 spec = REGISTRY["t"]
             if spec is None or spec.variadic or spec.constructor or not spec.tensor_args:
                 raise self.error(f"method .{method}() is not allowed (see `gradexplain ops`)", node.func)
             receiver = self.expr(node.func.value, depth)
-            return self.bind(spec, node, [receiver], depth)
+            return _called_t(self.bind(spec, node, [receiver], depth))
         raise self.error("only functions and methods of the contract can be called", node.func)
+
+    def builtin(self, node: ast.Call, depth: int) -> Node:
+        """Python's ``len(x)`` (x.size(0)) and ``range(...)`` (an int64 index tensor, as ``torch.arange``)."""
+        name = node.func.id  # type: ignore[attr-defined]
+        if node.keywords:
+            raise self.error(f"{name}() takes no keyword arguments", node)
+        if name == "len":
+            if len(node.args) != 1:
+                raise self.error("len() takes exactly one argument", node)
+            return Call("size", (self.expr(node.args[0], depth),), {"dim": 0}, src=self.src(node))
+        if not 1 <= len(node.args) <= 3:
+            raise self.error("range expected 1 to 3 arguments", node)
+        bounds = [self.static(a, "range") for a in node.args]
+        if not all(isinstance(b, (int, _Computed)) for b in bounds):
+            raise self.error("range() takes integers", node)
+        names = ("end",) if len(bounds) == 1 else ("start", "end", "step")
+        return with_slots("range", [], dict(zip(names, bounds)), self.src(node))
 
     def bind(self, spec: OpSpec, node: ast.Call, leading: list[Node], depth: int) -> Node | Several:
         """Match positional and keyword arguments to the op's tensor args and static params
@@ -364,9 +422,9 @@ class _Parser:
             params["seed"] = self.dropouts
             self.dropouts += 1
         self.validate(spec, params, node)
-        if spec.name == "where" and not self.rule and not (isinstance(args[0], Call) and args[0].op in COMPARE.values()):
+        if spec.name == "where" and not self.rule and not (isinstance(args[0], Call) and args[0].op in MASK_OPS):
             raise self.error("where's condition must be a comparison such as x > 0", node.args[0] if node.args else node)
-        call = Call(spec.name, tuple(args), params, src=self.src(node))
+        call = with_slots(spec.name, args, params, self.src(node))
         if spec.outputs is not None and spec.outputs.applies(params, len(args)):
             return Several(spec, call)
         return call
@@ -388,6 +446,9 @@ class _Parser:
         for key in ("approximate", "ord"):
             if isinstance(params.get(key), str) and params[key] not in spec.string_values:
                 raise self.error(f"{spec.name}(): {key} must be one of {', '.join(map(repr, spec.string_values))}", node)
+        if spec.name == "pad" and params.get("mode", "constant") not in ("constant", "reflect", "replicate", "circular"):
+            raise self.error(f"pad mode must be 'constant', 'reflect', 'replicate' or 'circular', not {params['mode']!r}",
+                             node)
         if "seed" in spec.param_names and not 0 <= params.get("p", 0.5) <= 1:  # dropout and its channel variants
             raise self.error(f"dropout probability has to be between 0 and 1, but got {params['p']}", node)
 
@@ -408,6 +469,8 @@ class _Parser:
                 raise self.error(f"a string is not allowed for {pname!r}", node)
             if isinstance(v, (int, float, bool, str)) or v is None:
                 return v
+        if isinstance(node, ast.Name) and node.id in NAMED_CONSTANTS:  # norm(x, p=inf)
+            return NAMED_CONSTANTS[node.id]
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
             inner = self.static(node.operand, pname)
             if isinstance(inner, (int, float)) and not isinstance(inner, bool):
@@ -418,8 +481,14 @@ class _Parser:
                 return value.value if isinstance(value.value, int) else float(value.value)
         if isinstance(node, (ast.Tuple, ast.List)):
             items = tuple(self.static(e, pname) for e in node.elts)
-            if all(isinstance(i, int) and not isinstance(i, bool) for i in items):
+            if all((isinstance(i, int) and not isinstance(i, bool)) or isinstance(i, _Computed) for i in items):
                 return items
+        if isinstance(node, (ast.Name, ast.Attribute, ast.Subscript, ast.Call, ast.BinOp)):
+            value = self.expr(node)  # n (bound to a number), x.shape[0], x.size(1), len(x), n // 2
+            if isinstance(value, Const):
+                return value.value if isinstance(value.value, int) else float(value.value)
+            if _is_size(value):
+                return _Computed(value)
         raise self.error(f"{pname!r} must be a literal number (or tuple of integers) here", node)
 
     def nested(self, node: ast.expr, depth: int = 0) -> Any:
@@ -439,15 +508,32 @@ class _Parser:
             raise self.error("a tensor literal holds numbers only", node)
         return value.value
 
-    def index_key(self, node: ast.expr) -> tuple:
+    def index_key(self, node: ast.expr, pending: list[Node] | None = None, depth: int = 0) -> tuple:
+        """A static key: ints, slices, None, ``...``; with ``pending`` also index tensors (``C[Xb]``,
+        ``x[range(n), y]``), each appended to ``pending`` (the index node's arguments after the base)."""
         parts = node.elts if isinstance(node, ast.Tuple) else [node]
         key: list[Any] = []
         for part in parts:
             if isinstance(part, ast.Slice):
                 bounds = [None if b is None else self.int_literal(b) for b in (part.lower, part.upper, part.step)]
+                if bounds[2] is not None and bounds[2] <= 0:
+                    raise self.error("step must be greater than zero", part.step)
                 key.append(Slice(*bounds))
             elif isinstance(part, ast.Constant) and part.value is None:
                 key.append(None)
+            elif isinstance(part, ast.Constant) and part.value is Ellipsis:
+                if Ellipsis in key:
+                    raise self.error("an index can only have a single ellipsis ('...')", part)
+                key.append(Ellipsis)
+            elif pending is not None and not isinstance(part, ast.Constant):
+                value = self.expr(part, depth + 1, allow_compare=True)
+                if isinstance(value, Const) and isinstance(value.value, int):
+                    key.append(value.value)
+                elif _is_size(value):
+                    raise self.error("an index must be an integer literal, a slice or an index tensor", part)
+                else:
+                    pending.append(value)
+                    key.append(Slot(len(pending)))  # args[0] is the indexed tensor
             else:
                 key.append(self.int_literal(part))
         return tuple(key)
@@ -475,7 +561,7 @@ class _AstArguments:
         return self.parser.is_static(item)
 
     def is_tensor(self, item: ast.expr) -> bool:
-        return isinstance(item, (ast.Name, ast.Call, ast.Attribute, ast.Subscript))
+        return isinstance(item, (ast.Name, ast.Call, ast.Attribute, ast.Subscript, ast.BinOp))
 
     def elements(self, item: ast.expr) -> list[ast.expr] | None:
         return list(item.elts) if isinstance(item, (ast.List, ast.Tuple)) else None
@@ -488,6 +574,49 @@ class _AstArguments:
 
     def error(self, message: str, item: ast.AST | None = None) -> ParseError:
         return self.parser.error(message, item)
+
+
+class _Computed:
+    """A param computed when the program runs (``x.shape[0]``), before :func:`with_slots` places it."""
+
+    def __init__(self, node: Node):
+        self.node = node
+
+
+def _is_size(node: Node) -> bool:
+    """Whether a node is a Python integer computed from shapes (x.shape[0], len(x), n // 2 of those)."""
+    return isinstance(node, Call) and REGISTRY[node.op].size_valued
+
+
+def with_slots(name: str, args: list[Node], params: dict[str, Any], src: str) -> Call:
+    """The call, with each computed param (``_Computed``) appended to its arguments and left as a Slot."""
+    extra: list[Node] = list(args)
+
+    def place(v: Any) -> Any:
+        if isinstance(v, _Computed):
+            extra.append(v.node)
+            return Slot(len(extra) - 1)
+        if isinstance(v, tuple):
+            return tuple(place(x) for x in v)
+        return v
+
+    params = {k: place(v) for k, v in params.items()}
+    return Call(name, tuple(extra), params, src=src)
+
+
+def _in_namespace(namespace: str, name: str) -> bool:
+    """Whether torch has ``name`` in ``torch.linalg``/``torch.special`` (as the user spells it)."""
+    import torch  # heavy (already imported by the registry)
+
+    module = {"linalg": torch.linalg, "special": torch.special}[namespace]
+    return name in dir(module)
+
+
+def _called_t(node: Node) -> Node:
+    """``x.t()``/``torch.t(x)`` is TBackward0 in torch, the attribute ``x.T`` a permute: keep which one."""
+    if isinstance(node, Call) and node.op == "t":
+        node.params["attr"] = False
+    return node
 
 
 def _shape(item: Any) -> tuple:

@@ -8,13 +8,15 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Any
 
-from .ir import Call, Const, Input, Node, Number, key_text, nested_text, number_text
+from .ir import Call, Const, Input, Node, Number, fill_slots, first_slot, key_text, nested_text, number_text
 from .ops import REGISTRY
 
 # Python precedence levels, loosest first (a fact of the language, not of any op).
 PREC_COMPARE, PREC_ADD, PREC_MUL, PREC_UNARY, PREC_POW, PREC_POSTFIX, PREC_ATOM = 5, 10, 20, 30, 40, 50, 60
+PREC_OR, PREC_XOR, PREC_AND = 6, 7, 8  # | ^ &: between comparisons and +
 PRECEDENCE = {"+": PREC_ADD, "-": PREC_ADD, "*": PREC_MUL, "/": PREC_MUL, "@": PREC_MUL, "**": PREC_POW,
-              ">": PREC_COMPARE, ">=": PREC_COMPARE, "<": PREC_COMPARE, "<=": PREC_COMPARE}
+              ">": PREC_COMPARE, ">=": PREC_COMPARE, "<": PREC_COMPARE, "<=": PREC_COMPARE, "==": PREC_COMPARE,
+              "!=": PREC_COMPARE, "|": PREC_OR, "^": PREC_XOR, "&": PREC_AND}
 
 
 def number_prec(v: Number) -> int:
@@ -26,7 +28,13 @@ def number_prec(v: Number) -> int:
     return PREC_ATOM
 
 
+class _Shown(str):
+    """A computed param's EXPR text (``emb.shape[0]``), printed as it is."""
+
+
 def param_text(v: Any) -> str:
+    if isinstance(v, _Shown):
+        return str(v)
     if isinstance(v, str):
         return repr(v)
     if isinstance(v, (list, tuple)):
@@ -63,6 +71,15 @@ class Printer:
         assert isinstance(node, Call)
         op, args, params = node.op, node.args, node.params
         spec = REGISTRY[op]
+        start = first_slot(params)
+        if start is not None:  # computed params (sizes, index tensors) print as the expressions they are
+            shown = [_Shown(self.text(a)) for a in args]
+            params = {k: fill_slots(v, shown) for k, v in params.items()}
+            args = args[:start]
+        if spec.infix == "~":
+            return "~" + self._wrap(args[0], PREC_UNARY), PREC_UNARY
+        if op == "tuple":
+            return "(" + ", ".join(self.text(a) for a in args) + ("," if len(args) == 1 else "") + ")", PREC_ATOM
         if spec.infix is not None:
             sym = spec.infix
             prec = PRECEDENCE[sym]
@@ -72,12 +89,12 @@ class Printer:
                 return f"{left}**{right}", PREC_POW
             left = self._wrap(args[0], prec)
             right = self._wrap(args[1], prec, right=True)
-            spaced = f" {sym} " if prec in (PREC_ADD, PREC_COMPARE) or sym == "@" else sym
+            spaced = f" {sym} " if prec in (PREC_ADD, PREC_COMPARE, PREC_OR, PREC_XOR, PREC_AND) or sym == "@" else sym
             return f"{left}{spaced}{right}", prec
         if op == "neg":
             return "-" + self._wrap(args[0], PREC_UNARY), PREC_UNARY
         if op == "index":
-            return f"{self._wrap(args[0], PREC_POSTFIX)}[{key_text(params['key'])}]", PREC_POSTFIX
+            return f"{self._wrap(args[0], PREC_POSTFIX)}[{key_text(params['key'], str)}]", PREC_POSTFIX
         if op == "t" and params.get("attr", True):
             return f"{self._wrap(args[0], PREC_POSTFIX)}.T", PREC_POSTFIX
         if op == "tensor":
@@ -91,7 +108,8 @@ class Printer:
             text = self._p(Call(owner.name, args, shown))[0]
             if owner.outputs.names:
                 return f"{text}.{owner.outputs.names[owner.outputs.ops.index(op)]}", PREC_POSTFIX
-            return f"{text}[{params['index']}]", PREC_POSTFIX
+            index = owner.outputs.ops.index(op) if owner.outputs.ops else params["index"]
+            return f"{text}[{index}]", PREC_POSTFIX
         if spec.call_order:  # torch's positional order, tensors and params mixed
             values = dict(zip(spec.tensor_args, args), **params)
             texts = [self.text(v) if isinstance(v, Node) else param_text(v) for n in spec.call_order
@@ -108,6 +126,7 @@ class Printer:
             return f"{op}({', '.join([param_text(params[first]), *arg_texts, *rest])})", PREC_ATOM
         if spec.variadic:
             arg_texts = ["[" + ", ".join(arg_texts) + "]"]
+        params = _fill_positional(spec, params)
         for name in spec.param_names:
             if name not in params or name in spec.hidden_params:
                 continue
@@ -129,3 +148,16 @@ class Printer:
 
 def to_text(node: Node) -> str:
     return Printer().text(node)
+
+
+def _fill_positional(spec: Any, params: dict[str, Any]) -> dict[str, Any]:
+    """A positional param printed after earlier ones that are left at their defaults needs them
+    written out (``range(end=4)`` is no Python: ``range(0, 4)``); the defaults fill the gaps."""
+    present = [i for i, n in enumerate(spec.positional_params) if n in params]
+    if not present:
+        return params
+    filled = dict(params)
+    for n in spec.positional_params[:present[-1]]:
+        if n not in filled and n in spec.param_defaults:
+            filled[n] = spec.param_defaults[n]
+    return filled

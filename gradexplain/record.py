@@ -133,7 +133,7 @@ def classify(func: Any) -> CallKind | None:
     if name == "grad" and module == "torch.autograd":
         return CallKind(None, name, backward="autograd.grad")
     if name in SUBSCRIPT:
-        return CallKind(REGISTRY["index" if name == "__getitem__" else "index_put"], name,
+        return CallKind(REGISTRY["index" if name == "__getitem__" else "setitem"], name,
                         inplace=name == "__setitem__", subscript=SUBSCRIPT[name])
     if name == "dropout":
         return CallKind(REGISTRY["dropout"], name, dropout=True)
@@ -353,7 +353,7 @@ def bind_call(kind: CallKind, func: Any, args: tuple, kwargs: dict[str, Any], ta
     if kind.subscript == "get":
         return Call("index", (values.tensor(args[0]),), {"key": _index_key(args[1])})
     if kind.subscript == "set":
-        return Call("index_put", (values.tensor(args[0]), values.tensor(args[2])), {"key": _index_key(args[1])},
+        return Call("setitem", (values.tensor(args[0]), values.tensor(args[2])), {"key": _index_key(args[1])},
                     inplace=True)
     positional = list(args)
     while positional and positional[-1] is None:
@@ -759,7 +759,7 @@ def _statements(calls: list[RecordedCall], memo: dict[int, Node], root: Node) ->
 
 def _step_text(node: Call, printer: Printer) -> str:
     """A step as the user would write it: ``b[0, 0] = a[0, 0]**2`` for an indexed assignment."""
-    if node.op == "index_put":
+    if node.op == "setitem":
         base, value = node.args
         return f"{printer.text(base)}[{key_text(node.params['key'])}] = {printer.text(value)}"
     return printer.text(Call(node.op, node.args, node.params))
@@ -772,7 +772,7 @@ def program_text(program: Program) -> str:
     for i, stmt in enumerate(program.statements):
         node = stmt.node
         printer = Printer(names)
-        if isinstance(node, Call) and node.op == "index_put":
+        if isinstance(node, Call) and node.op == "setitem":
             base, value = node.args
             lines.append(f"{printer.text(base)}[{key_text(node.params['key'])}] = {printer.text(value)}")
         elif isinstance(node, Call) and node.inplace and len(node.args) == 2:

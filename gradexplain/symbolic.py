@@ -215,7 +215,7 @@ class ToSympy:
                 if pending:
                     stack.extend(pending)
                     continue
-                memo[id(n)] = REGISTRY[n.op].scalar(*(memo[id(a)] for a in n.args))
+                memo[id(n)] = REGISTRY[n.op].scalar(*(memo[id(a)] for a in n.args), **n.params)
             elif isinstance(n, Const):
                 memo[id(n)] = sympy_number(n.value)
             elif isinstance(n, Call) and n.op in SHAPE_ONLY:
@@ -292,9 +292,10 @@ class FromSympy:
 
     def number(self, e: sympy.Expr) -> Node:
         if e.is_Integer:
-            return Const(int(e))
-        if e.is_Rational:
-            return Const(Fraction(int(e.p), int(e.q)))
+            return Const(int(e)) if abs(int(e)) < 2 ** 62 else Const(float(e))  # torch's int64
+        if e.is_Rational:  # a float constant's exact value (a rule's 0.3989...) stays a float: torch wants int64
+            small = max(abs(int(e.p)), int(e.q)) < 2 ** 53
+            return Const(Fraction(int(e.p), int(e.q))) if small else Const(float(e))
         if e in (sympy.oo, sympy.zoo):
             return Const(math.inf)
         if e == -sympy.oo:
@@ -596,8 +597,8 @@ class ObjEvaluator:
                 spec = REGISTRY[n.op]
                 args = [memo[id(a)] for a in n.args]
                 if spec.elementwise and spec.sym is not None:
-                    fn = spec.scalar
-                    value = np.frompyfunc(lambda *xs, fn=fn: fn(*xs), len(args), 1)(*args)
+                    fn, params = spec.scalar, n.params
+                    value = np.frompyfunc(lambda *xs, fn=fn, p=params: fn(*xs, **p), len(args), 1)(*args)
                 elif spec.obj is not None:
                     value = spec.obj(*args, **n.params)
                 else:

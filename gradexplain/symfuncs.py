@@ -6,11 +6,14 @@ derivatives so ``sympy.diff`` produces ``sigmoid(a)*(1 - sigmoid(a))`` and
 """
 from __future__ import annotations
 
+import builtins
+from fractions import Fraction
+
 import sympy
 from sympy import Abs, Function, Heaviside, Piecewise, cos, exp, log, sin, sqrt, tan, tanh
 
 __all__ = ["sigmoid", "relu", "heaviside", "where", "exp", "log", "sqrt", "abs", "sin", "cos", "tan", "tanh",
-           "sign", "gt", "ge", "lt", "le"]
+           "sign", "gt", "ge", "lt", "le", "floor", "ceil", "trunc", "round", "sinc"]
 
 
 class sigmoid(Function):  # noqa: N801 - named as in EXPR
@@ -91,3 +94,58 @@ def lt(a: sympy.Expr, b: sympy.Expr) -> sympy.Expr:
 
 def le(a: sympy.Expr, b: sympy.Expr) -> sympy.Expr:
     return sympy.LessThan(a, b)
+
+
+class _Step(Function):
+    """A piecewise-constant function (floor, ceil, round, trunc): PyTorch's derivative is 0 everywhere."""
+
+    def fdiff(self, argindex: int = 1) -> sympy.Expr:
+        return sympy.Integer(0)
+
+    @classmethod
+    def eval(cls, x: sympy.Expr) -> sympy.Expr | None:
+        if x.is_number and x.is_real and x.is_finite:
+            return cls.of_number(sympy.nsimplify(x) if x.is_Float else x)
+        return None
+
+    @staticmethod
+    def of_number(x: sympy.Expr) -> sympy.Expr:
+        raise NotImplementedError
+
+
+class floor(_Step):  # noqa: N801
+    of_number = staticmethod(lambda x: sympy.floor(x))
+
+
+class ceil(_Step):  # noqa: N801
+    of_number = staticmethod(lambda x: sympy.ceiling(x))
+
+
+class trunc(_Step):  # noqa: N801
+    of_number = staticmethod(lambda x: sympy.sign(x) * sympy.floor(Abs(x)))
+
+
+class round(_Step):  # noqa: N801, A001 - EXPR name; half to even, as torch.round
+    @staticmethod
+    def of_number(x: sympy.Expr) -> sympy.Expr:
+        r = sympy.Rational(x)
+        return sympy.Integer(builtins.round(Fraction(int(r.p), int(r.q))))
+
+
+class sinc(Function):  # noqa: N801
+    """sin(pi x)/(pi x), 1 at 0 (torch.sinc, normalised); derivative 0 at 0 as PyTorch's."""
+
+    def fdiff(self, argindex: int = 1) -> sympy.Expr:
+        x = self.args[0]
+        return Piecewise(((cos(sympy.pi * x) - sinc(x)) / x, sympy.StrictGreaterThan(x * x, 0)), (0, True))
+
+    @classmethod
+    def eval(cls, x: sympy.Expr) -> sympy.Expr | None:
+        if x.is_zero:
+            return sympy.Integer(1)
+        if x.is_number and x.is_real:
+            return sin(sympy.pi * x) / (sympy.pi * x)
+        return None
+
+    def _eval_is_real(self) -> bool | None:
+        return self.args[0].is_real

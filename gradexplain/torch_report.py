@@ -7,7 +7,7 @@ stages on top of the same :class:`TorchStage`.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -120,6 +120,9 @@ def run_torch(opts: EvalOptions) -> TorchStage:
     program = select_output(parse_program(opts.expr, opts.limits), opts.output)
     values = read_values(opts, program, dtype)
     used = {n: values[n] for n in program.inputs}
+    integer = {n for n, v in used.items() if not v.tensor.is_floating_point()}
+    if integer:  # an integer input (Yb=tensor([1, 0]), an index tensor) cannot require grad: a constant, as --const
+        opts = replace(opts, const=opts.const | integer)
     leaves = make_leaves({n: v.tensor for n, v in used.items()}, opts.const, dtype)
     shapes = Shapes(leaves, opts.limits)
     for stmt in program.statements:  # shape errors and size limits before any real work

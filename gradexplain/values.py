@@ -101,7 +101,10 @@ def clip(text: str, most: int = 60) -> str:
 
 
 def parse_value(text: str, limits: Limits = DEFAULT, dtype: torch.dtype | None = None) -> Value:
-    """A VALUE as a floating tensor of ``dtype`` (default: torch's default dtype)."""
+    """A VALUE as a floating tensor of ``dtype`` (default: torch's default dtype).
+
+    Except one spelled ``tensor([...])`` with integer literals only: that is an int64 tensor, as in
+    EXPR and in PyTorch (class targets, index tensors: ``Yb=tensor([1, 0, 2])``); it cannot require grad."""
     node = parse_expression(text, limits, allow_names=False)
     if isinstance(node, Const) and isinstance(node.value, (int, Fraction)) and math.isinf(to_float(node.value)):
         # an exact number written out (10**400) is not the float literal 1e400: float() refuses it too
@@ -112,5 +115,11 @@ def parse_value(text: str, limits: Limits = DEFAULT, dtype: torch.dtype | None =
         tensor = raw if isinstance(raw, torch.Tensor) else torch.tensor(float(raw))
     except OverflowError:
         raise GradexplainError(f"{clip(text)} is too large for a floating-point number") from None
-    tensor = tensor.to(dtype or torch.get_default_dtype())
-    return Value(tensor, _exact(node, tensor), text, _integer_literals(node))
+    if not (is_integer_literal(node) and not tensor.is_floating_point()):
+        tensor = tensor.to(dtype or torch.get_default_dtype())
+    return Value(tensor, _exact(node, tensor), text, _integer_literals(node) and tensor.is_floating_point())
+
+
+def is_integer_literal(node: Node) -> bool:
+    """``tensor([1, 0, 2])``: an integer tensor written as such (a plain ``1,0,2`` stays floating)."""
+    return isinstance(node, Call) and node.op == "tensor" and (node.src or "").startswith(("tensor", "torch.tensor"))

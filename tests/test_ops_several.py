@@ -79,3 +79,42 @@ def test_nan_is_selected_and_gets_the_gradient_as_in_torch():
     t.max(1).values.sum().backward()
     doc = ok("eval", "x.max(1).values.sum()", "x=[[1, nan, 0], [2, 5, 2]]", "--json")
     assert doc["grads"]["x"]["torch"] == t.grad.tolist() == doc["grads"]["x"]["symbolic"]["value"]
+
+
+def test_an_empty_dim_tuple_reduces_every_dim_as_torch():
+    x = [[1.0, 2.0], [3.0, 5.0]]
+    for expr, fn in (("x.sum(())", lambda t: t.sum(())), ("(x*x).mean(())", lambda t: (t * t).mean(())),
+                     ("x.amax(())", lambda t: t.amax(()))):
+        out, gx = grad_of(fn, x)
+        doc = ok("eval", expr, f"x={x}", "--json")
+        assert doc["output"]["value"] == out.item(), expr
+        assert doc["grads"]["x"]["symbolic"]["value"] == gx.tolist() == doc["grads"]["x"]["torch"], expr
+
+
+def test_sort_topk_and_var_mean_pick_outputs_like_torch():
+    x = [[3.0, 1.0, 2.0], [0.5, 4.0, -1.0]]
+    cases = [("torch.sort(x, descending=True).values[:, 0].sum()", lambda t: torch.sort(t, descending=True).values[:, 0].sum()),
+             ("x.topk(2, dim=1)[0].prod()", lambda t: t.topk(2, dim=1)[0].prod()),
+             ("v, m = torch.var_mean(x, 1, correction=0); (v * m).sum()",
+              lambda t: (torch.var_mean(t, 1, correction=0)[0] * torch.var_mean(t, 1, correction=0)[1]).sum())]
+    for expr, fn in cases:
+        out, gx = grad_of(fn, x)
+        doc = ok("eval", expr, f"x={x}", "--json")
+        assert abs(doc["output"]["value"] - out.item()) < 1e-12, expr
+        assert torch.allclose(torch.tensor(doc["grads"]["x"]["symbolic"]["value"], dtype=torch.float64), gx), expr
+
+
+def test_huge_or_unsupported_norm_p_exits_2():
+    for p in ("1e300", "'nuc'"):
+        assert "error:" in refused("eval", f"norm(x, p={p})", "x=[1, -2]")
+    doc = ok("eval", "norm(x, p=1e309)", "x=[1, -2]", "--json")  # 1e309 is inf: the max norm
+    assert doc["output"]["value"] == 2.0 and doc["grads"]["x"]["torch"] == [0.0, -1.0]
+
+
+def test_ops_lists_the_new_ops_with_their_rules():
+    r = run_cli("ops", "--json")
+    assert r.code == 0
+    listed = {entry["name"]: entry for entry in r.json()}
+    for name in ("clamp", "gelu", "softplus", "maximum", "prod", "var", "sort", "topk", "cumprod", "matrix_norm", "amax"):
+        assert name in listed, name
+        assert any(listed[name]["rules"].values()), (name, listed[name])

@@ -101,7 +101,8 @@ def gather_torch(a: Any, dim: int, index: Any) -> torch.Tensor:
 
 def _obj_gather(a: Any, index: Any, dim: int) -> Any:
     np = obj_np()
-    return np.take_along_axis(np.asarray(a, dtype=object), np.asarray(index), axis=dim)
+    index = np.asarray(index)  # an integer constant arrives as SymPy integers over object arrays
+    return np.take_along_axis(np.asarray(a, dtype=object), index.astype(int) if index.dtype == object else index, axis=dim)
 
 
 op("gather", "a, index", "dim", torch=lambda a, index, dim: gather_torch(a, dim, index), method=True,
@@ -112,14 +113,21 @@ op("gather", "a, index", "dim", torch=lambda a, index, dim: gather_torch(a, dim,
                    lambda a, b: a.gather(1, a.min(1, keepdim=True).indices) * b, a=In(2, 3), b=In(2, 1)),))
 
 
-def selected_rule(indices: Callable[[RuleContext, int], str], keeps_dim: bool = False) -> Callable[[RuleContext], str]:
-    """``zeros_like(a).scatter_add(dim, INDICES, g)``: g to the elements the op selected (``indices``:
-    the EXPR of the selected indices, of g's shape with the dim kept)."""
+def selected_rule(indices_op: str, keeps_dim: bool = False, default_dim: int = 0) -> Callable[[RuleContext], Any]:
+    """``zeros_like(a).scatter_add(dim, INDICES, g)``: g to the elements the op selected, ``INDICES`` being
+    the op's own indices output (``a.max(1, keepdim=True).indices``); an IR node, built from the params."""
 
-    def rule(c: RuleContext) -> str:
-        d = (c.reduced_dims() or [0])[0] if c.ndim("a") else 0
-        u = "" if keeps_dim or c.params.get("keepdim") or not c.ndim("a") else f".unsqueeze({d})"
-        return f"zeros_like(a).scatter_add({d}, {indices(c, d)}, g{u})"
+    def rule(c: RuleContext) -> Any:
+        nd = max(c.ndim("a"), 1)
+        d = c.params.get("dim", default_dim) % nd
+        g = c.nodes["g"]
+        params = dict(c.params)
+        if not keeps_dim:
+            params["keepdim"] = True
+            if not c.params.get("keepdim") and c.ndim("a"):
+                g = Call("unsqueeze", (g,), {"dim": d})
+        indices = Call(indices_op, (c.nodes["a"],), params)
+        return Call("scatter_add", (Call("zeros_like", (c.nodes["a"],)), indices, g), {"dim": d})
 
     return rule
 
@@ -131,7 +139,7 @@ def _pair_when(params: dict[str, Any], nargs: int) -> bool:
 for _which, _pair_fn in (("max", torch.max), ("min", torch.min)):
     op(f"{_which}_values", "a", "dim, keepdim=False", output_of=_which, user=False, positional_params=("dim",),
        torch=lambda a, dim, keepdim=False, f=_pair_fn: f(as_tensor(a), dim, keepdim).values,
-       rules={"a": selected_rule(lambda c, d, w=_which: f"a.{w}({d}, keepdim=True).indices")},
+       rules={"a": selected_rule(f"{_which}_indices")},
        shown={"a": f"zeros_like(a).scatter_add(dim, a.{_which}(dim, keepdim=True).indices, g)"}, linear=NONLINEAR,
        doc=f"{_which}(a, dim).values: the whole gradient goes to the returned index (ties, NaN as torch)",
        kinks=(Kink(f"{_which}(a, dim) at a tie: the whole gradient to the returned index",
@@ -196,13 +204,35 @@ for _which, _all, _pair, _full in (("max", torch.max, torch.maximum, torch.amax)
                    sample=1)),
        samples=(sample(f"{_which}(a)", lambda a, f=_all: f(a), a=In(2, 3)),
                 sample(f"{_which}(a, b)", lambda a, b, f=_pair: f(a, b), a=In(2, 3), b=In(3)),
-                sample(f"{'minimum' if _which == 'min' else 'maximum'}(a, b)", lambda a, b, f=_pair: f(a, b),
-                       a=In(2, 3), b=In(2, 3))))
+                sample(f"{_which}(a, b)", lambda a, b, f=_pair: f(a, b), a=In(2, 3), b=In(2, 3))))
+
+
+NORM_P_MAX = 1000  # a finite |p| beyond this overflows abs(a)**p in float64 (torch then returns garbage)
+
+
+def _norm_p(p: Any) -> float:
+    """torch.norm's p: a number, 'fro' (2); 'nuc' and huge finite p are refused (exit 2)."""
+    if p == "fro":
+        return 2
+    if p == "nuc":
+        raise ValueError("the nuclear norm (p='nuc') needs singular values, which gradexplain does not have yet")
+    if isinstance(p, (int, float)) and math.isfinite(p) and abs(p) > NORM_P_MAX:
+        raise ValueError(f"p = {p:g} overflows abs(a)**p; use p=inf for the largest |a|, or |p| <= {NORM_P_MAX}")
+    return p
+
+
+def _extreme_abs(u: str, cmp: str, dims: str) -> str:
+    """g to the elements of largest (smallest) |a|, shared evenly at ties, as torch's inf-norm backward."""
+    mask = f"where(abs(a) {cmp} out{u}, 1, 0)"
+    return f"g{u}*sign(a)*{mask}/{mask}.sum({dims})"
 
 
 def _norm_rule(c: RuleContext) -> str:
-    p = c.params.get("p", 2)
+    p = _norm_p(c.params.get("p", 2))
     u = c.unsqueeze()
+    if p in (math.inf, -math.inf):
+        dims = c.reduced_dims()
+        return _extreme_abs(u, ">=" if p > 0 else "<=", "" if dims is None else f"{tuple(dims)}, keepdim=True")
     if p == 0:  # counts the nonzero entries: a step function, gradient 0 (as PyTorch)
         return "zeros_like(a)"
     if p == 2:
@@ -215,18 +245,61 @@ def _norm_rule(c: RuleContext) -> str:
 def _obj_norm(a: Any, p: Any = 2, dim: Any = None, keepdim: bool = False) -> Any:
     import sympy  # heavy
 
+    p = _norm_p(p)
+    if p in (math.inf, -math.inf):
+        return _obj_extreme("max" if p > 0 else "min")(ufunc(sympy.Abs, 1)(a), dim=dim, keepdim=keepdim)
     s = obj_reduce("sum")(ufunc(lambda v: sympy.Abs(v) ** p, 1)(a), dim, keepdim)
     return ufunc(lambda v: v ** (sympy.S.One / p), 1)(s)
 
 
 op("norm", "a", "p=2, dim=None, keepdim=False", torch=lambda a, p=2, dim=None, keepdim=False:
-   torch.linalg.vector_norm(as_tensor(a), ord=p, dim=dim, keepdim=keepdim),
-   rules={"a": _norm_rule}, shown={"a": "g*a/out  (p = 2)"}, obj=_obj_norm, linear=NONLINEAR,
-   doc="vector p-norm (default 2)",
+   torch.linalg.vector_norm(as_tensor(a), ord=_norm_p(p), dim=dim, keepdim=keepdim),
+   rules={"a": _norm_rule}, shown={"a": "g*a/out  (p = 2; g*sign(a)*|a|**(p-1)/out**(p-1); inf: ties share g)"},
+   obj=_obj_norm, linear=NONLINEAR, string_values=("fro", "nuc"),
+   doc="vector p-norm (default 2; p=inf, -inf, 0, 'fro'); also linalg.vector_norm(a, ord)",
+   kinks=(Kink("p = inf at a tie of |a|: the tied elements share g", {"a": "[[1, -3, 3], [3, 0, 1]]"}, sample=4),),
    samples=(sample("norm(a)", lambda a: torch.linalg.vector_norm(a), a=In(2, 3)),
             sample("norm(a, p=1)", lambda a: torch.linalg.vector_norm(a, ord=1), a=In(4, domain="nz")),
             sample("norm(a, 3)", lambda a: torch.linalg.vector_norm(a, ord=3), a=In(4, domain="nz")),
-            sample("norm(a, dim=1)", lambda a: torch.linalg.vector_norm(a, dim=1), a=In(2, 3))))
+            sample("norm(a, dim=1)", lambda a: torch.linalg.vector_norm(a, dim=1), a=In(2, 3)),
+            sample("torch.norm(a, p=inf)", lambda a: torch.norm(a, p=math.inf), a=In(2, 3)),
+            sample("vector_norm(a, ord=-inf, dim=1, keepdim=True)",
+                   lambda a: torch.linalg.vector_norm(a, ord=-math.inf, dim=1, keepdim=True), a=In(2, 3, domain="nz")),
+            sample("torch.norm(a, 'fro')", lambda a: torch.norm(a, "fro"), a=In(2, 3))))
+
+
+def _matrix_ord(o: Any) -> Any:
+    if o in ("fro", 1, -1, math.inf, -math.inf):
+        return o
+    raise ValueError(f"matrix_norm ord={o!r} needs singular values, which gradexplain does not have yet "
+                     "(supported: 'fro', 1, -1, inf, -inf)")
+
+
+def _matrix_norm_rule(c: RuleContext) -> str:
+    """'fro': g*a/out; ord = ±1 (±inf): g*sign(a) on the columns (rows) whose |a|-sum is extreme, shared at ties."""
+    o = _matrix_ord(c.params.get("ord", "fro"))
+    keep = c.params.get("keepdim")
+    g2, o1 = ("g", "out.squeeze(-1)") if keep else ("g.unsqueeze(-1).unsqueeze(-1)", "out.unsqueeze(-1)")
+    if o == "fro":
+        return f"{g2}*a/{'out' if keep else 'out.unsqueeze(-1).unsqueeze(-1)'}"
+    over, spread = (-2, -2) if o in (1, -1) else (-1, -1)
+    cmp = ">=" if o in (1, math.inf) else "<="
+    mask = f"where(abs(a).sum({over}) {cmp} {o1}, 1, 0)"
+    return f"{g2}*sign(a)*({mask}/{mask}.sum(-1, keepdim=True)).unsqueeze({spread})"
+
+
+op("matrix_norm", "a", "ord='fro', keepdim=False",
+   torch=lambda a, ord="fro", keepdim=False: torch.linalg.matrix_norm(as_tensor(a), ord=_matrix_ord(ord), keepdim=keepdim),
+   rules={"a": _matrix_norm_rule}, shown={"a": "g*a/out  ('fro'; ±1, ±inf: g*sign(a) on the extreme columns/rows)"},
+   linear=NONLINEAR, string_values=("fro", "nuc"), positional_params=("ord",),
+   doc="matrix norm over the last two dims: 'fro', 1, -1, inf, -inf (torch's own composite graph)",
+   kinks=(Kink("ord = 1 at a tie of column sums: the columns share g", {"a": "[[1, -2], [2, 1]]"}, sample=1),),
+   samples=(sample("torch.linalg.matrix_norm(a)", torch.linalg.matrix_norm, a=In(2, 3)),
+            sample("matrix_norm(a, 1)", lambda a: torch.linalg.matrix_norm(a, 1), a=In(2, 2, domain="nz")),
+            sample("matrix_norm(a, ord=-inf, keepdim=True)", lambda a: torch.linalg.matrix_norm(a, -math.inf, keepdim=True),
+                   a=In(2, 2, 3, domain="nz")),
+            sample("matrix_norm(a, inf)", lambda a: torch.linalg.matrix_norm(a, math.inf), a=In(3, 2, domain="nz")),
+            sample("matrix_norm(a, -1)", lambda a: torch.linalg.matrix_norm(a, -1), a=In(3, 2, domain="nz"))))
 
 
 def _logsumexp_obj(a: Any, dim: Any, keepdim: bool = False) -> Any:
@@ -265,3 +338,244 @@ op("trace", "a", torch=torch.trace, rules={"a": lambda c: f"g*eye({c.shapes['a']
    doc="sum of the diagonal of a matrix",
    samples=(sample("trace(a)", torch.trace, a=In(3, 3)),
             sample("a.trace() * 2", lambda a: torch.trace(a) * 2, a=In(2, 3))))
+
+
+# ------------------------------------------------------------------------- more reductions (issue 13)
+
+
+def _several(owner: str, names: tuple[str, ...] = ("values", "indices"), when: Any = None) -> Outputs:
+    return Outputs(ops=tuple(f"{owner}_{n}" for n in names), names=names if names[0] == "values" else (), when=when)
+
+
+def _selecting(owner: str, params: str, torch_fn: Callable[..., Any], doc: str, keeps_dim: bool = False,
+               default_dim: int = -1, samples: tuple[Any, ...] = (), kinks: tuple[Kink, ...] = (),
+               positional: tuple[str, ...] = ("dim",), when: Any = None, owner_samples: tuple[Any, ...] = (),
+               owner_kinks: tuple[Kink, ...] = (), **kw: Any) -> None:
+    """An op returning (values, indices), the values selected from a: the owner entry (what users call)
+    and its two outputs; the gradient of the values goes to the selected indices."""
+    kw.setdefault("shown", {"a": "values: zeros_like(a).scatter_add(dim, indices, g); indices: none"})
+    op(owner, "a", params, method=True, positional_params=positional, outputs=_several(owner, when=when),
+       torch=lambda a, **p: torch_fn(as_tensor(a), **p), doc=doc, samples=owner_samples, kinks=owner_kinks, **kw)
+    op(f"{owner}_values", "a", params, output_of=owner, user=False, positional_params=positional,
+       torch=lambda a, **p: torch_fn(as_tensor(a), **p).values,
+       rules={"a": selected_rule(f"{owner}_indices", keeps_dim, default_dim)},
+       shown={"a": f"zeros_like(a).scatter_add(dim, a.{owner}(...).indices, g)"}, linear=NONLINEAR,
+       doc=f"{owner}(...).values: the gradient goes to the selected indices", samples=samples, kinks=kinks)
+    op(f"{owner}_indices", "a", params, output_of=owner, user=False, positional_params=positional,
+       torch=lambda a, **p: torch_fn(as_tensor(a), **p).indices, doc=f"{owner}(...).indices: integers, no gradient")
+
+
+def _median_torch(a: torch.Tensor, dim: Any = None, keepdim: bool = False) -> Any:
+    return a.median() if dim is None else torch.median(a, dim, keepdim)
+
+
+_selecting("median", "dim=None, keepdim=False", _median_torch, when=lambda p, n: p.get("dim") is not None,
+           doc="lower median of all elements (ties share g), or median(a, dim) → (values, indices)",
+           rules={"a": lambda c: f"g*where(a >= out, where(a <= out, 1, 0), 0)/where(a >= out, where(a <= out, 1, 0), 0).sum()"},
+           shown={"a": "g*where(a == out, 1, 0)/count  (ties share g)"}, linear=NONLINEAR,
+           samples=(sample("a.median(1).values", lambda a: a.median(1).values, a=In(2, 3)),
+                    sample("torch.median(a, 0, keepdim=True)[0]", lambda a: torch.median(a, 0, keepdim=True)[0],
+                           a=In(2, 3))),
+           kinks=(Kink("a tie: the whole gradient to the returned index", {"a": "[[1, 1, 0], [2, 2, 2]]"}),),
+           owner_samples=(sample("median(a)", torch.median, a=In(2, 3)),),
+           owner_kinks=(Kink("median(a) at a tie: the tied elements share g", {"a": "[[1, 2, 2], [0, 2, 5]]"}),))
+_selecting("mode", "dim=-1, keepdim=False", lambda a, dim=-1, keepdim=False: torch.mode(a, dim, keepdim),
+           doc="most frequent value along dim → (values, indices)",
+           samples=(sample("a.mode(1).values", lambda a: a.mode(1).values, a=In(2, 3)),),
+           kinks=(Kink("repeated values: the gradient to the returned index", {"a": "[[1, 1, 0], [2, 3, 2]]"}),))
+_selecting("kthvalue", "k, dim=-1, keepdim=False", lambda a, k, dim=-1, keepdim=False: torch.kthvalue(a, k, dim, keepdim),
+           positional=("k", "dim"), doc="k-th smallest along dim → (values, indices)",
+           samples=(sample("a.kthvalue(2, 0).values", lambda a: a.kthvalue(2, 0).values, a=In(3, 2)),
+                    sample("torch.kthvalue(a, 1)[0]", lambda a: torch.kthvalue(a, 1)[0], a=In(2, 3))))
+_selecting("topk", "k, dim=-1, largest=True, sorted=True",
+           lambda a, k, dim=-1, largest=True, sorted=True: torch.topk(a, k, dim, largest, sorted), keeps_dim=True,
+           positional=("k", "dim", "largest", "sorted"), doc="the k largest (smallest) along dim → (values, indices)",
+           samples=(sample("a.topk(2).values", lambda a: a.topk(2).values, a=In(2, 3)),
+                    sample("torch.topk(a, 1, dim=0, largest=False)[0]", lambda a: torch.topk(a, 1, dim=0, largest=False)[0],
+                           a=In(2, 3))))
+_selecting("sort", "dim=-1, descending=False, stable=False",
+           lambda a, dim=-1, descending=False, stable=False:  # stable=True is another overload (SortBackward1)
+           torch.sort(a, dim=dim, descending=descending, stable=True) if stable else torch.sort(a, dim, descending),
+           keeps_dim=True, positional=("dim", "descending"), doc="sorted along dim → (values, indices)",
+           samples=(sample("a.sort().values", lambda a: a.sort().values, a=In(2, 3)),
+                    sample("v, i = torch.sort(a, 0, descending=True); v", lambda a: torch.sort(a, 0, descending=True)[0],
+                           a=In(3, 2))))
+_selecting("cummax", "dim", lambda a, dim: torch.cummax(a, dim), keeps_dim=True,
+           doc="running maximum along dim → (values, indices)",
+           samples=(sample("a.cummax(1).values", lambda a: a.cummax(1).values, a=In(2, 3)),))
+_selecting("cummin", "dim", lambda a, dim: torch.cummin(a, dim), keeps_dim=True,
+           doc="running minimum along dim → (values, indices)",
+           samples=(sample("torch.cummin(a, 0)[0]", lambda a: torch.cummin(a, 0)[0], a=In(3, 2)),))
+
+
+def _amax_rule(which: str) -> Callable[[RuleContext], str]:
+    def rule(c: RuleContext) -> str:
+        u = c.unsqueeze()
+        mask = f"where(a {'>=' if which == 'max' else '<='} out{u}, 1, 0)"
+        dims = c.reduced_dims()
+        count = f"{mask}.sum()" if dims is None else f"{mask}.sum({tuple(dims)}, keepdim=True)"
+        return f"g{u}*{mask}/{count}"
+
+    return rule
+
+
+for _which, _fn in (("max", torch.amax), ("min", torch.amin)):
+    op(f"a{_which}", "a", "dim=None, keepdim=False", method=True, positional_params=("dim",),
+       torch=lambda a, dim=None, keepdim=False, f=_fn: f(as_tensor(a), () if dim is None else dim, keepdim),
+       rules={"a": _amax_rule(_which)}, shown={"a": f"g*where(a {'>=' if _which == 'max' else '<='} out, 1, 0)/count  (ties share g)"},
+       linear=NONLINEAR, doc=f"{_which}imum over dims (ties share the gradient evenly, as torch)",
+       kinks=(Kink("ties: each tied element gets g/count", {"a": "[[1, 3, 3], [3, 0, 3]]"}),),
+       samples=(sample(f"a.a{_which}(1)", lambda a, f=_fn: f(a, 1), a=In(2, 3)),
+                sample(f"torch.a{_which}(a, (0, 1), keepdim=True)", lambda a, f=_fn: f(a, (0, 1), keepdim=True),
+                       a=In(2, 3, 2)),
+                sample(f"a.a{_which}()", lambda a, f=_fn: f(a), a=In(2, 3))))
+
+
+def _prod_torch(a: Any, dim: Any = None, keepdim: bool = False) -> torch.Tensor:
+    a = as_tensor(a)
+    return a.prod() if dim is None else a.prod(dim, keepdim=keepdim)
+
+
+def _prod_rule(c: RuleContext) -> str:
+    """The product of the *other* elements, without dividing by a (so zeros are fine, as torch's rule):
+    ``where(eye(n) > 0, 1, a.unsqueeze(d)).prod(d + 1)``: row i of that n×n mask has a 1 at i."""
+    shape, nd = c.shapes["a"], c.ndim("a")
+    if nd == 0:
+        return "g*ones_like(a)"
+    if c.params.get("dim") is None:
+        n = math.prod(shape)
+        return f"(g*where(eye({n}) > 0, 1, a.reshape(1, {n})).prod(1)).reshape({tuple(shape)})"
+    d = c.params["dim"] % nd
+    n = shape[d]
+    eye = f"eye({n}).reshape({(n, n) + (1,) * (nd - 1 - d)})"
+    return f"g{c.unsqueeze()}*where({eye} > 0, 1, a.unsqueeze({d})).prod({d + 1})"
+
+
+def _obj_prod(a: Any, dim: Any = None, keepdim: bool = False) -> Any:
+    np = obj_np()
+    a = np.asarray(a, dtype=object)
+    return np.asarray(np.prod(a, axis=dim, keepdims=keepdim), dtype=object)
+
+
+op("prod", "a", "dim=None, keepdim=False", torch=_prod_torch, method=True, positional_params=("dim",),
+   rules={"a": _prod_rule}, shown={"a": "g*(product of the other elements)  (zeros as torch)"}, obj=_obj_prod,
+   linear=NONLINEAR, doc="product of elements (over dim); the gradient is safe at zeros",
+   kinks=(Kink("one zero: only it gets a nonzero gradient", {"a": "[[1, 0, 3], [2, 2, 2]]"}),
+          Kink("two zeros: all gradient 0", {"a": "[[0, 0, 3], [2, 0, 2]]"}),
+          Kink("zeros along dim", {"a": "[[0, 0, 3], [2, 0, 2]]"}, sample=1)),
+   samples=(sample("a.prod()", lambda a: a.prod(), a=In(2, 3)),
+            sample("torch.prod(a, 1)", lambda a: torch.prod(a, 1), a=In(2, 3)),
+            sample("a.prod(0, keepdim=True)", lambda a: a.prod(0, keepdim=True), a=In(2, 3, 2))))
+
+
+def _correction(p: dict[str, Any]) -> Any:
+    if p.get("correction") is not None:
+        return p["correction"]
+    return 0 if p.get("unbiased") is False else 1
+
+
+def _moment_torch(fn: Callable[..., Any]) -> Callable[..., Any]:
+    def apply(a: Any, dim: Any = None, unbiased: Any = None, keepdim: bool = False, correction: Any = None) -> Any:
+        return fn(as_tensor(a), dim=dim, correction=_correction({"unbiased": unbiased, "correction": correction}),
+                  keepdim=keepdim)
+
+    return apply
+
+
+def _centered(c: RuleContext) -> str:
+    dims = c.reduced_dims()
+    mean = "a.mean()" if dims is None else f"a.mean({tuple(dims)}, keepdim=True)"
+    return f"(a - {mean})"
+
+
+def _var_rule(c: RuleContext) -> str:
+    return f"2*g{c.unsqueeze()}*{_centered(c)}/{c.count() - _correction(c.params)}"
+
+
+def _std_rule(c: RuleContext) -> str:
+    u = c.unsqueeze()
+    return f"g{u}*{_centered(c)}/({c.count() - _correction(c.params)}*out{u})"
+
+
+_MOMENT = "dim=None, unbiased=None, keepdim=False, correction=None"
+for _name, _fn, _rule, _shown in (("var", torch.var, _var_rule, "2*g*(a - a.mean(dim))/(N - correction)"),
+                                  ("std", torch.std, _std_rule, "g*(a - a.mean(dim))/((N - correction)*out)")):
+    op(_name, "a", _MOMENT, torch=_moment_torch(_fn), method=True, positional_params=("dim", "unbiased", "keepdim"),
+       rules={"a": _rule}, shown={"a": _shown}, linear=NONLINEAR,
+       doc=f"{'variance' if _name == 'var' else 'standard deviation'} (over dim; correction=1 unless unbiased=False "
+           "or correction=)",
+       samples=(sample(f"a.{_name}()", lambda a, f=_fn: f(a), a=In(2, 3)),
+                sample(f"a.{_name}(0, keepdim=True, unbiased=False)", lambda a, f=_fn: f(a, 0, keepdim=True, unbiased=False),
+                       a=In(2, 3)),
+                sample(f"torch.{_name}(a, dim=(0, 2), correction=2)", lambda a, f=_fn: f(a, dim=(0, 2), correction=2),
+                       a=In(2, 3, 2))))
+    pair = torch.var_mean if _name == "var" else torch.std_mean
+    owner = f"{_name}_mean"
+    op(owner, "a", _MOMENT, method=False, outputs=Outputs(ops=(f"{owner}_{_name}", f"{owner}_mean")),
+       torch=_moment_torch(pair), shown={"a": f"[0]: {_shown}; [1]: g*ones_like(a)/N"},
+       doc=f"({_name}, mean) in one call → two outputs, [0] and [1]")
+    op(f"{owner}_{_name}", "a", _MOMENT, output_of=owner, user=False, torch=lambda *a, f=_moment_torch(pair), **k: f(*a, **k)[0],
+       rules={"a": _rule}, shown={"a": _shown}, linear=NONLINEAR, doc=f"{owner}(...)[0]",
+       samples=(sample(f"v, m = torch.{owner}(a, 1); v * m", lambda a, f=pair: f(a, 1)[0] * f(a, 1)[1], a=In(2, 3)),))
+    op(f"{owner}_mean", "a", _MOMENT, output_of=owner, user=False, torch=lambda *a, f=_moment_torch(pair), **k: f(*a, **k)[1],
+       rules={"a": lambda c: f"g{c.unsqueeze()}*ones_like(a)/{c.count()}"}, shown={"a": "g*ones_like(a)/N"},
+       linear=NONLINEAR, doc=f"{owner}(...)[1]",
+       samples=(sample(f"torch.{owner}(a, 0, keepdim=True)[1]", lambda a, f=pair: f(a, 0, keepdim=True)[1],
+                       a=In(2, 3)),))
+
+
+def _reverse_cumsum(x: str, d: int) -> str:
+    """sum over k >= i along d, without flip: total - cumsum + self."""
+    return f"({x}.sum({d}, keepdim=True) - {x}.cumsum({d}) + {x})"
+
+
+def _dim(c: RuleContext) -> int:
+    return c.params["dim"] % max(c.ndim("a"), 1)
+
+
+def _pair_masks(c: RuleContext, d: int) -> tuple[str, str, str]:
+    """EXPR for i (dim d) and k (dim d + 1) positions along dim d, and the i == k mask, as broadcastable tensors."""
+    n, nd = c.shapes["a"][d], c.ndim("a")
+    tail = (1,) * (nd - 1 - d)
+    i = f"arange({n}).reshape({(n, 1) + tail})"
+    k = f"arange({n}).reshape({(1, n) + tail})"
+    return i, k, f"eye({n}).reshape({(n, n) + tail})"
+
+
+def _cumprod_rule(c: RuleContext) -> str:
+    """sum over k >= i of g_k * prod_{j <= k, j != i} a_j: no division, so zeros are fine (as torch)."""
+    d = _dim(c)
+    i, k, eye = _pair_masks(c, d)
+    return f"(where({i} <= {k}, g.unsqueeze({d}), 0)*where({eye} > 0, 1, a.unsqueeze({d})).cumprod({d + 1})).sum({d + 1})"
+
+
+def _logcumsumexp_rule(c: RuleContext) -> str:
+    """sum over k >= i of g_k * exp(a_i - out_k) (stable: each exponent is <= 0)."""
+    d = _dim(c)
+    i, k, _ = _pair_masks(c, d)
+    return f"where({i} <= {k}, g.unsqueeze({d})*exp(a.unsqueeze({d + 1}) - out.unsqueeze({d})), 0).sum({d + 1})"
+
+
+def _obj_cumsum(a: Any, dim: int) -> Any:
+    return obj_np().cumsum(obj_np().asarray(a, dtype=object), axis=dim)
+
+
+def _obj_cumprod(a: Any, dim: int) -> Any:
+    return obj_np().cumprod(obj_np().asarray(a, dtype=object), axis=dim)
+
+
+op("cumsum", "a", "dim", torch=lambda a, dim: torch.cumsum(as_tensor(a), dim), method=True, positional_params=("dim",),
+   rules={"a": lambda c: _reverse_cumsum("g", _dim(c))}, shown={"a": "g.sum(dim, keepdim=True) - g.cumsum(dim) + g"},
+   obj=_obj_cumsum, linear=Linear("a", batch="dims", dims=("dim",)), doc="running sum along dim",
+   samples=(sample("a.cumsum(1)", lambda a: a.cumsum(1), a=In(2, 3)),
+            sample("torch.cumsum(a, dim=0) * a", lambda a: torch.cumsum(a, dim=0) * a, a=In(3, 2))))
+op("cumprod", "a", "dim", torch=lambda a, dim: torch.cumprod(as_tensor(a), dim), method=True, positional_params=("dim",),
+   rules={"a": _cumprod_rule}, shown={"a": "sum over k >= i of g_k * prod(a_j, j <= k, j != i)"}, obj=_obj_cumprod,
+   linear=NONLINEAR, doc="running product along dim (gradient safe at zeros)",
+   kinks=(Kink("zeros: no division by a", {"a": "[[1, 0, 3], [0, 0, 2]]"}),),
+   samples=(sample("a.cumprod(1)", lambda a: a.cumprod(1), a=In(2, 3)),
+            sample("torch.cumprod(a, 0)", lambda a: torch.cumprod(a, 0), a=In(3, 2))))
+op("logcumsumexp", "a", "dim", torch=lambda a, dim: torch.logcumsumexp(as_tensor(a), dim), method=True,
+   positional_params=("dim",), rules={"a": _logcumsumexp_rule}, shown={"a": "sum over k >= i of g_k*exp(a_i - out_k)"},
+   linear=NONLINEAR, doc="log of the running sum of exp along dim",
+   samples=(sample("a.logcumsumexp(1)", lambda a: a.logcumsumexp(1), a=In(2, 3)),))

@@ -11,6 +11,8 @@ from typing import Any, Callable, Union
 
 import torch
 
+from ..ir import resolve_slots
+
 REQUIRED = object()  # marks a static parameter without a default
 
 Shape = tuple[int, ...]
@@ -205,6 +207,7 @@ class OpSpec:
     always_printed: tuple[str, ...] = ()  # params printed even at their default value
     constructor: bool = False  # builds a constant tensor from params alone
     user: bool = True  # callable from EXPR by name (internal ops are not)
+    size_valued: bool = False  # gives a Python int from shapes (x.size(0), len(x)): usable as a static param
     printable: bool = True  # has an EXPR spelling (index_grad has none: formulas using it go per element)
     infix: str | None = None  # printed as ``a + b``
     fill: int | None = None  # a constant of its argument's shape filled with this (ones_like: 1)
@@ -265,8 +268,9 @@ def sympy_function(name: str) -> Callable[..., Any]:
 
 
 REGISTRY: dict[str, OpSpec] = {}
-ALIASES = {"maximum": "max", "minimum": "min", "true_divide": "div", "multiply": "mul", "subtract": "sub",
-           "divide": "div", "negative": "neg", "absolute": "abs", "concat": "cat", "concatenate": "cat"}
+ALIASES = {"clip": "clamp", "vector_norm": "norm", "true_divide": "div", "multiply": "mul", "subtract": "sub",
+           "divide": "div", "negative": "neg", "absolute": "abs", "concat": "cat", "concatenate": "cat",
+           "swapaxes": "transpose", "swapdims": "transpose"}
 
 
 def op(name: str, tensor_args: str, params: str = "", **kw: Any) -> OpSpec:
@@ -279,9 +283,24 @@ def op(name: str, tensor_args: str, params: str = "", **kw: Any) -> OpSpec:
                   params=tuple(parsed), **kw)
     if spec.elementwise and spec.predict is None:
         spec.predict = broadcast_predict
+    spec.torch, spec.obj = with_slots(spec.torch), with_slots(spec.obj)
     assert name not in REGISTRY, f"op {name} registered twice"
     REGISTRY[name] = spec
     return spec
+
+
+def with_slots(fn: Callable[..., Any] | None) -> Callable[..., Any] | None:
+    """An implementation that accepts computed params (:class:`~gradexplain.ir.Slot`): sizes and index
+    tensors are filled in from the trailing arguments before ``fn`` runs."""
+    if fn is None:
+        return None
+
+    def call(*args: Any, **params: Any) -> Any:
+        own, filled = resolve_slots(args, params)
+        return fn(*own, **filled)
+
+    call.__wrapped__ = fn  # type: ignore[attr-defined]
+    return call
 
 
 def _literal(text: str) -> Any:
