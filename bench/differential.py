@@ -126,7 +126,9 @@ def call_text(rng: random.Random, spec: Any, operands: list[str]) -> str | None:
             args.append("-1")
         elif p not in defaults:
             return None  # a required parameter this generator cannot invent
-    return f"{spec.name}({', '.join(args)})"
+    text = f"{spec.name}({', '.join(args)})"
+    # an op that can return several tensors (cummin(x, 0) -> values, indices): take the first, as a user does
+    return f"{text}[0]" if spec.outputs is not None else text
 
 
 def program(rng: random.Random) -> tuple[str, dict[str, str]]:

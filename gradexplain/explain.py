@@ -67,8 +67,9 @@ def _explain(opts: EvalOptions) -> Report:
         report.agree = all_agree([report.agree, *flags])
     if stage.show_jacobian():
         report.jacobian = jacobians(stage)
-        if any(e.agree is False for e in report.jacobian.values()):  # a Jacobian shown beside the gradients
-            report.agree = False  # that disagrees is a disagreement; one SymPy could not write is no verdict
+        if opts.jacobian and any(e.agree is False for e in report.jacobian.values()):
+            report.agree = False  # an asked-for Jacobian that disagrees is a disagreement (the one shown beside a
+            # vJp is written per element by SymPy, which cannot follow torch's conventions at kinks: 0**0)
     expectations(stage)
     report.notes.extend(stage.run.notes)
     if opts.train is not None:

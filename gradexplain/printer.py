@@ -61,6 +61,11 @@ class Printer:
             return f"({s})"
         return s
 
+    def _receiver(self, node: Node) -> str:
+        """The text before ``.method(...)``: a number in parentheses (``1.sum()`` would not parse)."""
+        receiver = self._wrap(node, PREC_POSTFIX)
+        return f"({receiver})" if isinstance(node, Const) and not receiver.startswith("(") else receiver
+
     def _p(self, node: Node) -> tuple[str, int]:
         if id(node) in self.names:
             return self.names[id(node)], PREC_ATOM
@@ -115,7 +120,7 @@ class Printer:
             texts = [self.text(v) if isinstance(v, Node) else param_text(v) for n in spec.call_order
                      if (v := values.get(n)) is not None or n in values]
             if spec.method:
-                return f"{self._wrap(args[0], PREC_POSTFIX)}.{op}({', '.join(texts[1:])})", PREC_POSTFIX
+                return f"{self._receiver(args[0])}.{op}({', '.join(texts[1:])})", PREC_POSTFIX
             return f"{op}({', '.join(texts)})", PREC_POSTFIX
         arg_texts = [self.text(a) for a in args]
         first = spec.param_names[0] if spec.param_names else None
@@ -139,10 +144,7 @@ class Printer:
             elif value != spec.param_defaults.get(name, object()) or name in spec.always_printed:
                 arg_texts.append(f"{name}={param_text(value)}")
         if spec.method and args and not spec.variadic:
-            receiver = self._wrap(args[0], PREC_POSTFIX)
-            if isinstance(args[0], Const) and not receiver.startswith("("):
-                receiver = f"({receiver})"  # 1.sum() would not parse
-            return f"{receiver}.{op}({', '.join(arg_texts[1:])})", PREC_POSTFIX
+            return f"{self._receiver(args[0])}.{op}({', '.join(arg_texts[1:])})", PREC_POSTFIX
         return f"{op}({', '.join(arg_texts)})", PREC_ATOM
 
 

@@ -292,10 +292,9 @@ class FromSympy:
 
     def number(self, e: sympy.Expr) -> Node:
         if e.is_Integer:
-            return Const(int(e)) if abs(int(e)) < 2 ** 62 else Const(float(e))  # torch's int64
-        if e.is_Rational:  # a float constant's exact value (a rule's 0.3989...) stays a float: torch wants int64
-            small = max(abs(int(e.p)), int(e.q)) < 2 ** 53
-            return Const(Fraction(int(e.p), int(e.q))) if small else Const(float(e))
+            return Const(int(e))  # exact at any size: torch gets a float where it runs (bignum)
+        if e.is_Rational:
+            return Const(Fraction(int(e.p), int(e.q)))
         if e in (sympy.oo, sympy.zoo):
             return Const(math.inf)
         if e == -sympy.oo:

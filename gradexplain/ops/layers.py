@@ -58,8 +58,8 @@ for _n in (1, 2, 3):
 
 def _embedding_backward(g: Any, input: Any, num_weights: int = 0, padding_idx: Any = None) -> torch.Tensor:
     g = as_tensor(g)
-    out = torch.zeros((num_weights, g.shape[-1]), dtype=g.dtype).index_add(0, input.reshape(-1),
-                                                                            g.reshape(-1, g.shape[-1]))
+    rows = g if g.dim() == 2 else g.reshape(-1, g.shape[-1])  # no view node when g is already rows
+    out = torch.zeros((num_weights, g.shape[-1]), dtype=g.dtype).index_add(0, input.reshape(-1), rows)
     if padding_idx is not None:
         out = out * (torch.arange(num_weights) != padding_idx % num_weights).unsqueeze(1).to(g.dtype)
     return out
