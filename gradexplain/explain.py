@@ -18,6 +18,7 @@ from .hessian import second_order
 from .limits import Limits, run_budget
 from .numeric import attach_numeric, numeric_gradients
 from .options import EvalOptions
+from .program import gradient_programs
 from .report import GradEntry, JacobianEntry, Report, Symbolic
 from .symbolic import NoClosedForm, SymbolicTimeout, budget, exact_value, gradients, jacobian_text
 from .torch_report import (TORCH_ONLY, TorchStage, differentiable, note_jacobian_instead, run_torch,
@@ -87,10 +88,13 @@ def gradient_entries(stage: TorchStage) -> dict[str, GradEntry]:
     entries: dict[str, GradEntry] = {}
     reason = None if opts.symbolic else TORCH_ONLY
     symbolic: dict[str, Any] = {}
+    programs: dict[str, str | None] = {}
     try:
         with budget(opts.limits.symbolic_timeout):
+            adjoints: dict[int, Any] = {}
             symbolic = gradients(stage.program.output_node, stage.seed_node, wrt, stage.shapes, {n: tuple(t.shape) for n, t in leaves.items()},
-                                 opts.limits) if opts.symbolic else {}
+                                 opts.limits, adjoints) if opts.symbolic else {}
+            programs = gradient_programs(stage.program, symbolic, adjoints, stage.shapes)
     except SymbolicTimeout as e:
         reason = f"symbolic: skipped — {e}"
     except (NoClosedForm, NotImplementedError) as e:
@@ -102,7 +106,7 @@ def gradient_entries(stage: TorchStage) -> dict[str, GradEntry]:
             entries[name] = GradEntry(grad, None, None, None, reason=reason or "symbolic: not available")
             continue
         value = evaluate(sg.expr, leaves, opts.limits).to(leaves[name].dtype) if sg.expr is not None else None
-        sym = Symbolic(sg.text, value, note=sg.note)
+        sym = Symbolic(sg.text, value, note=sg.note, program=programs.get(name))
         note = None
         if grad is None:
             note = (f"{name} requires grad but the output does not depend on it, so PyTorch leaves {name}.grad "

@@ -65,6 +65,7 @@ class Symbolic:
     value: Any | None
     exact: Any | None = None  # exact values (Fractions) when inputs were exact and small
     note: str | None = None
+    program: str | None = None  # the gradient as let-bindings in the user's names (EXPR, "; "-separated)
 
 
 @dataclass
