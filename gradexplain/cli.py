@@ -133,11 +133,11 @@ def resolve_format(fmt: str, as_json: bool) -> str:
     return resolve(fmt, as_json)
 
 
-def emit(result: Any, fmt: str) -> None:
+def emit(result: Any, fmt: str, brief: bool = False) -> None:
     """Write a Report (or a check result) in the chosen format to stdout."""
     from .render.output import emit as write  # heavy
 
-    write(result, fmt)
+    write(result, fmt, brief)
 
 
 @app.command("eval", help=EVAL_HELP, context_settings={"allow_interspersed_args": True})
@@ -145,6 +145,7 @@ def eval_command(
     args: List[str] = typer.Argument(..., metavar="EXPR [NAME=VALUE]...", help="The expression, then its inputs."),
     as_json: bool = typer.Option(False, "--json", help="One JSON document (schema gradexplain/1) on stdout."),
     fmt: str = typer.Option("text", "--format", help="text | json | markdown | latex"),
+    brief: bool = typer.Option(False, "--brief", help="Only the answer: one line per input (torch, formula, ✓)."),
     grad_output: Optional[str] = typer.Option(None, "--grad-output", "-g", metavar="V",
                                               help="backward()'s gradient for a non-scalar output (vJp)."),
     jacobian: bool = typer.Option(False, "--jacobian", help="Also show the full Jacobian."),
@@ -196,7 +197,7 @@ def eval_command(
                            train=train_options(step, lr, steps, momentum, nesterov, betas, eps, weight_decay,
                                                no_zero_grad, schedule))
         report = explain(opts)
-        emit(report, chosen)
+        emit(report, chosen, brief)
         return report.exit_code
 
     guarded(body, debug)

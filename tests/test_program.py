@@ -69,3 +69,29 @@ def test_reassigned_names_are_not_reused():
     assert len(names) == len(set(names)), program
     back = run_cli("eval", program, "x=1,2", "W=[[0.1,0.2],[0.3,0.4]]", "--json").json()
     assert torch.allclose(torch.tensor(back["output"]["value"]), torch.tensor(doc["grads"]["x"]["torch"]))
+
+
+def test_brief_prints_the_answer_only():
+    r = run_cli("eval", "2*dot(x,x)", "x=1,2,3", "--brief")
+    lines = r.stdout.strip().splitlines()
+    assert r.code == 0 and len(lines) <= 3
+    assert "x.grad" in lines[0] and "[4, 8, 12]" in lines[0] and "4*x" in lines[0] and "✓" in lines[0]
+
+
+def test_default_text_opens_with_the_answer_and_the_layout_convention():
+    r = run_cli("eval", "2*dot(x,x)", "x=1,2,3")
+    head = r.stdout.splitlines()[:5]
+    assert any("x.grad" in l and "[4, 8, 12]" in l and "4*x" in l for l in head), head
+    assert r.stdout.count("a gradient has the shape of its input") == 1
+
+
+def test_brief_vjp_line_spells_v_times_j():
+    r = run_cli("eval", "b = zeros(1,2); b[0,0] = a[0,0]**2 + a[0,1]; b[0,1] = a[0,1]**3 + a[0,0]; 2*b",
+                "a=[[2,4]]", "-g", "[[1,2]]", "--brief")
+    assert "a.grad = vᵀ·J = [[1, 2]] · [[8, 2], [2, 96]] = [[12, 194]]" in r.stdout
+
+
+def test_text_view_prints_the_program_in_numbered_lines():
+    expr, values = chain(4)
+    out = run_cli("eval", expr, *values, "--no-numeric").stdout
+    assert "  1  h1 = tanh(W1 @ x + b1)" in out and "∂/∂x = W1.T @ (g_h1*(1 - h1**2))" in out
