@@ -97,6 +97,9 @@ class ExpectResult:
     message: str
     proved: bool | None = None  # formula: True proved, None could not decide, False wrong
     outcome: str = ""  # holds | proved | unproved | wrong | wrong-shape | transposed | not-general (expect.OUTCOMES)
+    correct: str | None = None  # a failed claim: the right formula (SymPy's), or the right value
+    difference: str | None = None  # claim − derivative, simplified (a formula) or its value
+    diagnosis: str | None = None  # what the mistake looks like: a constant factor, the sign, a transpose, ...
 
 
 @dataclass

@@ -216,7 +216,7 @@ def report_renderables(report: Report) -> list[Any]:
 def print_report(report: Report, console: Console | None = None, brief: bool = False) -> None:
     """The whole explanation, the answer first; ``brief``: only the answer lines (``--brief``)."""
     console = console or make_console()
-    items = answer_lines(report) if brief else report_renderables(report)
+    items = answer_lines(report) + expectations(report) if brief else report_renderables(report)
     if brief and not items:
         items = [Text(f"{report.output.name} = {fmt_value(report.output.value)}")]
     for item in items:
