@@ -162,3 +162,9 @@ def test_rule_variables_never_read_as_the_users_names():
     assert selects and all("#" in line for line in selects)  # repeated nodes are told apart
     c = run_cli("eval", "x*d", "x=1,2", "d=3,4", "--const", "d").stdout
     assert "x = d" not in c and "d (as other): needs no gradient" in c
+
+
+def test_symbolic_jacobian_prints_as_a_matrix():
+    out = run_cli("eval", "sin(x)*x", "x=1,2").stdout
+    assert "stack([stack(" not in out and "stack([" not in out
+    assert "x[0]*cos(x[0]) + sin(x[0])" in out

@@ -17,7 +17,11 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
+from ..errors import GradexplainError
 from ..format import fmt_value, number
+from ..formula import read_formula
+from ..ir import Call
+from ..printer import to_text
 from ..report import GraphEntry, Report
 
 TREE_MAX = 60  # graph nodes drawn; more are cut with a note
@@ -253,6 +257,36 @@ def jacobian_matrix(report: Report, name: str, jac: Any, title: str) -> Table | 
     return table
 
 
+def stacked_entries(node: Any) -> list[Any]:
+    """The scalar formulas of a nested ``stack([...])``, in row-major order."""
+    if isinstance(node, Call) and node.op == "stack" and not node.params:
+        return [e for arg in node.args for e in stacked_entries(arg)]
+    return [node]
+
+
+def formula_matrix(report: Report, name: str, text: str) -> Table | None:
+    """SymPy's per-element Jacobian as a matrix of formulas (a row per output entry), not nested
+    ``stack([stack(...`` text; None when it does not have that form or is too big to draw."""
+    out_labels = _index_labels(report.output.name, report.output.shape)
+    in_labels = _index_labels(name, report.inputs[name].shape)
+    if len(out_labels) * len(in_labels) > JAC_CELLS:
+        return None
+    try:
+        entries = stacked_entries(read_formula(text))
+    except GradexplainError:
+        return None
+    if len(entries) != len(out_labels) * len(in_labels) or len(entries) < 2:
+        return None
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False)
+    table.add_column("SymPy")
+    for label in in_labels:
+        table.add_column(f"∂/∂{label}", justify="right", overflow="fold")
+    for r, label in enumerate(out_labels):
+        row = entries[r * len(in_labels):(r + 1) * len(in_labels)]
+        table.add_row(label, *(escape(to_text(e)) for e in row))
+    return table
+
+
 def jacobian_section(report: Report) -> Group | None:
     if not report.jacobian:
         return None
@@ -265,7 +299,8 @@ def jacobian_section(report: Report) -> Group | None:
             parts.append(jacobian_matrix(report, name, j.torch, "torch"))
         sym = j.symbolic
         if sym is not None and sym.expr:
-            parts.append(Text(f"symbolic (SymPy): {escape(sym.expr)}"))
+            grid = formula_matrix(report, name, sym.expr)
+            parts.append(grid if grid is not None else Text(f"symbolic (SymPy): {escape(sym.expr)}"))
             if sym.value is not None:
                 parts.append(jacobian_matrix(report, name, sym.value, "SymPy value"))
         elif j.reason:
