@@ -495,12 +495,29 @@ class Simplifier:
             return Call("full_like", (witness, node))
         return Call("mul", (node, Call("ones_like", (witness,))))
 
+    def one_hot_pick(self, node: Call) -> Node | None:
+        """The gradient of picking one component of a vector (``p[2]``) in closed form:
+        ``g*one_hot(tensor(2), n)``, instead of an index-gradient that only goes per element."""
+        if node.op != "index_grad":
+            return None
+        key = node.params.get("key")
+        shape = self.shapes.shape(node.args[1])
+        if len(shape) != 1 or not isinstance(key, tuple) or len(key) != 1 or type(key[0]) is not int \
+                or self.shapes.shape(node.args[0]) != ():
+            return None
+        k = key[0] % shape[0]
+        return Call("mul", (node.args[0], Call("one_hot", (Call("tensor", (), {"data": k}),),
+                                               {"num_classes": shape[0]})))
+
     def rewrite(self, node: Call) -> Node:
         """Shape-aware rewrites SymPy cannot see."""
         if node.op in ("sum", "mean") and node.args and self.shapes.shape(node) == self.shapes.shape(node.args[0]) \
                 and node.params.get("dim") is not None:
             return node.args[0]  # an un-broadcast that sums over nothing
         first = node.args[0] if node.args else None
+        picked = self.one_hot_pick(node)
+        if picked is not None:
+            return picked
         if node.op == "t" and isinstance(first, Call) and first.op == "t":
             return first.args[0]
         if node.op == "index" and isinstance(first, Call) and first.op in SHAPE_ONLY:

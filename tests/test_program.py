@@ -95,3 +95,13 @@ def test_text_view_prints_the_program_in_numbered_lines():
     expr, values = chain(4)
     out = run_cli("eval", expr, *values, "--no-numeric").stdout
     assert "  1  h1 = tanh(W1 @ x + b1)" in out and "∂/∂x = W1.T @ (g_h1*(1 - h1**2))" in out
+
+
+def test_component_pick_keeps_a_closed_form():
+    doc = run_cli("eval", "--json", "--", "-log(softmax(z, dim=0)[2])", "z=1,2,3").json()
+    sym = doc["grads"]["z"]["symbolic"]
+    assert "one_hot(" in sym["expr"] and "stack(" not in sym["expr"] and sym["note"] is None
+    z = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64, requires_grad=True)
+    (-torch.log(torch.softmax(z, 0)[2])).backward()
+    back = run_cli("eval", "--json", "--const", "z", "--", sym["expr"], "z=1,2,3").json()
+    assert torch.allclose(torch.tensor(back["output"]["value"], dtype=torch.float64), z.grad)
