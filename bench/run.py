@@ -91,6 +91,40 @@ print(time.perf_counter() - t0)
     return time.perf_counter() - start
 
 
+CHAIN_W = [[0.5, -0.2, 0.1], [0.3, 0.4, -0.6], [0.2, 0.1, 0.3]]
+
+
+def deep_chain(k: int) -> tuple[float, int, bool]:
+    """``h1 = tanh(W1 @ x + b1); …; hK = …; (hK*hK).sum()``: seconds of symbolic derivation (reverse
+    mode, simplification, let-form program, in-process) and the length of ∂/∂x's ``symbolic.program``,
+    and whether that program read back gives torch's gradient."""
+    sys.path.insert(0, str(ROOT))
+    import torch
+
+    from gradexplain.autograd import run_program
+    from gradexplain.formula import formula_limits
+    from gradexplain.options import EvalOptions
+    from gradexplain.parse import parse_program
+    from gradexplain.program import gradient_programs
+    from gradexplain.symbolic import gradients
+    from gradexplain.torch_report import run_torch
+
+    stmts = ["h1 = tanh(W1 @ x + b1)"] + [f"h{i} = tanh(W{i} @ h{i - 1} + b{i})" for i in range(2, k + 1)]
+    values = ["x=[0.1,0.2,-0.3]"] + [f"W{i}={CHAIN_W}" for i in range(1, k + 1)] + \
+        [f"b{i}=[0.1,0,-0.1]" for i in range(1, k + 1)]
+    stage = run_torch(EvalOptions(expr="; ".join(stmts + [f"(h{k}*h{k}).sum()"]), values=values, numeric=False))
+    shapes = {n: tuple(t.shape) for n, t in stage.leaves.items()}
+    start = time.perf_counter()
+    adjoints: dict = {}
+    grads = gradients(stage.program.output_node, stage.seed_node, stage.wrt, stage.shapes, shapes,
+                      stage.opts.limits, adjoints)
+    program = gradient_programs(stage.program, grads, adjoints, stage.shapes)["x"]
+    seconds = time.perf_counter() - start
+    back = parse_program(program, formula_limits())
+    value = run_program(back, {n: t.detach() for n, t in stage.leaves.items()}, formula_limits())[back.output]
+    return seconds, len(program), bool(torch.allclose(value, stage.run.grads["x"]))
+
+
 def table(repeat: int) -> tuple[str, bool]:
     rows: list[tuple[str, str, str, bool]] = []
 
@@ -139,6 +173,17 @@ def table(repeat: int) -> tuple[str, bool]:
 
     lines = run(GX + ["eval", "2*dot(x,x)", "x=randn(1000000)"])[2].count("\n")
     rows.append(("text output at 10^6 elements", f"{lines} lines", "≤ 200 lines", lines <= 200))
+
+    chain = {k: min((deep_chain(k) for _ in range(repeat)), key=lambda r: r[0]) for k in (8, 16, 32, 64)}
+    ks = sorted(chain)
+    time_growth = max(chain[b][0] / chain[a][0] for a, b in zip(ks, ks[1:]))
+    length_growth = max(chain[b][1] / chain[a][1] for a, b in zip(ks, ks[1:]))
+    round_trip = all(r[2] for r in chain.values())
+    rows.append(("tanh chain K = 8/16/32/64: ∂/∂x `symbolic.program` length, symbolic time",
+                 " / ".join(f"{chain[k][1]} chars, {chain[k][0]:.2f} s" for k in ks)
+                 + f"; per doubling ≤ {length_growth:.2f} × length, ≤ {time_growth:.2f} × time"
+                 + ("" if round_trip else "; round trip FAILED"),
+                 "≤ 2.2 × length, ≤ 2.5 × time, round trip", length_growth <= 2.2 and time_growth <= 2.5 and round_trip))
 
     floor = statistics.median(run(FLOOR)[0] for _ in range(repeat))
     head = (f"Measured {time.strftime('%Y-%m-%d')} on {platform.machine()}, {os.cpu_count()} cores, Python "

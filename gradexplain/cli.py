@@ -165,11 +165,11 @@ def resolve_format(fmt: str, as_json: bool) -> str:
     return resolve(fmt, as_json)
 
 
-def emit(result: Any, fmt: str) -> None:
+def emit(result: Any, fmt: str, brief: bool = False) -> None:
     """Write a Report (or a check result) in the chosen format to stdout."""
     from .render.output import emit as write  # heavy
 
-    write(result, fmt)
+    write(result, fmt, brief)
 
 
 @app.command("eval", help=EVAL_HELP, context_settings={"allow_interspersed_args": True})
@@ -181,6 +181,7 @@ def eval_command(
     batch: Optional[str] = typer.Option(None, "--batch", metavar="FILE|-",
                                         help='Many problems in one process: JSON lines {"expr": ..., "inputs": '
                                         '{...}, "options": [...]} in, one JSON line each out.'),
+    brief: bool = typer.Option(False, "--brief", help="Only the answer: one line per input (torch, formula, ✓)."),
     grad_output: Optional[str] = typer.Option(None, "--grad-output", "-g", metavar="V",
                                               help="backward()'s gradient for a non-scalar output (vJp)."),
     jacobian: bool = typer.Option(False, "--jacobian", help="Also show the full Jacobian."),
@@ -227,7 +228,7 @@ def eval_command(
             return run_batch_command(batch, params)
         opts, chosen = eval_options(params)
         report = explain(opts)
-        emit(report, chosen)
+        emit(report, chosen, brief)
         return report.exit_code
 
     guarded(body, debug, json_errors=as_json or fmt.lower() == "json" or batch is not None)

@@ -52,7 +52,7 @@ class Evaluator:
         self.alive: list[Node] = []  # memo keys are ids: keep their nodes alive so ids are not reused
 
     def __call__(self, root: Node) -> Any:
-        for node in walk(root):
+        for node in walk(root, done=self.memo):
             if id(node) not in self.memo:
                 self.memo[id(node)] = value = self._eval(node)
                 self.alive.append(node)
@@ -147,6 +147,10 @@ class Shapes:
     def value(self, node: Node) -> Any:
         with torch.no_grad():
             return self.evaluator(node)
+
+    def bind(self, name: str, node: Node) -> None:
+        """Let ``Input(name)`` stand for ``node``'s value (a let-binding of a gradient program)."""
+        self.evaluator.inputs[name] = self.value(node)
 
     def shape(self, node: Node) -> tuple[int, ...]:
         v = self.value(node)

@@ -29,6 +29,7 @@ from .formula import read_formula
 from .ir import Call, Const, Node, Program, inputs_of
 from .limits import Limits
 from .parse import parse_expression
+from .printer import to_text
 from .report import ExpectResult, Report
 from .symbolic import NoClosedForm, ObjEvaluator, Simplifier, SymbolicTimeout, budget, element_symbols
 from .values import parse_value
@@ -106,8 +107,11 @@ def check_expectation(name: str, claim: str, report: Report, program: Program, l
     def result(outcome: str, message: str) -> ExpectResult:
         assert outcome in OUTCOMES, outcome
         proved = True if outcome == "proved" else (None if outcome in PASSING else False)
-        return ExpectResult(name, claim, kind, outcome in PASSING, message,
-                            proved if kind == "formula" else None, outcome)
+        done = ExpectResult(name, claim, kind, outcome in PASSING, message, proved if kind == "formula" else None,
+                            outcome)
+        if not done.passed:
+            teach(done, expected, actual, node, report, shapes, tol)
+        return done
 
     if isinstance(expected, str):
         return result("wrong-shape", f"{name}: expected {claim}, which cannot be evaluated at these inputs: {expected}")
@@ -125,6 +129,69 @@ def check_expectation(name: str, claim: str, report: Report, program: Program, l
         return result("holds", f"{name}: {short(expected)} holds")
     outcome, detail = prove(node, report, program, name, shapes, leaves, limits, tol)
     return result(outcome, f"{name}: {claim} {detail}")
+
+
+def teach(result: ExpectResult, expected: torch.Tensor | str, actual: torch.Tensor, claim: Node | None,
+          report: Report, shapes: Shapes, tol: float) -> None:
+    """A wrong answer gets the right one, the difference ``claim − derivative`` and, where one fits, a
+    diagnosis of the mistake; the message says all three."""
+    derivative = derivative_formula(report, result.name)
+    entry = report.grads.get(result.name)
+    result.correct = entry.symbolic.expr if entry is not None and entry.symbolic is not None and \
+        entry.symbolic.expr else short(actual)
+    if claim is not None and derivative is not None:
+        try:
+            result.difference = to_text(Simplifier(shapes)(Call("sub", (claim, derivative))))
+        except (GradexplainError, ArithmeticError, TypeError, ValueError, NotImplementedError, RecursionError):
+            result.difference = None
+    elif isinstance(expected, torch.Tensor) and tuple(expected.shape) == tuple(actual.shape):
+        result.difference = short(expected - actual.to(expected.dtype))
+    if isinstance(expected, torch.Tensor):
+        result.diagnosis = diagnose(result, expected, actual, report, tol)
+    extra = [f"the right {'formula' if claim is not None and derivative is not None else 'answer'} is "
+             f"{result.correct}"]
+    if result.difference is not None:
+        extra.append(f"claim − derivative = {result.difference}")
+    if result.diagnosis:
+        extra.append(result.diagnosis)
+    result.message += "; " + "; ".join(extra)
+
+
+def ratio_text(c: float) -> str:
+    f = Fraction(c).limit_denominator(1000)
+    return str(f) if abs(float(f) - c) <= 1e-9 * (1 + abs(c)) else f"{c:.6g}"
+
+
+def diagnose(result: ExpectResult, expected: torch.Tensor, actual: torch.Tensor, report: Report,
+             tol: float) -> str | None:
+    """Name the mistake when the wrong answer has a recognisable relation to the right one."""
+    if result.outcome == "transposed":
+        return ("transposed: the claim is the transpose of the gradient (a gradient has the shape of its input, "
+                f"{list(actual.shape)} here)")
+    if tuple(expected.shape) != tuple(actual.shape):
+        if expected.numel() == 1 or actual.numel() == 1 or expected.dim() != actual.dim():
+            return (f"wrong shape or broadcast: the claim has shape {list(expected.shape)}, the gradient "
+                    f"{list(actual.shape)} (a gradient has the shape of its input)")
+        return None
+    e, a = expected.double().reshape(-1), actual.double().reshape(-1)
+    nonzero = a.abs() > tol
+    if bool(nonzero.any()) and bool((e[~nonzero].abs() <= tol).all()):
+        ratios = e[nonzero] / a[nonzero]
+        c = float(ratios[0])
+        if bool(((ratios - c).abs() <= tol * (1 + abs(c))).all()) and abs(c - 1) > tol:
+            if abs(c + 1) <= tol:
+                return "sign: the claim is the negative of the gradient"
+            sizes = sorted({math.prod(i.shape) for i in report.inputs.values()} - {0, 1})
+            hint = next((f" (mean vs sum: ×1/n with n = {n})" for n in sizes if abs(c * n - 1) <= tol or abs(c - n) <= tol),
+                        "")
+            return f"a factor of {ratio_text(1 / c)} off: the claim is {ratio_text(c)} × the gradient{hint}"
+    for f in report.forward:
+        grad = f.grad
+        if grad is not None and f.name != result.name and tuple(grad.shape) == tuple(expected.shape) and \
+                agrees(grad.to(expected.dtype), expected, tol):
+            return (f"missing chain-rule factor: the claim is the gradient at {f.name} = {f.expr}, not yet "
+                    f"multiplied through {f.name}'s dependence on {result.name}")
+    return None
 
 
 def wrong_shape(head: str, expected: torch.Tensor, actual: torch.Tensor, tol: float) -> tuple[str, str]:

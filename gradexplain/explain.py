@@ -16,11 +16,12 @@ from .errors import GradexplainError, LimitError
 from .execute import Shapes, evaluate
 from .expect import check_expectation
 from .formula import read_formula
-from .ir import Node
+from .ir import Node, Program
 from .hessian import second_order
 from .limits import Limits, run_budget
 from .numeric import attach_numeric, numeric_gradients
 from .options import EvalOptions
+from .program import gradient_programs
 from .report import GradEntry, JacobianEntry, Report, Symbolic
 from .symbolic import NoClosedForm, SymbolicTimeout, budget, exact_value, gradients, jacobian_text
 from .torch_report import (TORCH_ONLY, TorchStage, differentiable, note_jacobian_instead, run_torch,
@@ -88,27 +89,30 @@ def exact_values(report: Report, used: dict[str, Value], limits: Limits) -> None
                 entry.symbolic.exact = None
 
 
-def symbolic_gradients(output_node: Node, seed: Node, wrt: list[str], leaves: dict[str, torch.Tensor],
-                       shapes: Shapes, opts: EvalOptions) -> tuple[dict[str, Any], str | None]:
-    """The closed forms per input (symbolic.SymbolicGradient), or why there are none."""
+def symbolic_gradients(program: Program, seed: Node, wrt: list[str], leaves: dict[str, torch.Tensor],
+                       shapes: Shapes, opts: EvalOptions) -> tuple[dict[str, Any], str | None, dict[str, str | None]]:
+    """The closed forms per input (symbolic.SymbolicGradient) and their let-form programs, or why there
+    are none."""
     if not opts.symbolic:
-        return {}, TORCH_ONLY
+        return {}, TORCH_ONLY, {}
     try:
         with budget(opts.limits.symbolic_timeout):
-            return gradients(output_node, seed, wrt, shapes, {n: tuple(t.shape) for n, t in leaves.items()},
-                             opts.limits), None
+            adjoints: dict[int, Any] = {}
+            formulas = gradients(program.output_node, seed, wrt, shapes, {n: tuple(t.shape) for n, t in leaves.items()},
+                                 opts.limits, adjoints)
+            return formulas, None, gradient_programs(program, formulas, adjoints, shapes)
     except (SymbolicTimeout, NoClosedForm, NotImplementedError) as e:
-        return {}, f"symbolic: skipped — {e}"
+        return {}, f"symbolic: skipped — {e}", {}
 
 
-def gradient_entries(stage: TorchStage,
-                     symbolic: tuple[dict[str, Any], str | None] | None = None) -> dict[str, GradEntry]:
+def gradient_entries(stage: TorchStage, symbolic: tuple[dict[str, Any], str | None, dict[str, str | None]] | None
+                     = None) -> dict[str, GradEntry]:
     """Per input: torch's gradient beside SymPy's formula, evaluated at the inputs and compared
     (``symbolic``: closed forms already derived, e.g. for a training loop's repeated program)."""
     opts, run, leaves, wrt, tol = stage.opts, stage.run, stage.leaves, stage.wrt, stage.tol
     entries: dict[str, GradEntry] = {}
-    formulas, reason = symbolic if symbolic is not None else \
-        symbolic_gradients(stage.program.output_node, stage.seed_node, wrt, leaves, stage.shapes, opts)
+    formulas, reason, programs = symbolic if symbolic is not None else \
+        symbolic_gradients(stage.program, stage.seed_node, wrt, leaves, stage.shapes, opts)
     for name in wrt:
         grad = run.grads.get(name)
         sg = formulas.get(name)
@@ -116,7 +120,7 @@ def gradient_entries(stage: TorchStage,
             entries[name] = GradEntry(grad, None, None, None, reason=reason or "symbolic: not available")
             continue
         value = evaluate(sg.expr, leaves, opts.limits).to(leaves[name].dtype) if sg.expr is not None else None
-        sym = Symbolic(sg.text, value, note=sg.note)
+        sym = Symbolic(sg.text, value, note=sg.note, program=programs.get(name))
         note = None
         if grad is None:
             note = (f"{name} requires grad but the output does not depend on it, so PyTorch leaves {name}.grad "

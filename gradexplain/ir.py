@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, Iterator, Union
+from typing import Any, Container, Iterator, Union
 
 from .bignum import int_text, rational_text
 
@@ -183,10 +183,14 @@ class Program:
         return any(isinstance(n, Call) and n.inplace for n in walk([s.node for s in self.statements]))
 
 
-def walk(roots: Node | list[Node]) -> Iterator[Node]:
-    """Every node reachable from ``roots``, children before parents, each once."""
+def walk(roots: Node | list[Node], done: Container[int] = ()) -> Iterator[Node]:
+    """Every node reachable from ``roots``, children before parents, each once.
+
+    Nodes whose id is in ``done`` (a memo of earlier work) are neither yielded nor entered, so
+    repeated walks over a growing DAG cost only the new part."""
     seen: set[int] = set()
-    stack: list[tuple[Node, bool]] = [(r, False) for r in reversed(roots if isinstance(roots, list) else [roots])]
+    stack: list[tuple[Node, bool]] = [(r, False) for r in reversed(roots if isinstance(roots, list) else [roots])
+                                      if id(r) not in done]
     while stack:
         node, expanded = stack.pop()
         if id(node) in seen:
@@ -196,7 +200,7 @@ def walk(roots: Node | list[Node]) -> Iterator[Node]:
             yield node
             continue
         stack.append((node, True))
-        stack.extend((c, False) for c in reversed(node.children()) if id(c) not in seen)
+        stack.extend((c, False) for c in reversed(node.children()) if id(c) not in seen and id(c) not in done)
 
 
 def inputs_of(root: Node) -> set[str]:

@@ -146,12 +146,12 @@ def _explain_frozen(frozen: Frozen, grad_output: torch.Tensor | None, wrt: list[
     return report
 
 
-_CLOSED_FORMS: dict[tuple, tuple[dict[str, Any], str | None]] = {}
+_CLOSED_FORMS: dict[tuple, tuple[dict[str, Any], str | None, dict[str, str | None]]] = {}
 CLOSED_FORMS_KEPT = 32
 
 
 def _closed_forms(program: Any, seed: Node, wrt: list[str], values: dict[str, torch.Tensor], shapes: Shapes,
-                  opts: EvalOptions) -> tuple[dict[str, Any], str | None]:
+                  opts: EvalOptions) -> tuple[dict[str, Any], str | None, dict[str, str | None]]:
     """SymPy's closed forms, derived once per program: a training loop explained with --all repeats the
     same program (same text, names, shapes and dtypes) with new values, and the formulas do not change."""
     key = (program.text, to_text(seed), tuple(wrt), opts.symbolic,
@@ -159,7 +159,7 @@ def _closed_forms(program: Any, seed: Node, wrt: list[str], values: dict[str, to
     if key not in _CLOSED_FORMS:
         if len(_CLOSED_FORMS) >= CLOSED_FORMS_KEPT:
             _CLOSED_FORMS.pop(next(iter(_CLOSED_FORMS)))
-        _CLOSED_FORMS[key] = symbolic_gradients(program.output_node, seed, wrt, values, shapes, opts)
+        _CLOSED_FORMS[key] = symbolic_gradients(program, seed, wrt, values, shapes, opts)
     return _CLOSED_FORMS[key]
 
 

@@ -69,6 +69,7 @@ class Symbolic:
     value: Any | None
     exact: Any | None = None  # exact values (Fractions) when inputs were exact and small
     note: str | None = None
+    program: str | None = None  # the gradient as let-bindings in the user's names (EXPR, "; "-separated)
 
 
 @dataclass
@@ -100,6 +101,9 @@ class ExpectResult:
     message: str
     proved: bool | None = None  # formula: True proved, None could not decide, False wrong
     outcome: str = ""  # holds | proved | unproved | wrong | wrong-shape | transposed | not-general | disproved (expect.OUTCOMES)
+    correct: str | None = None  # a failed claim: the right formula (SymPy's), or the right value
+    difference: str | None = None  # claim − derivative, simplified (a formula) or its value
+    diagnosis: str | None = None  # what the mistake looks like: a constant factor, the sign, a transpose, ...
 
 
 @dataclass

@@ -109,8 +109,13 @@ def unbroadcast(contrib: Node, arg: Node, shapes: Shapes) -> Node:
     return node
 
 
-def reverse_mode(root: Node, seed: Node, wrt: list[str], shapes: Shapes) -> dict[str, Node | None]:
-    """d(seed · root)/d(input) for each name in ``wrt``, as unsimplified IR (None: no path)."""
+def reverse_mode(root: Node, seed: Node, wrt: list[str], shapes: Shapes,
+                 adjoints: dict[int, Node] | None = None) -> dict[str, Node | None]:
+    """d(seed · root)/d(input) for each name in ``wrt``, as unsimplified IR (None: no path).
+
+    The result is a DAG: each node's adjoint is built once and shared by every rule that uses it.
+    ``adjoints``, when given, receives that adjoint per forward node id (what the let-form program
+    of :mod:`gradexplain.program` names ``g_h3``)."""
     order = list(walk(root))
     depends: set[int] = set()
     for n in order:
@@ -125,6 +130,8 @@ def reverse_mode(root: Node, seed: Node, wrt: list[str], shapes: Shapes) -> dict
         if not contribs or id(n) not in depends:
             continue
         g = add_all(contribs)
+        if adjoints is not None:
+            adjoints[id(n)] = g
         if isinstance(n, Input):  # separately built formulas may hold several nodes of one name
             previous = result[n.name]
             result[n.name] = g if previous is None else Call("add", (previous, g))
@@ -490,12 +497,29 @@ class Simplifier:
             return Call("full_like", (witness, node))
         return Call("mul", (node, Call("ones_like", (witness,))))
 
+    def one_hot_pick(self, node: Call) -> Node | None:
+        """The gradient of picking one component of a vector (``p[2]``) in closed form:
+        ``g*one_hot(tensor(2), n)``, instead of an index-gradient that only goes per element."""
+        if node.op != "index_grad":
+            return None
+        key = node.params.get("key")
+        shape = self.shapes.shape(node.args[1])
+        if len(shape) != 1 or not isinstance(key, tuple) or len(key) != 1 or type(key[0]) is not int \
+                or self.shapes.shape(node.args[0]) != ():
+            return None
+        k = key[0] % shape[0]
+        return Call("mul", (node.args[0], Call("one_hot", (Call("tensor", (), {"data": k}),),
+                                               {"num_classes": shape[0]})))
+
     def rewrite(self, node: Call) -> Node:
         """Shape-aware rewrites SymPy cannot see."""
         if node.op in ("sum", "mean") and node.args and self.shapes.shape(node) == self.shapes.shape(node.args[0]) \
                 and node.params.get("dim") is not None:
             return node.args[0]  # an un-broadcast that sums over nothing
         first = node.args[0] if node.args else None
+        picked = self.one_hot_pick(node)
+        if picked is not None:
+            return picked
         if node.op == "t" and isinstance(first, Call) and first.op == "t":
             return first.args[0]
         if node.op == "index" and isinstance(first, Call) and first.op in SHAPE_ONLY:
@@ -688,19 +712,44 @@ def jacobian_text(output: Node, wrt: str, inputs: dict[str, tuple[int, ...]], li
 # ============================================================================ entry point
 
 
+INLINE_MAX = 600  # nodes of the gradient written out as one tree; past it only the let-form program is built
+
+
+def tree_size(root: Node, size: dict[int, int]) -> int:
+    """Nodes of ``root`` printed as one expression (every shared node written out again); ``size``
+    memoises it per node id across calls."""
+    for n in walk(root, done=size):
+        size[id(n)] = 1 + sum(size[id(c)] for c in n.children())
+    return size[id(root)]
+
+
+def spelled(root: Node, memo: dict[int, bool]) -> bool:
+    """Whether every op below ``root`` has an EXPR spelling (``printable``, memoised across calls)."""
+    for n in walk(root, done=memo):
+        memo[id(n)] = not (isinstance(n, Call) and n.op in UNPRINTABLE) and all(memo[id(c)] for c in n.children())
+    return memo[id(root)]
+
+
 @dataclass
 class SymbolicGradient:
     expr: Node | None  # simplified IR (None: no path from the input to the output)
     text: str | None  # EXPR text, None when it cannot be written within limits
     note: str | None = None
+    raw: Node | None = None  # reverse mode's DAG, shared nodes shared (what the let-form program cuts)
 
 
 def gradients(root: Node, seed: Node, wrt: list[str], shapes: Shapes, input_shapes: dict[str, tuple[int, ...]],
-              limits: Limits = DEFAULT) -> dict[str, SymbolicGradient]:
-    """Closed-form gradients of ``seed · root`` for every input in ``wrt``."""
-    raw = reverse_mode(root, seed, wrt, shapes)
+              limits: Limits = DEFAULT, adjoints: dict[int, Node] | None = None) -> dict[str, SymbolicGradient]:
+    """Closed-form gradients of ``seed · root`` for every input in ``wrt``.
+
+    A gradient whose single expression would exceed :data:`INLINE_MAX` nodes (a deep network
+    repeats itself at every layer) is not simplified as a whole: ``text`` is None with a note, and
+    the let-form program (:mod:`gradexplain.program`, from ``raw`` and ``adjoints``) holds it."""
+    raw = reverse_mode(root, seed, wrt, shapes, adjoints)
     simplifier = Simplifier(shapes)
     result: dict[str, SymbolicGradient] = {}
+    sizes: dict[int, int] = {}
+    spellings: dict[int, bool] = {}
     for name in wrt:
         wrt_node = Input(name)
         g = raw[name]
@@ -708,13 +757,18 @@ def gradients(root: Node, seed: Node, wrt: list[str], shapes: Shapes, input_shap
             expr: Node = Call("zeros_like", (wrt_node,))
             result[name] = SymbolicGradient(expr, to_text(expr), "the output does not depend on it")
             continue
+        if tree_size(g, sizes) > INLINE_MAX and spelled(g, spellings):
+            result[name] = SymbolicGradient(fit_shape(g, wrt_node, shapes), None,
+                                            f"written out as one expression the gradient would exceed {INLINE_MAX} "
+                                            "nodes; symbolic.program holds it as let-bindings", raw=g)
+            continue
         expr = fit_shape(simplifier(g), wrt_node, shapes)
         if printable(expr):
-            result[name] = SymbolicGradient(expr, to_text(expr))
+            result[name] = SymbolicGradient(expr, to_text(expr), raw=g)
             continue
         try:
             text = per_element_text(expr, input_shapes, limits)
-            result[name] = SymbolicGradient(expr, text, "no closed form through indexing: written per element")
+            result[name] = SymbolicGradient(expr, text, "no closed form through indexing: written per element", raw=g)
         except NoClosedForm as e:
-            result[name] = SymbolicGradient(expr, None, str(e))
+            result[name] = SymbolicGradient(expr, None, str(e), raw=g)
     return result

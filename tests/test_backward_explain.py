@@ -151,3 +151,20 @@ def test_in_place_on_a_leaf_is_explained():
     r = run_cli("eval", "x += 1; x*2", "x=1,2")
     assert r.code == 2
     assert "error:" in r.stderr and "leaf" in r.stderr and "y = x*1" in r.stderr and "--const" in r.stderr
+
+
+def test_rule_variables_never_read_as_the_users_names():
+    r = run_cli("eval", "b = zeros(1,2); b[0,0] = a[0,0]**2 + a[0,1]; b[0,1] = a[0,1]**3 + a[0,0]; 2*b",
+                "a=[[2,4]]", "-g", "[[1,2]]")
+    out = r.stdout
+    assert "a = a[0,0]**2" not in out and "a[0,0]**2 (as self)" in out
+    selects = [line for line in out.splitlines() if "SelectBackward0 [a[0,0]]" in line]
+    assert selects and all("#" in line for line in selects)  # repeated nodes are told apart
+    c = run_cli("eval", "x*d", "x=1,2", "d=3,4", "--const", "d").stdout
+    assert "x = d" not in c and "d (as other): needs no gradient" in c
+
+
+def test_symbolic_jacobian_prints_as_a_matrix():
+    out = run_cli("eval", "sin(x)*x", "x=1,2").stdout
+    assert "stack([stack(" not in out and "stack([" not in out
+    assert "x[0]*cos(x[0]) + sin(x[0])" in out

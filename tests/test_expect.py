@@ -122,3 +122,29 @@ def test_directional_numeric_for_a_million_elements_is_fast():
     assert len(result["estimates"]) == 3
     for estimate, projection in zip(result["estimates"], result["grad_dot_u"]):
         assert abs(estimate - projection) <= 1e-5 * (1 + abs(projection))
+
+
+def test_wrong_formula_is_shown_the_right_one_and_a_factor():
+    r = run_cli("eval", "2*dot(x,x)", "x=1,2,3", "--expect", "x=2*x")
+    assert r.code == 1
+    assert "the right formula is 4*x" in r.stdout.replace("\n", " ") and "a factor of 2 off" in r.stdout
+    e = run_cli("eval", "2*dot(x,x)", "x=1,2,3", "--expect", "x=2*x", "--json").json()["expect"][0]
+    assert e["correct"] == "4*x" and e["difference"] == "-2*x" and "factor of 2" in e["diagnosis"]
+
+
+def test_transposed_matrix_is_diagnosed():
+    # z = W @ x; (z*z).sum(): dW = 2*outer(W@x, x); the claim below is its transpose
+    r = run_cli("eval", "z = W @ x; (z*z).sum()", "W=[[1,2],[3,4]]", "x=1,-1", "--expect", "W=2*outer(x, W@x)",
+                "--json")
+    assert r.code == 1
+    e = r.json()["expect"][0]
+    assert e["outcome"] == "transposed" and e["diagnosis"].startswith("transposed")
+
+
+def test_sign_mean_and_chain_rule_diagnoses():
+    sign = run_cli("eval", "2*dot(x,x)", "x=1,2,3", "--expect", "x=-4*x", "--json").json()["expect"][0]
+    assert sign["diagnosis"].startswith("sign")
+    mean = run_cli("eval", "x.mean()", "x=1,2,3", "--expect", "x=ones_like(x)", "--json").json()["expect"][0]
+    assert "mean vs sum" in mean["diagnosis"] and "n = 3" in mean["diagnosis"]
+    chain = run_cli("eval", "y = sin(x); (y*y).sum()", "x=1,2", "--expect", "x=2*sin(x)", "--json").json()["expect"][0]
+    assert chain["diagnosis"].startswith("missing chain-rule factor") and "y = sin(x)" in chain["diagnosis"]

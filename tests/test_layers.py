@@ -36,7 +36,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("the op registry", {"ops", "symfuncs"}),
     ("text ↔ IR", {"binding", "parse", "printer", "rules", "formula"}),
     ("the torch side", {"execute", "values", "graph_link", "autograd", "misconceptions"}),
-    ("SymPy", {"symbolic"}),
+    ("SymPy", {"symbolic", "program"}),
     ("the Report", {"report"}),
     ("pipeline", {"train", "numeric", "torch_report", "hessian", "expect", "explain", "check", "record", "recorded",
                   "session", "run"}),

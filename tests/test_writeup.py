@@ -16,6 +16,7 @@ KNOWN_MACROS = {
     "sqrt", "log", "exp", "sin", "cos", "tan", "tanh", "theta", "ldots", "textless", "textgreater", "textbar",
     "textbackslash", "le", "ge", "to", "leftarrow", "emptyset", "pm", "max", "min", "sigma", "infty", "pi",
     "operatorname", "quad", "wedge", "vee", "neq", "otherwise", "for",
+    "resizebox", "ifdim", "width", "linewidth", "else", "fi",  # graphicx: wide tables scaled to the line
 }
 ENVIRONMENTS = {"document", "align*", "center", "tabular", "itemize", "bmatrix", "cases", "aligned"}
 
@@ -123,3 +124,38 @@ def test_markdown_cells_escape_pipes_and_emphasis(text):
     header, _, row = md_table(["a"], [[text]])
     assert len(re.split(r"(?<!\\)\|", row)) == 3
     assert not re.search(r"(?<!\\)[*_<>]", row)  # no unescaped emphasis or HTML
+
+
+def write_problems(tmp_path, body: str):
+    path = tmp_path / "p.toml"
+    path.write_text(body)
+    return str(path)
+
+
+def test_writeup_verdict_of_a_problem_that_fails_on_its_output(tmp_path):
+    path = write_problems(tmp_path, '[[problem]]\nname = "out"\nexpr = "2*dot(x,x)"\ninputs = { x = "1,2,3" }\n'
+                                    'output = "29"\nexpect = { x = "4*x" }\n')
+    for fmt in ("markdown", "latex"):
+        r = run_cli("check", path, "--format", fmt)
+        assert r.code == 1
+        assert "every expectation holds" not in r.stdout
+        assert "output: expected 29" in r.stdout.replace("\\", "")
+    md = run_cli("check", path, "--format", "markdown").stdout
+    verdict = next(line for line in md.splitlines() if line.startswith("**Verdict:**"))
+    assert "✗" in verdict and "does not hold" in verdict
+
+
+def test_writeup_verdict_of_a_failed_expectation_does_not_read_as_agreement(tmp_path):
+    path = write_problems(tmp_path, '[[problem]]\nname = "half"\nexpr = "2*dot(x,x)"\ninputs = { x = "1,2,3" }\n'
+                                    'expect = { x = "2*x" }\n')
+    md = run_cli("check", path, "--format", "markdown").stdout
+    verdict = next(line for line in md.splitlines() if line.startswith("**Verdict:**"))
+    assert not verdict.startswith("**Verdict:** ✗ torch and SymPy agree")
+    assert "does not hold" in verdict and "4\\*x" in verdict and "factor of 2" in verdict
+
+
+def test_latex_tables_fit_the_page():
+    tex = run_cli("eval", "2*dot(x,x)", "x=1,2,3", "--format", "latex").stdout
+    assert "\\usepackage{graphicx}" in tex
+    assert tex.count("\\resizebox") == tex.count("\\begin{tabular}") > 0
+    assert_valid_latex(tex)

@@ -17,7 +17,11 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
+from ..errors import GradexplainError
 from ..format import fmt_value, number
+from ..formula import read_formula
+from ..ir import Call
+from ..printer import to_text
 from ..report import GraphEntry, Report
 
 TREE_MAX = 60  # graph nodes drawn; more are cut with a note
@@ -39,15 +43,34 @@ def _edge(g: GraphEntry, e: int) -> Any:
     return g.edges[e] if e < len(g.edges) else None
 
 
-def edge_text(g: GraphEntry, e: int) -> Text:
-    """``a = x:  g*x = [2, 4, 6]`` — the argument, its rule, the value sent along edge ``e``."""
+ROLES = ("self", "other")  # derivatives.yaml's names for an op's first and second tensor argument
+
+
+def user_names(report: Report) -> set[str]:
+    return set(report.inputs) | {f.name for f in report.forward}
+
+
+def operand_text(edge: Any, e: int, taken: set[str]) -> str:
+    """The argument as the user wrote it (``a[0,0]**2``), with its role in the rule when the rule's own
+    variable name could be mistaken for one of the user's names (``self``, ``other`` as derivatives.yaml)."""
+    if edge.source == edge.arg and edge.arg not in taken:
+        return edge.arg
+    if edge.arg in taken or len(edge.arg) <= 2:
+        role = ROLES[e] if e < len(ROLES) else f"argument {e + 1}"
+    else:
+        role = edge.arg  # descriptive already: base, value
+    return f"{edge.source} (as {role})"
+
+
+def edge_text(g: GraphEntry, e: int, taken: set[str] = frozenset()) -> Text:
+    """``x (as self):  g*x = [2, 4, 6]`` — the argument, its rule, the value sent along edge ``e``."""
     edge = _edge(g, e)
     sent = g.grad_inputs[e] if e < len(g.grad_inputs) else None
     text = Text()
     if edge is None:
         text.append(f"sends {fmt_value(sent)}")
         return text
-    text.append(edge.arg if edge.source == edge.arg else f"{edge.arg} = {edge.source}", style="bold")
+    text.append(operand_text(edge, e, taken), style="bold")
     if edge.rule:
         text.append(f":  {edge.rule}", style="cyan")
     if sent is not None:
@@ -57,13 +80,30 @@ def edge_text(g: GraphEntry, e: int) -> Text:
     return text
 
 
-def node_text(g: GraphEntry, prefix: Text | None, receives: str) -> Text:
+def node_names(report: Report) -> dict[int, str]:
+    """``SelectBackward0 [a[0,0]]``, with ``#1``, ``#2`` where several nodes would read the same."""
+    plain = {g.id: f"{g.node} [{g.label}]" if g.label and g.node != "AccumulateGrad" else g.node for g in report.graph}
+    counts: dict[str, int] = {}
+    for name in plain.values():
+        counts[name] = counts.get(name, 0) + 1
+    seen: dict[str, int] = {}
+    out = {}
+    for g in report.graph:
+        name = plain[g.id]
+        if counts[name] > 1 and g.node != "AccumulateGrad":
+            seen[name] = seen.get(name, 0) + 1
+            name += f" #{seen[name]}"
+        out[g.id] = name
+    return out
+
+
+def node_text(g: GraphEntry, prefix: Text | None, receives: str, title: str | None = None) -> Text:
     text = prefix.copy() if prefix is not None else Text()
     if prefix is not None:
         text.append("  ⟶  ")
     text.append(g.node, style="bold magenta" if g.node == "AccumulateGrad" else "bold cyan")
-    if g.label and g.node != "AccumulateGrad":
-        text.append(f" [{g.label}]", style="italic")
+    if title and title != g.node:
+        text.append(title[len(g.node):], style="italic")
     if receives:
         text.append(f"  g = {receives}", style="green")
     saved = saved_text(g)
@@ -108,6 +148,8 @@ def graph_tree(report: Report) -> Tree | None:
     count = 0
     leaf_edges: dict[int, int] = {}
     totals = {g.id: len(contributions(report, g)) for g in report.graph if g.node == "AccumulateGrad"}
+    titles = node_names(report)
+    taken = user_names(report)
 
     def add(parent: Tree, g: GraphEntry, prefix: Text | None) -> None:
         nonlocal count
@@ -124,19 +166,19 @@ def graph_tree(report: Report) -> Tree | None:
             return
         if g.id in drawn:
             text = prefix.copy() if prefix is not None else Text()
-            text.append(f"  ⟶  {g.node} [{g.label}] (drawn above: its g is the sum of its edges)", style="dim")
+            text.append(f"  ⟶  {titles[g.id]} (drawn above: its g is the sum of its edges)", style="dim")
             parent.add(text)
             return
         drawn.add(g.id)
-        branch = parent.add(node_text(g, prefix, received(report, g)))
+        branch = parent.add(node_text(g, prefix, received(report, g), titles[g.id]))
         for e, nxt in enumerate(g.next):
             edge = _edge(g, e)
             if nxt is None:
                 if edge is not None:
-                    branch.add(Text(f"{edge.arg} = {edge.source}: needs no gradient (a constant or --const), so "
+                    branch.add(Text(f"{operand_text(edge, e, taken)}: needs no gradient (a constant or --const), so "
                                     "the edge leads to nothing and nothing is computed for it", style="dim"))
                 continue
-            add(branch, by_id[nxt], edge_text(g, e))
+            add(branch, by_id[nxt], edge_text(g, e, taken))
 
     add(root, report.graph[0], None)
     if count >= TREE_MAX:
@@ -215,6 +257,36 @@ def jacobian_matrix(report: Report, name: str, jac: Any, title: str) -> Table | 
     return table
 
 
+def stacked_entries(node: Any) -> list[Any]:
+    """The scalar formulas of a nested ``stack([...])``, in row-major order."""
+    if isinstance(node, Call) and node.op == "stack" and not node.params:
+        return [e for arg in node.args for e in stacked_entries(arg)]
+    return [node]
+
+
+def formula_matrix(report: Report, name: str, text: str) -> Table | None:
+    """SymPy's per-element Jacobian as a matrix of formulas (a row per output entry), not nested
+    ``stack([stack(...`` text; None when it does not have that form or is too big to draw."""
+    out_labels = _index_labels(report.output.name, report.output.shape)
+    in_labels = _index_labels(name, report.inputs[name].shape)
+    if len(out_labels) * len(in_labels) > JAC_CELLS:
+        return None
+    try:
+        entries = stacked_entries(read_formula(text))
+    except GradexplainError:
+        return None
+    if len(entries) != len(out_labels) * len(in_labels) or len(entries) < 2:
+        return None
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False)
+    table.add_column("SymPy")
+    for label in in_labels:
+        table.add_column(f"∂/∂{label}", justify="right", overflow="fold")
+    for r, label in enumerate(out_labels):
+        row = entries[r * len(in_labels):(r + 1) * len(in_labels)]
+        table.add_row(label, *(escape(to_text(e)) for e in row))
+    return table
+
+
 def jacobian_section(report: Report) -> Group | None:
     if not report.jacobian:
         return None
@@ -227,7 +299,8 @@ def jacobian_section(report: Report) -> Group | None:
             parts.append(jacobian_matrix(report, name, j.torch, "torch"))
         sym = j.symbolic
         if sym is not None and sym.expr:
-            parts.append(Text(f"symbolic (SymPy): {escape(sym.expr)}"))
+            grid = formula_matrix(report, name, sym.expr)
+            parts.append(grid if grid is not None else Text(f"symbolic (SymPy): {escape(sym.expr)}"))
             if sym.value is not None:
                 parts.append(jacobian_matrix(report, name, sym.value, "SymPy value"))
         elif j.reason:

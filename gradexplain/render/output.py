@@ -23,8 +23,9 @@ def resolve_format(fmt: str, as_json: bool) -> str:
     return fmt
 
 
-def emit(result: Report | CheckResult, fmt: str) -> None:
-    """Write ``result`` in format ``fmt`` (one of :data:`FORMATS`) to stdout."""
+def emit(result: Report | CheckResult, fmt: str, brief: bool = False) -> None:
+    """Write ``result`` in format ``fmt`` (one of :data:`FORMATS`) to stdout; ``brief``: the text view's
+    answer lines only (``eval --brief``)."""
     if isinstance(result, CheckResult):
         if fmt == "text":
             print_check(result)
@@ -32,7 +33,7 @@ def emit(result: Report | CheckResult, fmt: str) -> None:
         text = json.render_check(result) if fmt == "json" else writeup.render_check(result, fmt)
     else:
         if fmt == "text":
-            print_report(result)
+            print_report(result, brief=brief)
             return
         text = json.render(result) if fmt == "json" else writeup.render(result, fmt)
     sys.stdout.write(text + "\n")

@@ -24,6 +24,92 @@ from .style import make_console, mark
 from .train_text import train_section
 
 
+ANSWER_FORMULA_MAX = 60  # a longer formula is not repeated in the answer line: the program below holds it
+ANSWER_WIDTH = 72  # torch value and formula on one line up to this; else the formula goes on the next
+LAYOUT = "a gradient has the shape of its input"
+
+
+def formula_of(sym: Any) -> str | None:
+    """The formula an answer line shows: the inline expression when short, else a pointer to the program."""
+    if sym is None:
+        return None
+    if sym.expr and len(sym.expr) <= ANSWER_FORMULA_MAX:
+        return sym.expr
+    if sym.program:
+        return "(see its program below)"
+    return sym.expr
+
+
+def matrix_text(t: Any) -> str:
+    """A tensor as a 2-D matrix (rows: output entries, columns: input entries), for ``vᵀ·J``."""
+    rows = t.double().reshape(t.shape[0] if t.dim() else 1, -1) if t.dim() != 1 else t.double().reshape(-1, 1)
+    return fmt_value(rows, limit=64)
+
+
+def answer_lines(report: Report) -> list[Text]:
+    """The answer first: ``x.grad = [4, 8, 12]  =  4*x  ✓`` per input (torch, SymPy's formula, verdict),
+    ``a.grad = vᵀ·J = [[1, 2]] · J = [[12, 194]]`` behind a vector-Jacobian product, or the Jacobian
+    when the output is not a scalar and no --grad-output was given."""
+    lines: list[Text] = []
+    for name, g in report.grads.items():
+        line = Text(f"{name}.grad = ", style="bold")
+        jac = report.jacobian.get(name) if report.jacobian else None
+        if report.grad_output is not None and jac is not None and jac.torch is not None and \
+                jac.torch.numel() <= 64:
+            v = report.grad_output.double().reshape(1, -1)
+            j = jac.torch.double().reshape(v.shape[1], -1)
+            line.append(f"vᵀ·J = {fmt_value(v)} · {fmt_value(j, limit=64)} = ")
+        line.append(fmt_value(g.torch) if g.torch is not None else "None (no path to the output)")
+        formula = formula_of(g.symbolic)
+        if formula:
+            joint = "\n    =  " if len(line) + len(formula) > ANSWER_WIDTH else "  =  "
+            line.append(f"{joint}{formula}", style="cyan")
+        line.append("  ").append_text(mark(g.agree))
+        lines.append(line)
+    if not report.grads and report.jacobian:
+        for name, j in report.jacobian.items():
+            line = Text(f"J = d{report.output.name}/d{name} = ", style="bold")
+            line.append(fmt_value(j.torch, limit=64) if j.torch is not None else "—")
+            line.append("  ").append_text(mark(j.agree))
+            lines.append(line)
+    return lines
+
+
+def answer_block(report: Report) -> list[Any]:
+    """The answer lines, then the layout convention, said once."""
+    lines: list[Any] = answer_lines(report)
+    if lines:
+        shapes = ", ".join(f"{n}.grad is {report.inputs[n].shape} like {n}" for n in report.grads if n in report.inputs)
+        lines.append(Text(f"({LAYOUT}{': ' + shapes if shapes else ''})", style="dim"))
+    return lines
+
+
+def program_section(report: Report) -> list[Any] | None:
+    """Each gradient whose one expression is long (or left out) as numbered let-bindings in the user's
+    names; a binding already printed for an earlier input is referred to, not repeated."""
+    parts: list[Any] = []
+    shown: dict[str, int] = {}  # binding line -> its number
+    for name, g in report.grads.items():
+        sym = g.symbolic
+        if sym is None or not sym.program or (sym.expr and len(sym.expr) <= ANSWER_FORMULA_MAX):
+            continue
+        lines = sym.program.split("; ")
+        if len(lines) < 2:
+            continue
+        if not parts:
+            parts.append(Text(f"the gradients as programs in your names (g_NAME = the gradient of "
+                              f"{report.output.name} at NAME; each program reads back with `eval`)", style="bold"))
+        reused = [shown[line] for line in lines[:-1] if line in shown]
+        head = f"∂{report.output.name}/∂{name}" + (f" (uses lines {min(reused)}–{max(reused)} above)" if reused else "")
+        parts.append(Text(head, style="bold"))
+        for line in lines[:-1]:
+            if line not in shown:
+                shown[line] = len(shown) + 1
+                parts.append(Text(f"  {shown[line]:>3}  {line}"))
+        parts.append(Text(f"       ∂/∂{name} = {lines[-1]}", style="cyan"))
+    return parts or None
+
+
 def inputs_table(report: Report) -> Table:
     table = Table(title="inputs", box=box.SIMPLE_HEAD, title_justify="left", show_edge=False)
     for col in ("name", "shape", "value", "requires_grad"):
@@ -49,7 +135,7 @@ def grads_table(report: Report) -> Table:
         table.add_column(col, overflow="fold")
     for name, g in report.grads.items():
         sym = g.symbolic
-        formula = sym.expr if sym and sym.expr else (g.reason or (sym.note if sym else "—"))
+        formula = formula_of(sym) or (g.reason or (sym.note if sym else "—"))
         value = fmt_value(sym.value) if sym else "—"
         if sym and sym.exact is not None and has_fraction(sym.exact):
             value += f"  (exact {exact_text(sym.exact)})"
@@ -112,8 +198,8 @@ def sections() -> list[Callable[[Report], Any]]:
     """The report's parts in order; each returns a renderable, a list of them, or None (left out).
 
     A new part (training steps, Hessians) is one more function in this list."""
-    return [header, graph_tree, leaves_section, lambda r: grads_table(r) if r.grads else None, jacobian_section,
-            concepts_section, train_section, hessian_section, expectations, notes_panel, verdict]
+    return [answer_block, header, graph_tree, leaves_section, lambda r: grads_table(r) if r.grads else None,
+            program_section, jacobian_section, concepts_section, train_section, hessian_section, expectations, notes_panel, verdict]
 
 
 def report_renderables(report: Report) -> list[Any]:
@@ -127,7 +213,11 @@ def report_renderables(report: Report) -> list[Any]:
     return items
 
 
-def print_report(report: Report, console: Console | None = None) -> None:
+def print_report(report: Report, console: Console | None = None, brief: bool = False) -> None:
+    """The whole explanation, the answer first; ``brief``: only the answer lines (``--brief``)."""
     console = console or make_console()
-    for item in report_renderables(report):
+    items = answer_lines(report) + expectations(report) if brief else report_renderables(report)
+    if brief and not items:
+        items = [Text(f"{report.output.name} = {fmt_value(report.output.value)}")]
+    for item in items:
         console.print(item)

@@ -2,7 +2,7 @@
 
 Both show the expression, each derivative formula (LaTeX from SymPy's ``latex()``), the values
 (torch, SymPy, exact, finite differences) and the verdict.  Markdown uses GitHub's pipe tables and
-``$$`` math; LaTeX is a complete ``article`` using only ``amsmath``/``amssymb``, ASCII only, so it
+``$$`` math; LaTeX is a complete ``article`` using only ``amsmath``/``amssymb``/``graphicx`` (wide tables are scaled to the line), ASCII only, so it
 compiles with pdflatex as it is.
 
 Formulas: maximal elementwise subtrees go through :class:`symbolic.ToSympy` and ``sympy.latex``;
@@ -159,10 +159,19 @@ def _with_names(node: Node, named: dict[int, Node]) -> Node:
     return node
 
 
-def verdict_text(report: Report) -> str:
+def verdict_text(report: Report, failures: list[str] | None = None) -> str:
+    """What the verdict says: agreement, then whether every expectation (and, for a problem set,
+    the problem's ``output``) holds — a failure is never reported as a success."""
     if report.agree is None:
-        return "torch computed; the symbolic check was unavailable"
-    return "torch and SymPy agree" if report.agree else "torch and SymPy disagree"
+        agreement = "torch computed; the symbolic check was unavailable"
+    else:
+        agreement = "torch and SymPy agree" if report.agree else "torch and SymPy disagree"
+    failed = list(failures) if failures is not None else [e.message for e in report.expect if not e.passed]
+    if failed:
+        return f"the answer does not hold: {'; '.join(failed)} ({agreement})"
+    if report.expect:
+        return f"{agreement}; every expectation holds"
+    return agreement
 
 
 def value_columns(report: Report) -> list[tuple[str, list[str]]]:
@@ -208,7 +217,7 @@ def lhs(report: Report, name: str) -> str:
 # ============================================================================ Markdown
 
 
-def markdown(report: Report, level: int = 2) -> str:
+def markdown(report: Report, level: int = 2, failures: list[str] | None = None) -> str:
     h = "#" * level
     lines = [f"{h} Gradient of `{report.expr.replace('`', chr(39))}`", ""]
     lines += ["$$", "\\begin{aligned}", " \\\\\n".join(statement_lines(report)), "\\end{aligned}", "$$", ""]
@@ -230,8 +239,7 @@ def markdown(report: Report, level: int = 2) -> str:
         lines += md_table(VALUE_HEADERS, [[n, *cells] for n, cells in value_columns(report)]) + [""]
     lines += [f"- {_mark_md(e)} {md_escape(e.message)}" for e in report.expect]
     lines += [f"- note: {md_escape(n)}" for n in report.notes if "finite differences" in n]
-    lines += ["", f"**Verdict:** {_verdict_mark(report)} {verdict_text(report)}"
-              + ("; every expectation holds" if report.expect and all(e.passed for e in report.expect) else "")]
+    lines += ["", f"**Verdict:** {_verdict_mark(report, failures)} {md_escape(verdict_text(report, failures))}"]
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).rstrip() + "\n"
 
 
@@ -249,8 +257,8 @@ def _mark_md(e: Any) -> str:
     return "✗" if not e.passed else ("?" if e.outcome == "unproved" else "✓")
 
 
-def _verdict_mark(report: Report) -> str:
-    failed = report.agree is False or any(not e.passed for e in report.expect)
+def _verdict_mark(report: Report, failures: list[str] | None = None) -> str:
+    failed = report.agree is False or any(not e.passed for e in report.expect) or bool(failures)
     return "✗" if failed else ("✓" if report.agree else "?")
 
 
@@ -258,11 +266,11 @@ def _verdict_mark(report: Report) -> str:
 
 
 PREAMBLE = ("\\documentclass{article}\n\\usepackage{amsmath}\n\\usepackage{amssymb}\n"
-            "\\usepackage[margin=2cm]{geometry}\n\\begin{document}\n")
+            "\\usepackage{graphicx}\n\\usepackage[margin=2cm]{geometry}\n\\begin{document}\n")
 ENDING = "\\end{document}\n"
 
 
-def latex_body(report: Report, heading: str = "\\section*") -> str:
+def latex_body(report: Report, heading: str = "\\section*", failures: list[str] | None = None) -> str:
     lines = [f"{heading}{{Gradient of {texttt(report.expr)}}}", "", "\\begin{align*}"]
     lines.append(" \\\\\n".join(statement_lines(report)))
     lines += ["\\end{align*}", ""]
@@ -281,16 +289,19 @@ def latex_body(report: Report, heading: str = "\\section*") -> str:
     if report.expect:
         lines += ["\\begin{itemize}"] + [f"\\item {tex_escape(_mark_md(e))} {tex_escape(e.message)}"
                                           for e in report.expect] + ["\\end{itemize}", ""]
-    lines.append(f"\\textbf{{Verdict:}} {tex_escape(_verdict_mark(report))} {tex_escape(verdict_text(report))}.")
+    lines.append(f"\\textbf{{Verdict:}} {tex_escape(_verdict_mark(report, failures))} "
+                 f"{tex_escape(verdict_text(report, failures))}.")
     return "\n".join(lines) + "\n"
 
 
 def tex_table(headers: list[str], rows: list[list[str]], spec: str | None = None) -> list[str]:
     spec = spec or "l" * len(headers)
-    out = ["\\begin{center}", f"\\begin{{tabular}}{{{spec}}}", "\\hline",
+    # wider than the line: scaled down to fit (a narrow table keeps its size)
+    out = ["\\begin{center}", "\\resizebox{\\ifdim\\width>\\linewidth\\linewidth\\else\\width\\fi}{!}{%",
+           f"\\begin{{tabular}}{{{spec}}}", "\\hline",
            " & ".join(f"\\textbf{{{tex_escape(h)}}}" for h in headers) + " \\\\", "\\hline"]
     out += [" & ".join(tex_escape(c) for c in row) + " \\\\" for row in rows]
-    return out + ["\\hline", "\\end{tabular}", "\\end{center}"]
+    return out + ["\\hline", "\\end{tabular}}", "\\end{center}"]
 
 
 # ============================================================================ entry points
@@ -312,11 +323,11 @@ def render_check(result: Any, fmt: str) -> str:
     if fmt == "markdown":
         parts = [f"## {md_escape(title)}", ""] + md_table(["problem", "result", "details"], rows) + [""]
         for p in reports:
-            parts.append(markdown(p.result, level=3).replace("### Gradient of", f"### {md_escape(p.name)}: gradient of",
+            parts.append(markdown(p.result, level=3, failures=p.failures).replace("### Gradient of", f"### {md_escape(p.name)}: gradient of",
                                                             1))
         return "\n".join(parts).rstrip() + "\n"
     body = [f"\\section*{{{tex_escape(title)}}}", ""] + tex_table(["problem", "result", "details"], rows, "llp{11cm}") + [""]
-    body += [latex_body(p.result, heading="\\subsection*").replace(
+    body += [latex_body(p.result, heading="\\subsection*", failures=p.failures).replace(
         "\\subsection*{Gradient of", f"\\subsection*{{{tex_escape(p.name)}: gradient of", 1) for p in reports]
     return PREAMBLE + "\n".join(body) + ENDING
 
