@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 import torch
 
-from ..ir import Const
+from ..ir import Const, number_text
 from .spec import In, Kink, Linear, ValueSample, as_tensor, lazy_sym, op, sample, sympy_function, ufunc
 
 
@@ -231,8 +231,6 @@ op("sgn", "a", torch=unary(torch.sgn), elementwise=True, sym="sign", method=True
 
 
 def _num(v: Any) -> str:
-    from ..ir import number_text
-
     return number_text(v)
 
 
