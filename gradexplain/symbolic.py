@@ -362,12 +362,23 @@ class FromSympy:
         (value, cond), rest = pieces[0], pieces[1:]
         if cond is sympy.true or not rest:
             return self.convert(value)
-        other = self.piecewise(rest)
+        return self.where(cond, self.convert(value), self.piecewise(rest))
+
+    def where(self, cond: Any, then: Node, other: Node) -> Node:
+        """``where(cond, then, other)``; SymPy's ``Or``/``And`` of relations become nested wheres."""
+        if isinstance(cond, sympy.Or):
+            for c in reversed(cond.args):
+                other = self.where(c, then, other)
+            return other
+        if isinstance(cond, sympy.And):
+            for c in reversed(cond.args):
+                then = self.where(c, then, other)
+            return then
         if cond in self.leaves:
-            return Call("where", (self.leaves[cond], self.convert(value), other))
+            return Call("where", (self.leaves[cond], then, other))
         if type(cond) not in RELATIONS:
             raise NoClosedForm(f"condition {cond} has no EXPR spelling")
-        return Call("where", (self.convert(cond), self.convert(value), other))
+        return Call("where", (self.convert(cond), then, other))
 
     def product(self, e: sympy.Expr) -> Node:
         negative = e.could_extract_minus_sign()
