@@ -19,7 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..report import Report, to_plain
-from .text import fmt_value, make_console, mark, number, sections
+from .text import fmt_value, inputs_table, make_console, mark, number, sections
 from . import writeup
 from .json import dumps, render
 
@@ -79,21 +79,12 @@ def forward_table(report: Report) -> Table:
     return table
 
 
-def _inputs_table(report: Report) -> Table:
-    table = Table(title="leaves and constants", box=box.SIMPLE_HEAD, title_justify="left", show_edge=False)
-    for col in ("name", "shape", "value", "requires_grad"):
-        table.add_column(col)
-    for name, info in report.inputs.items():
-        table.add_row(name, str(info.shape), fmt_value(info.value), "yes" if info.requires_grad else "no (constant)")
-    return table
-
-
 def full_renderables(report: Report, brief: bool) -> list[Any]:
     items: list[Any] = [Rule(Text(call_title(report), style="bold"), align="left"), *answer_lines(report)]
     if brief:
         return items
     out = report.output
-    items += [_inputs_table(report), forward_table(report),
+    items += [inputs_table(report, "leaves and constants", "no (constant)"), forward_table(report),
               Text(f"output {out.name}: shape {out.shape}, value {fmt_value(out.value)}, grad_fn {out.grad_fn or '—'}")]
     if report.grad_output is not None:
         items.append(Text(f"backward(gradient={fmt_value(report.grad_output)})"))

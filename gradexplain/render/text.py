@@ -110,12 +110,13 @@ def program_section(report: Report) -> list[Any] | None:
     return parts or None
 
 
-def inputs_table(report: Report) -> Table:
-    table = Table(title="inputs", box=box.SIMPLE_HEAD, title_justify="left", show_edge=False)
+def inputs_table(report: Report, title: str = "inputs", constant: str = "no (--const)") -> Table:
+    """The inputs (eval) or the leaves and constants a script's backward() saw (run: ``constant`` says why)."""
+    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", show_edge=False)
     for col in ("name", "shape", "value", "requires_grad"):
         table.add_column(col)
     for name, info in report.inputs.items():
-        table.add_row(name, str(info.shape), fmt_value(info.value), "yes" if info.requires_grad else "no (--const)")
+        table.add_row(name, str(info.shape), fmt_value(info.value), "yes" if info.requires_grad else constant)
     return table
 
 
