@@ -123,3 +123,14 @@ def test_reshape_of_a_0d_input_round_trips():
     assert r.code == 0, r.stderr
     (g,) = _grad(lambda x: x.reshape(1, 1).sum(), 2.0)
     assert r.json()["grads"]["x"]["symbolic"]["value"] == float(g)
+
+
+def test_reductions_along_dim_0_of_a_0d_input_as_torch():
+    # torch lets a 0-d tensor be reduced along dim 0 (or -1); the rule's count of reduced elements is 1
+    for expr, fn in [("(x.mean(0)*x).sum()", lambda x: (x.mean(0) * x).sum()),
+                     ("(var_mean(x, dim=0)[1]*x).sum()", lambda x: (torch.var_mean(x, dim=0)[1] * x).sum())]:
+        x = torch.tensor(3.0, dtype=torch.float64, requires_grad=True)
+        fn(x).backward()
+        r = run_cli("eval", "--json", expr, "x=3")
+        assert r.code == 0, (expr, r.stderr)
+        assert r.json()["grads"]["x"]["torch"] == float(x.grad), expr

@@ -50,7 +50,9 @@ class RuleContext:
     def count(self, name: str = "a") -> int:
         dims = self.reduced_dims(name)
         shape = self.shapes[name]
-        return math.prod(shape) if dims is None else math.prod(shape[d] for d in dims)
+        if dims is None or not shape:  # a 0-d tensor reduced along dim 0 or -1 (as torch allows) counts 1
+            return math.prod(shape)
+        return math.prod(shape[d] for d in dims)
 
 
 # A VJP rule: EXPR text over the argument names, ``out`` and ``g``; or, where it depends on shapes or
