@@ -134,3 +134,13 @@ def test_reductions_along_dim_0_of_a_0d_input_as_torch():
         r = run_cli("eval", "--json", expr, "x=3")
         assert r.code == 0, (expr, r.stderr)
         assert r.json()["grads"]["x"]["torch"] == float(x.grad), expr
+
+
+def test_cumulative_ops_of_a_0d_input_as_torch():
+    for expr, fn in [("(cumsum(x, dim=0)*x).sum()", lambda x: (torch.cumsum(x, 0) * x).sum()),
+                     ("(cumprod(x, dim=0)*x).sum()", lambda x: (torch.cumprod(x, 0) * x).sum())]:
+        x = torch.tensor(3.0, dtype=torch.float64, requires_grad=True)
+        fn(x).backward()
+        r = run_cli("eval", "--json", expr, "x=3")
+        assert r.code == 0 and r.json()["agree"] is True, (expr, r.stderr)
+        assert r.json()["grads"]["x"]["torch"] == float(x.grad), expr

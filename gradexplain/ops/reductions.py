@@ -535,8 +535,9 @@ def _dim(c: RuleContext) -> int:
 
 def _pair_masks(c: RuleContext, d: int) -> tuple[str, str, str]:
     """EXPR for i (dim d) and k (dim d + 1) positions along dim d, and the i == k mask, as broadcastable tensors."""
-    n, nd = c.shapes["a"][d], c.ndim("a")
-    tail = (1,) * (nd - 1 - d)
+    nd = c.ndim("a")
+    n = c.shapes["a"][d] if nd else 1  # a 0-d input is one element along its only "dim"
+    tail = (1,) * max(nd - 1 - d, 0)
     i = f"arange({n}).reshape({(n, 1) + tail})"
     k = f"arange({n}).reshape({(1, n) + tail})"
     return i, k, f"eye({n}).reshape({(n, n) + tail})"
