@@ -1,4 +1,4 @@
-"""The contract (../shared/CONTRACT.md), statement by statement, on inputs nobody wrote the code for.
+"""The contract (CONTRACT.md of the shared project folder), statement by statement, on inputs nobody wrote the code for.
 
 Every expected number is computed here, independently: plain torch, ``torch.autograd.functional.jacobian``
 or by hand.  Formulas the tool writes are read back through ``eval`` (never evaluated here).

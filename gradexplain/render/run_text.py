@@ -19,7 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..report import Report, to_plain
-from .text import fmt_value, inputs_table, make_console, mark, number, sections
+from .text import fmt_value, inputs_table, make_console, mark, number, report_renderables, sections
 from . import writeup
 from .json import dumps, render
 
@@ -88,13 +88,7 @@ def full_renderables(report: Report, brief: bool) -> list[Any]:
               Text(f"output {out.name}: shape {out.shape}, value {fmt_value(out.value)}, grad_fn {out.grad_fn or '—'}")]
     if report.grad_output is not None:
         items.append(Text(f"backward(gradient={fmt_value(report.grad_output)})"))
-    for section in sections()[1:]:
-        part = section(report)
-        if isinstance(part, list):
-            items.extend(part)
-        elif part is not None:
-            items.append(part)
-    return items
+    return items + report_renderables(report, sections()[1:])
 
 
 def summary_line(s: Any, previous_lr: list[float] | None = None) -> Text:

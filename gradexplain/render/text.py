@@ -203,9 +203,10 @@ def sections() -> list[Callable[[Report], Any]]:
             program_section, jacobian_section, concepts_section, train_section, hessian_section, expectations, notes_panel, verdict]
 
 
-def report_renderables(report: Report) -> list[Any]:
+def report_renderables(report: Report, chosen: list[Callable[[Report], Any]] | None = None) -> list[Any]:
+    """The renderables of the given sections (default: all), each section giving one, several or none."""
     items: list[Any] = []
-    for section in sections():
+    for section in sections() if chosen is None else chosen:
         part = section(report)
         if isinstance(part, list):
             items.extend(part)
