@@ -6,6 +6,7 @@ with one ``error:`` line (plus a caret for parse errors), never a traceback (``-
 """
 from __future__ import annotations
 
+import inspect
 import os
 import shlex
 import sys
@@ -17,6 +18,7 @@ from click.core import ParameterSource
 
 from . import __version__
 from .errors import ExitCode, GradexplainError
+from .i18n import _, language, resolve_language, set_language
 from .limits import Limits
 from .sanitize import visible
 
@@ -55,6 +57,15 @@ app = typer.Typer(
 )
 
 
+LANG_HELP = "Language of what you read: en | zh (default: GRADEXPLAIN_LANG, then LC_ALL, LC_MESSAGES, LANG)."
+
+
+def lang_option() -> Any:
+    """``--lang`` on every command; :func:`main` reads it before the command line is parsed (so
+    that ``--help`` and usage errors are in that language too), the commands only accept it."""
+    return typer.Option(None, "--lang", metavar="en|zh", help=LANG_HELP)
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"gradexplain {__version__}")
@@ -64,6 +75,7 @@ def _version(value: bool) -> None:
 @app.callback()
 def main_options(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
+    lang: Optional[str] = lang_option(),
 ) -> None:
     """gradexplain: PyTorch autograd and SymPy, side by side."""
 
@@ -74,7 +86,7 @@ EXIT_CLOSED_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a program whos
 def fail(message: str, caret: str | None = None, *, as_json: bool = False, col: int | None = None,
          source: str | None = None) -> None:
     """The one ``error:`` line on stderr; under ``--json`` also a ``gradexplain-error/1`` document on stdout."""
-    typer.echo(f"error: {visible(message)}", err=True)
+    typer.echo(f"error: {visible(_(message))}", err=True)  # "error:" stays as the contract spells it
     if caret:
         typer.echo(caret, err=True)
     if as_json:
@@ -87,10 +99,20 @@ def fail(message: str, caret: str | None = None, *, as_json: bool = False, col: 
             silence_stdout()
 
 
-def guarded(fn: Callable[[], int], debug: bool, json_errors: bool = False) -> None:
-    """Run a command body; turn every failure into exit 2 with one ``error:`` line (and, with
-    ``json_errors``, the error as JSON on stdout)."""
+def guarded(fn: Callable[[], int], debug: bool, json_errors: bool = False, lang: str | None = None) -> None:
+    """Run a command body in the reader's language (``--lang``, else the environment's); turn every
+    failure into exit 2 with one ``error:`` line (and, with ``json_errors``, the error as JSON on stdout)."""
 
+    try:
+        chosen = resolve_language(lang, os.environ)
+    except GradexplainError as e:
+        fail(e.message, as_json=json_errors)
+        raise typer.Exit(ExitCode.BAD_INPUT) from None
+    with language(chosen):
+        guarded_body(fn, debug, json_errors)
+
+
+def guarded_body(fn: Callable[[], int], debug: bool, json_errors: bool) -> None:
     try:
         code = fn()
     except GradexplainError as e:
@@ -218,6 +240,7 @@ def eval_command(
                                            help="LR scheduler after each step: step:step_size=1,gamma=0.5 | "
                                            "exponential:gamma=0.9 | cosine:T_max=10 | linear:total_iters=4"),
     debug: bool = typer.Option(False, "--debug", help="Show Python tracebacks (for developers)."),
+    lang: Optional[str] = lang_option(),
 ) -> None:
     params = dict(locals())
 
@@ -231,7 +254,7 @@ def eval_command(
         emit(report, chosen, brief)
         return report.exit_code
 
-    guarded(body, debug, json_errors=as_json or fmt.lower() == "json" or batch is not None)
+    guarded(body, debug, json_errors=as_json or fmt.lower() == "json" or batch is not None, lang=lang)
 
 
 def eval_options(p: dict[str, Any]) -> tuple[Any, str]:
@@ -255,7 +278,7 @@ def eval_options(p: dict[str, Any]) -> tuple[Any, str]:
     return opts, chosen
 
 
-BATCH_WIDE = {"batch", "as_json", "debug"}  # the only eval options that belong to the batch itself
+BATCH_WIDE = {"batch", "as_json", "debug", "lang"}  # the only eval options that belong to the batch itself
 
 
 def run_batch_command(source: str, params: dict[str, Any]) -> int:
@@ -362,6 +385,7 @@ def check_command(
     fmt: str = typer.Option("text", "--format", help="text | json | markdown | latex"),
     tol: Optional[float] = typer.Option(None, "--tol", help="Agreement tolerance."),
     debug: bool = typer.Option(False, "--debug", help="Show Python tracebacks."),
+    lang: Optional[str] = lang_option(),
 ) -> None:
     def body() -> int:
         from .check import run_check  # heavy
@@ -372,7 +396,7 @@ def check_command(
         emit(result, chosen)
         return ExitCode.OK if result.failed == 0 else ExitCode.DISAGREE
 
-    guarded(body, debug, json_errors=as_json or fmt.lower() == "json")
+    guarded(body, debug, json_errors=as_json or fmt.lower() == "json", lang=lang)
 
 
 @app.command("graph", context_settings={"allow_interspersed_args": True})
@@ -387,6 +411,7 @@ def graph_command(
     output: Optional[str] = typer.Option(None, "--output", metavar="NAME", help="Use this statement as the output."),
     max_nodes: int = typer.Option(150, "--max-nodes", help="Draw at most this many graph nodes (a note says so)."),
     debug: bool = typer.Option(False, "--debug", help="Show Python tracebacks."),
+    lang: Optional[str] = lang_option(),
 ) -> None:
     """Print the backward graph with the user's labels, shapes, values and gradients on its nodes.
 
@@ -410,7 +435,7 @@ def graph_command(
         show(report, max_nodes)
         return ExitCode.OK
 
-    guarded(body, debug)
+    guarded(body, debug, lang=lang)
 
 
 RUN_HELP = """Run SCRIPT (your own Python code) and explain every backward() it makes.
@@ -439,6 +464,7 @@ def run_command(
     explain_all: bool = typer.Option(False, "--all", help="Explain every backward() in full (no summaries)."),
     max_explained: int = typer.Option(3, "--max-explained", metavar="N", help="Explain at most N calls in full."),
     debug: bool = typer.Option(False, "--debug", help="Show Python tracebacks of gradexplain itself."),
+    lang: Optional[str] = lang_option(),
 ) -> None:
     def body() -> int:
         from .render.run_text import emit_run  # heavy
@@ -459,12 +485,13 @@ def run_command(
             return script.status
         return 1 if any(getattr(i, "agree", None) is False for i in items) else 0
 
-    guarded(body, debug)
+    guarded(body, debug, lang=lang)
 
 
 @app.command("ops")
 def ops_command(
     as_json: bool = typer.Option(False, "--json", help="The registry as JSON."),
+    lang: Optional[str] = lang_option(),
 ) -> None:
     """List the supported operations with their derivative rules (EXPR formulas over a, b, g, out)."""
 
@@ -474,13 +501,14 @@ def ops_command(
         print_ops(as_json)
         return ExitCode.OK
 
-    guarded(body, False)
+    guarded(body, False, lang=lang)
 
 
 @app.command("samples")
 def samples_command(
     name: Optional[str] = typer.Argument(None, metavar="[NAME]", help="A sample to print (e.g. seeds.toml, mlp.sh)."),
     path: bool = typer.Option(False, "--path", help="Print the folder that holds the samples."),
+    lang: Optional[str] = lang_option(),
 ) -> None:
     """List the problem sets and programs shipped with gradexplain, or print one.
 
@@ -504,7 +532,7 @@ def samples_command(
             sys.stdout.write(find_sample(name).path.read_text(encoding="utf-8"))
         return 0
 
-    guarded(body, False)
+    guarded(body, False, lang=lang)
 
 
 def wants_json(argv: list[str]) -> bool:
@@ -512,6 +540,59 @@ def wants_json(argv: list[str]) -> bool:
     before = argv[:argv.index("--")] if "--" in argv else argv
     pairs = zip(before, before[1:] + [""])
     return "--json" in before or "--format=json" in before or any(a == "--format" and b == "json" for a, b in pairs)
+
+
+def lang_argument(argv: list[str]) -> str | None:
+    """``--lang X`` / ``--lang=X`` anywhere before ``--`` (the last one wins, as click's would)."""
+    before = argv[:argv.index("--")] if "--" in argv else argv
+    found = None
+    for i, arg in enumerate(before):
+        if arg == "--lang" and i + 1 < len(before):
+            found = before[i + 1]
+        elif arg.startswith("--lang="):
+            found = arg.split("=", 1)[1]
+    return found
+
+
+def parameter_infos(callback: Callable[..., Any]) -> list[Any]:
+    """The typer.Option / typer.Argument declarations of a command function."""
+
+
+    return [p.default for p in inspect.signature(callback).parameters.values()
+            if isinstance(p.default, typer.models.ParameterInfo)]
+
+
+def commands(target: typer.Typer) -> list[Any]:
+    """The app's callback and commands (CommandInfo-like: ``.help`` and ``.callback``)."""
+    return [c for c in [target.registered_callback, *target.registered_commands] if c is not None]
+
+
+def command_help(info: Any) -> str | None:
+
+
+    return info.help or (inspect.getdoc(info.callback) if info.callback else None)
+
+
+def help_texts(target: typer.Typer | None = None) -> list[str]:
+    """Every help text the CLI shows, for the message catalog (scripts/build_catalogs.py)."""
+    target = target or app
+    texts = [target.info.help]
+    for info in commands(target):
+        texts.append(command_help(info))
+        texts += [p.help for p in parameter_infos(info.callback)]
+    return [t for t in texts if isinstance(t, str) and t]
+
+
+def localize(target: typer.Typer) -> None:
+    """Put the help texts in the chosen language before click builds the commands from them."""
+    target.info.help = _(target.info.help) if isinstance(target.info.help, str) else target.info.help
+    for info in commands(target):
+        text = command_help(info)
+        if text:
+            info.help = _(text)
+        for p in parameter_infos(info.callback):
+            if p.help:
+                p.help = _(p.help)
 
 
 def silence_stdout() -> None:
@@ -530,6 +611,12 @@ def main() -> None:
     """Entry point: usage errors become one ``error:`` line too; a closed stdout ends quietly."""
 
     as_json = wants_json(sys.argv[1:])
+    try:
+        set_language(resolve_language(lang_argument(sys.argv[1:]), os.environ))
+    except GradexplainError as e:
+        fail(e.message, as_json=as_json)
+        sys.exit(ExitCode.BAD_INPUT)
+    localize(app)
     try:
         code = app(standalone_mode=False)
         sys.stdout.flush()

@@ -13,6 +13,10 @@ from typer.testing import CliRunner
 
 from gradexplain.cli import app
 
+# Tests read English unless they ask for another language (a developer's zh_CN locale must not
+# change what the suite sees); tests of the language choice set or remove this themselves.
+os.environ["GRADEXPLAIN_LANG"] = "en"
+
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"  # the project's own data; no test reads anything outside the repository
 torch.set_default_dtype(torch.float64)
