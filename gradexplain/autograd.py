@@ -14,6 +14,7 @@ import torch
 from .errors import GradexplainError
 from .execute import Evaluator
 from .graph_link import Trace, link
+from .i18n import Msg
 from .ir import Call, Node, Program
 from .limits import DEFAULT, Limits
 
@@ -261,7 +262,8 @@ def torch_jacobian(program: Program, leaves: dict[str, torch.Tensor], limits: Li
     if not out.requires_grad:  # a constant output: nothing to differentiate
         return {n: torch.zeros(tuple(out.shape) + tuple(p.shape), dtype=out.dtype) for n, p in zip(names, primals)}
     if min(n_in, n_out) * per_pass > work:
-        raise JacobianTooCostly(f"{min(n_in, n_out):,} passes over {per_pass:,} elements each")
+        raise JacobianTooCostly(Msg("{passes:,} passes over {per_pass:,} elements each", passes=min(n_in, n_out),
+                                    per_pass=per_pass))
     if n_in < n_out:
         try:
             return _forward_mode(f, names, primals, out.shape)

@@ -18,6 +18,7 @@ from .errors import GradexplainError
 from .expect import differing
 from .explain import explain
 from .format import short
+from .i18n import Msg
 from .options import EvalOptions
 from .values import parse_value
 from .files import check_toml_nesting, read_regular_file
@@ -121,19 +122,21 @@ def run_problem(problem: Any, index: int, tol: float | None) -> ProblemResult:
         text = expected_output(problem)
         expected = parse_value(text).tensor if text is not None else None
     except GradexplainError as e:
-        return ProblemResult(name, False, [f"error: {e.message}"], None, e.message)
+        return ProblemResult(name, False, [Msg("error: {message}", message=e.message)], None, e.message)
     except (RecursionError, MemoryError) as e:
-        return ProblemResult(name, False, [f"error: input too large ({type(e).__name__})"], None, type(e).__name__)
+        return ProblemResult(name, False, [Msg("error: input too large ({kind})", kind=type(e).__name__)], None,
+                             type(e).__name__)
     except Exception as e:  # noqa: BLE001 - one problem must never stop the others
         message = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
-        return ProblemResult(name, False, [f"error: {message}"], None, message)
+        return ProblemResult(name, False, [Msg("error: {message}", message=message)], None, message)
     failures = [e.message for e in report.expect if not e.passed]
     output_failure = check_output(report, expected)
     if output_failure:
         failures.append(output_failure)
     if report.agree is False:
         bad = [n for n, g in report.grads.items() if g.agree is False]
-        failures.append(f"torch and sympy disagree on {', '.join(bad) or 'the Jacobian'}")
+        failures.append(Msg("torch and sympy disagree on {names}", names=", ".join(bad)) if bad else
+                        Msg("torch and sympy disagree on the Jacobian"))
     return ProblemResult(name, not failures, failures, report, warnings=problem_warnings(report))
 
 
@@ -146,15 +149,17 @@ def check_output(report: Any, expected: Any) -> str | None:
         expected = expected.reshape(value.shape)
     if agrees(value, expected.to(value.dtype), report.tol):
         return None
-    where = f" (differs at {differing(expected, value, report.tol)})" if expected.shape == value.shape else \
-        f" (shape {list(expected.shape)} vs {list(value.shape)})"
-    return f"output: expected {short(expected)}, got {short(value)}{where}"
+    if expected.shape == value.shape:
+        return Msg("output: expected {expected}, got {value} (differs at {where})", expected=short(expected),
+                   value=short(value), where=differing(expected, value, report.tol))
+    return Msg("output: expected {expected}, got {value} (shape {claimed} vs {right})", expected=short(expected),
+               value=short(value), claimed=list(expected.shape), right=list(value.shape))
 
 
 def problem_warnings(report: Any) -> list[str]:
     """What passed but deserves a look: formulas SymPy could not prove, finite differences that disagree."""
     warnings = [e.message for e in report.expect if e.outcome == "unproved"]
-    warnings += [f"{n}: finite differences disagree with torch" for n, g in report.grads.items()
+    warnings += [Msg("{name}: finite differences disagree with torch", name=n) for n, g in report.grads.items()
                  if g.numeric_agree is False]
     return warnings
 

@@ -26,9 +26,11 @@ from .errors import GradexplainError, NameInValue
 from .execute import Shapes, evaluate
 from .format import fmt_number, short
 from .formula import read_formula
+from .i18n import Msg
 from .ir import Call, Const, Node, Program, inputs_of
 from .limits import Limits
 from .parse import parse_expression
+from .phrases import joined
 from .printer import to_text
 from .report import ExpectResult, Report
 from .symbolic import NoClosedForm, ObjEvaluator, Simplifier, SymbolicTimeout, budget, element_symbols
@@ -54,11 +56,11 @@ def actual_gradient(report: Report, name: str) -> tuple[torch.Tensor, str]:
     if name in report.grads:
         entry = report.grads[name]
         value = entry.torch if entry.torch is not None else (entry.symbolic.value if entry.symbolic else None)
-        who = "torch and sympy give" if entry.agree else "torch gives"
+        who = Msg("torch and sympy give") if entry.agree else Msg("torch gives")
         if value is not None:
             return value, who
     if report.jacobian and name in report.jacobian and report.jacobian[name].torch is not None:
-        return report.jacobian[name].torch, "the Jacobian is"
+        return report.jacobian[name].torch, Msg("the Jacobian is")
     raise GradexplainError(f"--expect {name}: {name} is not an input that gets a gradient")
 
 
@@ -71,10 +73,12 @@ def differing(expected: torch.Tensor, actual: torch.Tensor, tol: float, limit: i
     for i in positions[:limit]:
         where = f"[{', '.join(map(str, i))}] " if i else ""
         off = float(e[tuple(i)] - a[tuple(i)])
-        parts.append(f"{where}{fmt_number(float(e[tuple(i)]))} instead of {fmt_number(float(a[tuple(i)]))} "
-                     f"(off by {fmt_number(off)})")
-    more = f" (+{len(positions) - limit} more)" if len(positions) > limit else ""
-    return "; ".join(parts) + more
+        parts.append(Msg("{where}{claimed} instead of {right} (off by {off})", where=where,
+                         claimed=fmt_number(float(e[tuple(i)])), right=fmt_number(float(a[tuple(i)])),
+                         off=fmt_number(off)))
+    if len(positions) > limit:
+        return Msg("{entries} (+{more} more)", entries=joined(parts), more=len(positions) - limit)
+    return joined(parts)
 
 
 def read_claim(name: str, claim: str, leaves: dict[str, torch.Tensor], limits: Limits
@@ -114,21 +118,24 @@ def check_expectation(name: str, claim: str, report: Report, program: Program, l
         return done
 
     if isinstance(expected, str):
-        return result("wrong-shape", f"{name}: expected {claim}, which cannot be evaluated at these inputs: {expected}")
+        return result("wrong-shape", Msg("{name}: expected {claim}, which cannot be evaluated at these inputs: "
+                                         "{why}", name=name, claim=claim, why=expected))
     expected = expected.to(actual.dtype)
     if expected.dim() == 0 and actual.dim() > 0 and kind == "formula":
         expected = expected.expand_as(actual)
-    head = f"{name}: expected {claim if kind == 'formula' else short(expected)}"
+    head = Msg("{name}: expected {claim}", name=name, claim=claim if kind == "formula" else short(expected))
     if tuple(expected.shape) != tuple(actual.shape):
         return result(*wrong_shape(head, expected, actual, tol))
     if not agrees(actual, expected, tol):
         if expected.dim() == 2 and agrees(expected.T, actual, tol):
-            return result("transposed", f"{head}, {who} {short(actual)}: that is the transpose of the right answer")
-        return result("wrong", f"{head}, {who} {short(actual)} (differs at {differing(expected, actual, tol)})")
+            return result("transposed", Msg("{head}, {who} {actual}: that is the transpose of the right answer",
+                                            head=head, who=who, actual=short(actual)))
+        return result("wrong", Msg("{head}, {who} {actual} (differs at {where})", head=head, who=who,
+                                   actual=short(actual), where=differing(expected, actual, tol)))
     if node is None:
-        return result("holds", f"{name}: {short(expected)} holds")
+        return result("holds", Msg("{name}: {value} holds", name=name, value=short(expected)))
     outcome, detail = prove(node, report, program, name, shapes, leaves, limits, tol)
-    return result(outcome, f"{name}: {claim} {detail}")
+    return result(outcome, Msg("{name}: {claim} {detail}", name=name, claim=claim, detail=detail))
 
 
 def teach(result: ExpectResult, expected: torch.Tensor | str, actual: torch.Tensor, claim: Node | None,
@@ -148,13 +155,13 @@ def teach(result: ExpectResult, expected: torch.Tensor | str, actual: torch.Tens
         result.difference = short(expected - actual.to(expected.dtype))
     if isinstance(expected, torch.Tensor):
         result.diagnosis = diagnose(result, expected, actual, report, tol)
-    extra = [f"the right {'formula' if claim is not None and derivative is not None else 'answer'} is "
-             f"{result.correct}"]
+    extra = [Msg("the right formula is {correct}", correct=result.correct) if claim is not None and
+             derivative is not None else Msg("the right answer is {correct}", correct=result.correct)]
     if result.difference is not None:
-        extra.append(f"claim − derivative = {result.difference}")
+        extra.append(Msg("claim − derivative = {difference}", difference=result.difference))
     if result.diagnosis:
         extra.append(result.diagnosis)
-    result.message += "; " + "; ".join(extra)
+    result.message = joined([result.message, *extra])
 
 
 def ratio_text(c: float) -> str:
@@ -166,12 +173,12 @@ def diagnose(result: ExpectResult, expected: torch.Tensor, actual: torch.Tensor,
              tol: float) -> str | None:
     """Name the mistake when the wrong answer has a recognisable relation to the right one."""
     if result.outcome == "transposed":
-        return ("transposed: the claim is the transpose of the gradient (a gradient has the shape of its input, "
-                f"{list(actual.shape)} here)")
+        return Msg("transposed: the claim is the transpose of the gradient (a gradient has the shape of its input, "
+                   "{shape} here)", shape=list(actual.shape))
     if tuple(expected.shape) != tuple(actual.shape):
         if expected.numel() == 1 or actual.numel() == 1 or expected.dim() != actual.dim():
-            return (f"wrong shape or broadcast: the claim has shape {list(expected.shape)}, the gradient "
-                    f"{list(actual.shape)} (a gradient has the shape of its input)")
+            return Msg("wrong shape or broadcast: the claim has shape {claimed}, the gradient {right} (a gradient "
+                       "has the shape of its input)", claimed=list(expected.shape), right=list(actual.shape))
         return None
     e, a = expected.double().reshape(-1), actual.double().reshape(-1)
     nonzero = a.abs() > tol
@@ -180,27 +187,31 @@ def diagnose(result: ExpectResult, expected: torch.Tensor, actual: torch.Tensor,
         c = float(ratios[0])
         if bool(((ratios - c).abs() <= tol * (1 + abs(c))).all()) and abs(c - 1) > tol:
             if abs(c + 1) <= tol:
-                return "sign: the claim is the negative of the gradient"
+                return Msg("sign: the claim is the negative of the gradient")
             sizes = sorted({math.prod(i.shape) for i in report.inputs.values()} - {0, 1})
-            hint = next((f" (mean vs sum: ×1/n with n = {n})" for n in sizes if abs(c * n - 1) <= tol or abs(c - n) <= tol),
-                        "")
-            return f"a factor of {ratio_text(1 / c)} off: the claim is {ratio_text(c)} × the gradient{hint}"
+            n = next((n for n in sizes if abs(c * n - 1) <= tol or abs(c - n) <= tol), None)
+            if n is not None:
+                return Msg("a factor of {factor} off: the claim is {ratio} × the gradient (mean vs sum: ×1/n with "
+                           "n = {n})", factor=ratio_text(1 / c), ratio=ratio_text(c), n=n)
+            return Msg("a factor of {factor} off: the claim is {ratio} × the gradient", factor=ratio_text(1 / c),
+                       ratio=ratio_text(c))
     for f in report.forward:
         grad = f.grad
         if grad is not None and f.name != result.name and tuple(grad.shape) == tuple(expected.shape) and \
                 agrees(grad.to(expected.dtype), expected, tol):
-            return (f"missing chain-rule factor: the claim is the gradient at {f.name} = {f.expr}, not yet "
-                    f"multiplied through {f.name}'s dependence on {result.name}")
+            return Msg("missing chain-rule factor: the claim is the gradient at {step} = {expr}, not yet multiplied "
+                       "through {step}'s dependence on {name}", step=f.name, expr=f.expr, name=result.name)
     return None
 
 
 def wrong_shape(head: str, expected: torch.Tensor, actual: torch.Tensor, tol: float) -> tuple[str, str]:
     """Name a wrong shape, and say when it is the transpose or the right entries reshaped."""
-    message = f"{head}: shape {list(expected.shape)}, but the gradient has shape {list(actual.shape)}"
+    message = Msg("{head}: shape {claimed}, but the gradient has shape {right}", head=head,
+                  claimed=list(expected.shape), right=list(actual.shape))
     if expected.dim() == 2 and tuple(expected.T.shape) == tuple(actual.shape) and agrees(expected.T, actual, tol):
-        return "transposed", message + " — that is the transpose of the right answer"
+        return "transposed", Msg("{message} — that is the transpose of the right answer", message=message)
     if expected.numel() == actual.numel() and agrees(expected.reshape(actual.shape), actual, tol):
-        return "wrong-shape", message + " — the right entries, in the wrong shape"
+        return "wrong-shape", Msg("{message} — the right entries, in the wrong shape", message=message)
     return "wrong-shape", message
 
 
@@ -211,19 +222,20 @@ def prove(claim: Node, report: Report, program: Program, name: str, shapes: Shap
     try:
         with budget(limits.symbolic_timeout):
             if derivative is not None and proved_generic(claim, derivative, shapes):
-                return "proved", "holds numerically and symbolically (SymPy: claim - derivative = 0)"
+                return "proved", Msg("holds numerically and symbolically (SymPy: claim - derivative = 0)")
             disproof = disproved_at_inputs(claim, derivative, leaves) if derivative is not None else None
             if disproof:
-                return "disproved", f"is within tolerance at these inputs, but not equal: {disproof}"
+                return "disproved", Msg("is within tolerance at these inputs, but not equal: {disproof}",
+                                        disproof=disproof)
             nearby = differs_nearby(claim, report, program, name, leaves, limits, tol)
             if nearby:
-                return "not-general", f"matches at these inputs, but not in general: {nearby}"
+                return "not-general", Msg("matches at these inputs, but not in general: {nearby}", nearby=nearby)
             if derivative is not None and proved_per_element(claim, derivative, leaves):
-                return "proved", ("holds numerically and symbolically (SymPy: every entry of claim - derivative is 0 "
-                                  "for inputs of these shapes)")
+                return "proved", Msg("holds numerically and symbolically (SymPy: every entry of claim - derivative "
+                                     "is 0 for inputs of these shapes)")
     except SymbolicTimeout:
         pass
-    return "unproved", "holds numerically, but SymPy could not prove it in general (not proved)"
+    return "unproved", Msg("holds numerically, but SymPy could not prove it in general (not proved)")
 
 
 def derivative_formula(report: Report, name: str) -> Node | None:
@@ -279,7 +291,7 @@ def disproved_at_inputs(claim: Node, derivative: Node, leaves: dict[str, torch.T
         d = difference[idx] if isinstance(difference[idx], sympy.Basic) else sympy.Integer(0) + difference[idx]
         if d.is_zero is False and d.is_finite:
             where = f"[{', '.join(map(str, idx))}] " if idx else ""
-            return f"claim - derivative = {float(d):.3g} {where}exactly"
+            return Msg("claim - derivative = {value:.3g} {where}exactly", value=float(d), where=where)
     return None
 
 
@@ -313,4 +325,5 @@ def differs_nearby(claim: Node, report: Report, program: Program, name: str, lea
     if tuple(claimed.shape) != tuple(grad.shape) or agrees(grad, claimed.to(grad.dtype), tol):
         return None
     point = ", ".join(f"{n}={short(t.detach())}" for n, t in moved.items() if report.inputs[n].requires_grad)
-    return f"at {point} it gives {short(claimed)}, torch gives {short(grad)}"
+    return Msg("at {point} it gives {claimed}, torch gives {grad}", point=point, claimed=short(claimed),
+               grad=short(grad))

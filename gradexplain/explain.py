@@ -18,9 +18,11 @@ from .expect import check_expectation
 from .formula import read_formula
 from .ir import Node, Program
 from .hessian import second_order
+from .i18n import Msg
 from .limits import Limits, run_budget
 from .numeric import attach_numeric, numeric_gradients
 from .options import EvalOptions
+from .phrases import message_of, symbolic_reason
 from .program import gradient_programs
 from .report import GradEntry, JacobianEntry, Report, Symbolic
 from .symbolic import NoClosedForm, SymbolicTimeout, budget, exact_value, gradients, jacobian_text
@@ -102,7 +104,7 @@ def symbolic_gradients(program: Program, seed: Node, wrt: list[str], leaves: dic
                                  opts.limits, adjoints)
             return formulas, None, gradient_programs(program, formulas, adjoints, shapes)
     except (SymbolicTimeout, NoClosedForm, NotImplementedError) as e:
-        return {}, f"symbolic: skipped — {e}", {}
+        return {}, symbolic_reason(Msg("skipped — {why}", why=message_of(e))), {}
 
 
 def gradient_entries(stage: TorchStage, symbolic: tuple[dict[str, Any], str | None, dict[str, str | None]] | None
@@ -117,14 +119,14 @@ def gradient_entries(stage: TorchStage, symbolic: tuple[dict[str, Any], str | No
         grad = run.grads.get(name)
         sg = formulas.get(name)
         if sg is None:
-            entries[name] = GradEntry(grad, None, None, None, reason=reason or "symbolic: not available")
+            entries[name] = GradEntry(grad, None, None, None, reason=reason or symbolic_reason(Msg("not available")))
             continue
         value = evaluate(sg.expr, leaves, opts.limits).to(leaves[name].dtype) if sg.expr is not None else None
         sym = Symbolic(sg.text, value, note=sg.note, program=programs.get(name))
         note = None
         if grad is None:
-            note = (f"{name} requires grad but the output does not depend on it, so PyTorch leaves {name}.grad "
-                    "as None; its gradient is zero")
+            note = Msg("{name} requires grad but the output does not depend on it, so PyTorch leaves {name}.grad "
+                       "as None; its gradient is zero", name=name)
             ok = value is None or bool((value == 0).all())
             entries[name] = GradEntry(None, sym, 0.0 if ok else None, ok, note=note)
             continue
@@ -156,7 +158,7 @@ def jacobians(stage: TorchStage) -> dict[str, JacobianEntry]:
             entry.symbolic = Symbolic(text, value.reshape(entry.torch.shape) if value.numel() == entry.torch.numel()
                                       else value)
         except (SymbolicTimeout, NoClosedForm, NotImplementedError, LimitError) as e:  # nested past what Python parses
-            entry.reason = f"symbolic: skipped — {e}"
+            entry.reason = symbolic_reason(Msg("skipped — {why}", why=message_of(e)))
             continue
         entry.agree = agrees(entry.torch, entry.symbolic.value, stage.tol)
     return entries

@@ -27,9 +27,11 @@ from .compare import agrees, compare
 from .errors import GradexplainError, LimitError
 from .execute import Shapes, evaluate
 from .formula import read_formula
+from .i18n import Msg, N_
 from .ir import Call, Const, Input, Node, Program, Slice, substitute, walk
 from .numeric import STEP
 from .ops import REGISTRY, Linear
+from .phrases import message_of, reason_detail, symbolic_reason
 from .printer import to_text
 from .report import HessianBlock, HessianInfo, HvpEntry, Report, Symbolic
 from .symbolic import NoClosedForm, Simplifier, SymbolicTimeout, budget, gradients, jacobian_text, printable
@@ -225,8 +227,9 @@ class SymbolicSecondOrder:
             entry = report.grads.get(a)
             text = entry.symbolic.expr if entry is not None and entry.symbolic is not None else None
             if text is None:
-                why = entry.reason.removeprefix("symbolic: ") if entry is not None and entry.reason else "none"
-                self.reasons[a] = f"the gradient of {a} has no formula to differentiate again ({why})"
+                why = reason_detail(entry.reason) if entry is not None and entry.reason else Msg("none")
+                self.reasons[a] = Msg("the gradient of {name} has no formula to differentiate again ({why})", name=a,
+                                      why=why)
                 self.formulas[a] = None
             else:
                 # one shared Input node per name: reverse mode tells inputs apart by node, not by name
@@ -263,11 +266,11 @@ class SymbolicSecondOrder:
                 node = simplify(LinearMap(self.v_names[a], shapes)(directional[b].expr))
                 if not printable(node):
                     raise NoClosedForm("not printable")
-                text, note = to_text(node), "closed form"
+                text, note = to_text(node), Msg("closed form")
             except NoClosedForm:
                 input_shapes = {n: tuple(t.shape) for n, t in self.leaves.items()}
                 text = jacobian_text(self.formulas[a], b, input_shapes, self.limits)
-                note = "written per element: the Jacobian of the gradient formula"
+                note = Msg("written per element: the Jacobian of the gradient formula")
             value = evaluate(read_formula(text, self.limits), self.leaves, self.limits)
             row[b] = Symbolic(text, value.to(self.leaves[a].dtype).reshape(target), note=note)
         return row
@@ -313,7 +316,8 @@ class LinearMap:
         if k is None:
             return Call("zeros", (), {"shape": full}) if full else Const(0)
         if self.shapes.shape(k) != full:
-            raise NoClosedForm(f"linear map of shape {list(self.shapes.shape(k))}, expected {list(full)}")
+            raise NoClosedForm(Msg("linear map of shape {shape}, expected {expected}", shape=list(self.shapes.shape(k)),
+                                   expected=list(full)))
         return k
 
     def rule(self, n: Node) -> Node | None:
@@ -331,11 +335,11 @@ class LinearMap:
         if linear is None and not spec.rules and spec.variadic_rule is None:
             return None  # no gradient at all: a constant of the direction (ones_like(v), sign(v))
         if linear is None or not all(linear.covers(name) for name in moving):
-            raise NoClosedForm(f"{n.op} of the direction has no closed-form matrix here")
+            raise NoClosedForm(Msg("{op} of the direction has no closed-form matrix here", op=n.op))
         if len(moving) > 1 and not linear.joint:
-            raise NoClosedForm(f"{n.op} of the direction with itself is not linear")
+            raise NoClosedForm(Msg("{op} of the direction with itself is not linear", op=n.op))
         if linear.batch is None:
-            raise NoClosedForm(f"{n.op} of the direction has no batched form")
+            raise NoClosedForm(Msg("{op} of the direction has no batched form", op=n.op))
         k = self.batched(n, ks, names, linear)
         if k is not None and self.shape(k) != self.lead + self.shape(n):  # broadcast by the op's other arguments
             k = Call("mul", (k, Call("ones", (), {"shape": self.lead + self.shape(n)})))
@@ -415,7 +419,9 @@ class LinearMap:
 
 
 def _outside_domain(notes: list[str], what: str, e: GradexplainError) -> None:
-    notes.append(f"no finite-difference {what}: a step of ~1e-5 leaves the domain ({e.message})")
+    """``what``: a template (N_) naming the estimate."""
+    notes.append(Msg("no finite-difference {what}: a step of ~1e-5 leaves the domain ({why})", what=Msg(what),
+                     why=e.message))
 
 
 def hessian_blocks(torch_side: TorchSecondOrder, symbolic_side: SymbolicSecondOrder, tol: float,
@@ -426,7 +432,7 @@ def hessian_blocks(torch_side: TorchSecondOrder, symbolic_side: SymbolicSecondOr
         try:
             fd = numeric_hessian(torch_side.program, torch_side.values, wrt, torch_side.seed, torch_side.limits)
         except GradexplainError as e:
-            _outside_domain(notes, "Hessian", e)
+            _outside_domain(notes, N_("Hessian"), e)
     rows = {a: torch_side.block_rows(a) for a in wrt}
     sym: dict[str, dict[str, Symbolic]] = {}
     reasons: dict[str, str] = {}
@@ -436,9 +442,9 @@ def hessian_blocks(torch_side: TorchSecondOrder, symbolic_side: SymbolicSecondOr
                 try:
                     sym[a] = symbolic_side.block_row(a)
                 except (NoFormula, NoClosedForm, NotImplementedError) as e:
-                    reasons[a] = f"symbolic: skipped — {e}"
+                    reasons[a] = symbolic_reason(Msg("skipped — {why}", why=message_of(e)))
     except SymbolicTimeout as e:
-        reasons = {a: f"symbolic: skipped — {e}" for a in wrt if a not in sym}
+        reasons = {a: symbolic_reason(Msg("skipped — {why}", why=message_of(e))) for a in wrt if a not in sym}
     blocks: dict[str, dict[str, HessianBlock]] = {a: {} for a in wrt}
     for a in wrt:
         for b in wrt:
@@ -460,14 +466,14 @@ def hvp_entries(torch_side: TorchSecondOrder, symbolic_side: SymbolicSecondOrder
         fd = numeric_hvp(torch_side.program, torch_side.values, torch_side.wrt, torch_side.seed, directions,
                          torch_side.limits) if numeric else {}
     except GradexplainError as e:
-        _outside_domain(notes, "Hessian-vector product", e)
+        _outside_domain(notes, N_("Hessian-vector product"), e)
     formulas: dict[str, Any] = {}
     reason = None
     try:
         with budget(symbolic_side.limits.symbolic_timeout):
             formulas, _ = symbolic_side.directional(directions)
     except (NoFormula, NoClosedForm, NotImplementedError, SymbolicTimeout) as e:
-        reason = f"symbolic: skipped — {e}"
+        reason = symbolic_reason(Msg("skipped — {why}", why=message_of(e)))
     env = symbolic_side.env(directions)
     entries: dict[str, HvpEntry] = {}
     for b in torch_side.wrt:
@@ -515,10 +521,10 @@ def definiteness(eigs: list[float], tol: float) -> str:
     scale = tol * (1 + max((abs(e) for e in eigs), default=0.0))
     pos, neg = sum(e > scale for e in eigs), sum(e < -scale for e in eigs)
     if neg == 0:
-        return ("positive definite: locally strictly convex here" if pos == len(eigs) else
-                "positive semidefinite: convex along every direction here, flat along some")
+        return (Msg("positive definite: locally strictly convex here") if pos == len(eigs) else
+                Msg("positive semidefinite: convex along every direction here, flat along some"))
     if pos == 0:
-        return ("negative definite: locally strictly concave here" if neg == len(eigs) else
-                "negative semidefinite: concave along every direction here, flat along some")
-    return "indefinite: a saddle point shape here (convex along some directions, concave along others)"
+        return (Msg("negative definite: locally strictly concave here") if neg == len(eigs) else
+                Msg("negative semidefinite: concave along every direction here, flat along some"))
+    return Msg("indefinite: a saddle point shape here (convex along some directions, concave along others)")
 

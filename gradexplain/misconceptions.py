@@ -12,6 +12,7 @@ from typing import Iterator
 import torch
 
 from .graph_link import Trace
+from .i18n import Msg, N_
 from .ir import Call, Program, walk
 from .ops import REGISTRY
 
@@ -19,12 +20,12 @@ WHERE_MAX = 4  # positions listed per note
 
 # op -> (where it is not differentiable, what PyTorch uses, what SymPy's default says)
 KINKS = {
-    "relu": ("relu is not differentiable at 0", "PyTorch uses the subgradient 0 there",
-             "SymPy's derivative Heaviside(x) is 1/2 at 0 (gradexplain writes heaviside(x, 0) to match PyTorch)"),
-    "abs": ("abs is not differentiable at 0", "PyTorch uses the subgradient 0 there (sign(0) = 0)",
-            "SymPy's derivative sign(x) is 0 at 0 as well"),
-    "sqrt": ("sqrt has an infinite slope at 0", "PyTorch's gradient is inf there (inf·0 = nan downstream)",
-             "SymPy's 1/(2*sqrt(x)) is zoo (complex infinity) at 0"),
+    "relu": (N_("relu is not differentiable at 0"), N_("PyTorch uses the subgradient 0 there"),
+             N_("SymPy's derivative Heaviside(x) is 1/2 at 0 (gradexplain writes heaviside(x, 0) to match PyTorch)")),
+    "abs": (N_("abs is not differentiable at 0"), N_("PyTorch uses the subgradient 0 there (sign(0) = 0)"),
+            N_("SymPy's derivative sign(x) is 0 at 0 as well")),
+    "sqrt": (N_("sqrt has an infinite slope at 0"), N_("PyTorch's gradient is inf there (inf·0 = nan downstream)"),
+             N_("SymPy's 1/(2*sqrt(x)) is zoo (complex infinity) at 0")),
 }
 
 
@@ -40,10 +41,12 @@ def notes(program: Program, trace: Trace, const: set[str]) -> list[str]:
 
 def const_notes(program: Program, const: set[str]) -> Iterator[str]:
     used = [n for n in program.inputs if n in const]
-    if used:
-        yield (f"{', '.join(used)}: --const, so requires_grad=False — PyTorch computes no gradient for "
-               f"{'it' if len(used) == 1 else 'them'} and .grad stays None; in the formulas "
-               f"{'it stays a symbol' if len(used) == 1 else 'they stay symbols'} with a fixed value")
+    if len(used) == 1:
+        yield Msg("{name}: --const, so requires_grad=False — PyTorch computes no gradient for it and .grad stays "
+                  "None; in the formulas it stays a symbol with a fixed value", name=used[0])
+    elif used:
+        yield Msg("{names}: --const, so requires_grad=False — PyTorch computes no gradient for them and .grad stays "
+                  "None; in the formulas they stay symbols with a fixed value", names=", ".join(used))
 
 
 def _label(node: Call, trace: Trace) -> str:
@@ -62,20 +65,22 @@ def constant_notes(nodes: list[Call], trace: Trace) -> list[str]:
     feeding = [n for n in built if id(n) in in_graph and n not in integer]
     if feeding:
         names = ", ".join(dict.fromkeys(_label(n, trace) for n in feeding))
-        out.append(f"{names}: built inside EXPR, so a constant (requires_grad=False, like a tensor after "
-                   ".detach()): no gradient flows into it — its edge in the graph leads to nothing")
+        out.append(Msg("{names}: built inside EXPR, so a constant (requires_grad=False, like a tensor after "
+                       ".detach()): no gradient flows into it — its edge in the graph leads to nothing", names=names))
     if integer:
         names = ", ".join(dict.fromkeys(_label(n, trace) for n in integer))
-        out.append(f"{names}: an integer tensor (all-integer literals give int64, as in PyTorch), and integer "
-                   "tensors cannot require grad — right for class targets; write 1.0 to get a float. Inputs given "
-                   "as NAME=VALUE are always floating, so they can")
+        out.append(Msg("{names}: an integer tensor (all-integer literals give int64, as in PyTorch), and integer "
+                       "tensors cannot require grad — right for class targets; write 1.0 to get a float. Inputs "
+                       "given as NAME=VALUE are always floating, so they can", names=names))
     return out
 
 
 def _positions(mask: torch.Tensor, name: str) -> str:
     idx = mask.nonzero().tolist()
     shown = [f"{name}[{','.join(map(str, i))}]" if i else name for i in idx[:WHERE_MAX]]
-    return ", ".join(shown) + (f" and {len(idx) - WHERE_MAX} more" if len(idx) > WHERE_MAX else "")
+    if len(idx) > WHERE_MAX:
+        return Msg("{shown} and {more} more", shown=", ".join(shown), more=len(idx) - WHERE_MAX)
+    return ", ".join(shown)
 
 
 def kink_notes(node: Call, trace: Trace) -> list[str]:
@@ -90,21 +95,26 @@ def kink_notes(node: Call, trace: Trace) -> list[str]:
         if not bool(mask.any()):
             return []
         what, torch_says, sympy_says = KINKS[node.op]
-        return [f"{where}: {what}, and {_positions(mask, trace.source(node.args[0]))} is exactly 0 — "
-                f"{torch_says}; {sympy_says}"]
+        return [Msg("{where}: {what}, and {positions} is exactly 0 — {torch_says}; {sympy_says}", where=where,
+                    what=Msg(what), positions=_positions(mask, trace.source(node.args[0])),
+                    torch_says=Msg(torch_says), sympy_says=Msg(sympy_says))]
     if node.op in ("max", "min") and len(args) == 2 and node.params.get("dim") is None:
         other = torch.as_tensor(args[1], dtype=first.dtype)
         mask = (first.detach() == other.detach()).expand(torch.broadcast_shapes(first.shape, other.shape))
         if bool(mask.any()):
-            return [f"{where}: a tie at {_positions(mask, 'out')} — {node.op}(a, b) is not differentiable where "
-                    "a = b; PyTorch splits the gradient evenly (0.5 to each); SymPy's "
-                    f"{node.op.capitalize()} has no derivative there (gradexplain writes heaviside(a - b, 1/2))"]
+            return [Msg("{where}: a tie at {positions} — {op}(a, b) is not differentiable where a = b; PyTorch "
+                        "splits the gradient evenly (0.5 to each); SymPy's {sympy_op} has no derivative there "
+                        "(gradexplain writes heaviside(a - b, 1/2))", where=where, positions=_positions(mask, "out"),
+                        op=node.op, sympy_op=node.op.capitalize())]
     if node.op in ("max", "min") and len(args) == 1 and node.params.get("dim") is None and first.numel() > 1:
         extreme = first.detach().max() if node.op == "max" else first.detach().min()
         ties = int((first.detach() == extreme).sum())
         if ties > 1:
-            return [f"{where}: {ties} entries tie for the {node.op}imum — PyTorch splits the gradient evenly "
-                    f"(1/{ties} to each); a single argmax would give it all to one entry"]
+            template = (N_("{where}: {ties} entries tie for the maximum — PyTorch splits the gradient evenly "
+                           "(1/{ties} to each); a single argmax would give it all to one entry") if node.op == "max"
+                        else N_("{where}: {ties} entries tie for the minimum — PyTorch splits the gradient evenly "
+                                "(1/{ties} to each); a single argmax would give it all to one entry"))
+            return [Msg(template, where=where, ties=ties)]
     return []
 
 
@@ -112,6 +122,10 @@ def integer_input_note(names: list[str], dtype: str) -> list[str]:
     """Inputs written with integer literals (``x=1,2,3``) are floating by design: say so once."""
     if not names:
         return []
-    which = f"{names[0]} is" if len(names) == 1 else f"{', '.join(names)} are"
-    return [f"{which} written with integers but used as {dtype} (every NAME=VALUE input is floating, so that it can "
-            f"require grad: torch.tensor([1, 2, 3]) would be int64, and integer tensors cannot require grad)"]
+    if len(names) == 1:
+        return [Msg("{name} is written with integers but used as {dtype} (every NAME=VALUE input is floating, so "
+                    "that it can require grad: torch.tensor([1, 2, 3]) would be int64, and integer tensors cannot "
+                    "require grad)", name=names[0], dtype=dtype)]
+    return [Msg("{names} are written with integers but used as {dtype} (every NAME=VALUE input is floating, so "
+                "that it can require grad: torch.tensor([1, 2, 3]) would be int64, and integer tensors cannot "
+                "require grad)", names=", ".join(names), dtype=dtype)]

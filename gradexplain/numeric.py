@@ -29,7 +29,9 @@ import torch
 from .autograd import run_program
 from .compare import agrees
 from .errors import GradexplainError
+from .i18n import Msg
 from .ir import Program
+from .phrases import message_of
 from .report import GradEntry
 
 PER_ELEMENT_MAX = 4096  # above this, a few random directional derivatives instead
@@ -104,8 +106,8 @@ def numeric_gradients(program: Program, leaves: dict[str, torch.Tensor], grad_ou
                         else _directional(f, name, env[name], grads.get(name))
                 except OutsideDomain as e:
                     out[name] = None
-                    notes.append(f"{name}: no finite-difference estimate — a step of ~1e-5 either way leaves "
-                                 f"the domain ({e})")
+                    notes.append(Msg("{name}: no finite-difference estimate — a step of ~1e-5 either way leaves "
+                                     "the domain ({why})", name=name, why=message_of(e)))
             return out
     finally:
         torch.set_default_dtype(previous)
@@ -147,14 +149,16 @@ def _per_element(f: Any, name: str, x: torch.Tensor, notes: list[str]) -> torch.
         if up is not None and down is not None:
             est[i] = (up - down) / (plus[i] - minus[i])
         elif up is None and down is None:
-            raise OutsideDomain(f"entry {i} cannot be moved either way")
+            raise OutsideDomain(Msg("entry {i} cannot be moved either way", i=i))
         else:
             one_sided += 1
             est[i] = _one_sided(f, name, x, i, float(h[i]) if up is not None else -float(h[i]), centre,
                                 up if up is not None else down)
     if one_sided:
-        notes.append(f"{name}: {one_sided} finite-difference entr{'y' if one_sided == 1 else 'ies'} one-sided "
-                     "(a step the other way leaves the domain)")
+        notes.append(Msg("{name}: {n} finite-difference entry one-sided (a step the other way leaves the domain)",
+                         name=name, n=one_sided) if one_sided == 1 else
+                     Msg("{name}: {n} finite-difference entries one-sided (a step the other way leaves the domain)",
+                         name=name, n=one_sided))
     return est.reshape(x.shape)
 
 
@@ -167,7 +171,8 @@ def _directional(f: Any, name: str, x: torch.Tensor, grad: torch.Tensor | None) 
         u /= u.norm()
         projections.append(float((grad.double() * u).sum()) if grad is not None else 0.0)
         estimates.append((f(name, x + h * u) - f(name, x - h * u)) / (2 * h))
-    return {"method": f"{DIRECTIONS} random unit directions u (seed 0), step {h:.3g}", "estimates": estimates,
+    return {"method": Msg("{n} random unit directions u (seed 0), step {h:.3g}", n=DIRECTIONS, h=h),
+            "estimates": estimates,
             "grad_dot_u": projections}
 
 
@@ -192,7 +197,7 @@ def attach_numeric(grads: dict[str, GradEntry], numeric: dict[str, Any], tol: fl
         reference = entry.torch if entry.torch is not None else (entry.symbolic.value if entry.symbolic else None)
         entry.numeric_agree = numeric_agreement(value, reference, tol)
         if entry.numeric_agree is False:
-            notes.append(f"{name}: finite differences disagree with torch (beyond {max(tol, NUMERIC_TOL):g}); "
-                         "the function may not be differentiable here (relu/abs/max at a tie or at 0), or it is "
-                         "too steep for a step of ~1e-5 — torch and SymPy are the exact sides")
+            notes.append(Msg("{name}: finite differences disagree with torch (beyond {tol:g}); the function may not "
+                             "be differentiable here (relu/abs/max at a tie or at 0), or it is too steep for a step of "
+                             "~1e-5 — torch and SymPy are the exact sides", name=name, tol=max(tol, NUMERIC_TOL)))
     return notes

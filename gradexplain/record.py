@@ -30,6 +30,7 @@ import torch
 from torch.overrides import TorchFunctionMode
 
 from .binding import bind
+from .i18n import Msg
 from .ir import Call, Const, Input, Node, Program, Slice, Statement, key_text, walk
 from .printer import Printer
 from .ops import ALIASES, REGISTRY, OpaqueSlot, OpSpec
@@ -685,10 +686,10 @@ def freeze(roots: list[Node], names: dict[int, str], output_name: str | None = N
         inputs_by_tensor[id(tensor)] = internal
         values[internal] = tensor.detach().clone().requires_grad_(True)
         if node.kind == "unrecorded":
-            made_by = type(tensor.grad_fn).__name__ if tensor.grad_fn is not None else "code outside torch"
-            notes.append(f"{user_name}: made by {made_by}, a step the recording cannot see (a custom "
-                         "autograd.Function, or code run before the recording), so it is treated as an input here "
-                         "and the gradient does not flow past it")
+            made_by = type(tensor.grad_fn).__name__ if tensor.grad_fn is not None else Msg("code outside torch")
+            notes.append(Msg("{name}: made by {made_by}, a step the recording cannot see (a custom "
+                             "autograd.Function, or code run before the recording), so it is treated as an input "
+                             "here and the gradient does not flow past it", name=user_name, made_by=made_by))
         else:
             tensors[internal] = tensor
         return Input(internal)
@@ -708,7 +709,8 @@ def freeze(roots: list[Node], names: dict[int, str], output_name: str | None = N
                 calls.append(n)
             if n.op == "opaque":
                 site = n.site if isinstance(n, RecordedCall) else None
-                opaque.append(f"{n.params['name']}" + (f" (line {site.line})" if site else ""))
+                opaque.append(Msg("{name} (line {line})", name=n.params["name"], line=site.line) if site else
+                              f"{n.params['name']}")
         else:
             memo[id(n)] = n
     calls.sort(key=lambda c: c.seq)

@@ -23,7 +23,9 @@ from .autograd import torch_run
 from .execute import Shapes
 from .compare import agrees, all_agree
 from .explain import gradient_entries, jacobians, symbolic_gradients
+from .i18n import Msg
 from .ir import Const, Node
+from .phrases import COMMA, joined, symbolic_reason
 from .options import DEFAULT_TOL, EvalOptions
 from .printer import to_text
 from .limits import DEFAULT, Limits, run_budget
@@ -112,9 +114,9 @@ def _explain_frozen(frozen: Frozen, grad_output: torch.Tensor | None, wrt: list[
     )
     report.notes.extend(misconceptions.notes(program, run.trace, set()))  # constants here are the script's, not --const
     if opaque:
-        report.notes.append(f"{', '.join(frozen.opaque)}: not in gradexplain's registry, so an opaque step — torch "
-                            "computes it as the script did, finite differences check it, and there is no closed "
-                            "form (see `gradexplain ops`)")
+        report.notes.append(Msg("{names}: not in gradexplain's registry, so an opaque step — torch computes it as "
+                                "the script did, finite differences check it, and there is no closed form (see "
+                                "`gradexplain ops`)", names=joined(frozen.opaque, COMMA)))
     if not output.requires_grad or not wrt:
         return report
     seed_value = Value(grad_output, None, "") if grad_output is not None else None
@@ -132,7 +134,7 @@ def _explain_frozen(frozen: Frozen, grad_output: torch.Tensor | None, wrt: list[
     report.grads = gradient_entries(stage(), _closed_forms(program, seed, wrt, values, shapes, opts))
     if opaque:
         for entry in report.grads.values():
-            entry.reason = "symbolic: none — the program has an op outside the registry (see notes)"
+            entry.reason = symbolic_reason(Msg("none — the program has an op outside the registry (see notes)"))
     small = sum(values[n].numel() for n in values) <= NUMERIC_PER_ELEMENT
     if numeric and (small or opaque):  # a training step's program is dear to rerun: only where it is the check
         estimates = numeric_gradients(program, values, grad_output, wrt, run.grads,
@@ -179,7 +181,12 @@ def rename(obj: Any, mapping: dict[str, str]) -> Any:
                          + r")(?!\w)")
 
     def text(s: str) -> str:
-        return pattern.sub(lambda m: changes[m.group(1)], s)
+        renamed = pattern.sub(lambda m: changes[m.group(1)], s)
+        if isinstance(s, Msg):  # rename inside the arguments, so the sentence stays translatable
+            again = Msg(s.template, **{k: walk(v) for k, v in s.args.items()})
+            if again == renamed:
+                return again
+        return renamed
 
     def walk(o: Any) -> Any:
         if isinstance(o, str):
@@ -216,10 +223,10 @@ def explain_record(record: CallRecord, limits: Limits = DEFAULT, numeric: bool =
             entry.torch = record.after[name]  # what the script's own .grad holds now
     for name in record.hidden:
         report.grads[name] = GradEntry(record.after.get(name), None, None, None,
-                                       reason="symbolic: none — the gradient reached it through a step the "
-                                       "recording cannot see (see notes)")
-        report.notes.append(f"{name}.grad: backward() reached it through a step the recording cannot see (a custom "
-                            "autograd.Function?), so only torch's value is shown")
+                                       reason=symbolic_reason(Msg("none — the gradient reached it through a step "
+                                                                  "the recording cannot see (see notes)")))
+        report.notes.append(Msg("{name}.grad: backward() reached it through a step the recording cannot see (a "
+                                "custom autograd.Function?), so only torch's value is shown", name=name))
     if record.hidden and report.agree:
         report.agree = None
     report.call = CallSite(record.site.file if record.site else None, record.site.line if record.site else None,
@@ -233,27 +240,29 @@ def _grad_notes(record: CallRecord, replayed: dict[str, torch.Tensor | None], to
     notes = []
     for event in record.events:
         zeroed = ".zero_()" in event
-        notes.append(f"before this backward() the script changed a gradient in place: {event}"
-                     + (", so .grad held zeros and this call's gradient is all it holds now" if zeroed else ""))
+        notes.append(Msg("before this backward() the script changed a gradient in place: {event}, so .grad held "
+                         "zeros and this call's gradient is all it holds now", event=event) if zeroed else
+                     Msg("before this backward() the script changed a gradient in place: {event}", event=event))
     for name, after in record.after.items():
         before = record.before.get(name)
         if record.kind == "autograd.grad":
             continue
         if before is not None and not bool(before.ne(0).any()) and not record.events:
-            notes.append(f"{name}.grad held zeros before this backward() (zeroed since it was last written), so "
-                         "it holds this call's gradient only")
+            notes.append(Msg("{name}.grad held zeros before this backward() (zeroed since it was last written), so "
+                             "it holds this call's gradient only", name=name))
         if before is not None and bool(before.ne(0).any()):
-            notes.append(f"{name}.grad already held {_short(before)} before this backward(): PyTorch adds each "
-                         f"backward()'s gradient to .grad, so it now holds the sum {_short(after)} — call "
-                         "optimizer.zero_grad() (or set .grad = None) before each backward() unless you mean to "
-                         "accumulate")
+            notes.append(Msg("{name}.grad already held {before} before this backward(): PyTorch adds each "
+                             "backward()'s gradient to .grad, so it now holds the sum {after} — call "
+                             "optimizer.zero_grad() (or set .grad = None) before each backward() unless you mean to "
+                             "accumulate", name=name, before=_short(before), after=_short(after)))
         mine = replayed.get(name)
         if after is not None and mine is not None:
             expected = after if before is None else after - before
             ok = agrees(expected.double(), mine.double(), max(tol, 1e-5))
             if not ok:
-                notes.append(f"{name}: the recorded program gives {_short(mine)}, but the script's backward() added "
-                             f"{_short(expected)}: some step was not recorded (code outside torch functions?)")
+                notes.append(Msg("{name}: the recorded program gives {mine}, but the script's backward() added "
+                                 "{added}: some step was not recorded (code outside torch functions?)", name=name,
+                                 mine=_short(mine), added=_short(expected)))
     return notes
 
 
@@ -262,7 +271,7 @@ def _short(t: torch.Tensor) -> str:
     if flat.numel() <= 6:
         vals = ", ".join(f"{v:.6g}" for v in flat.tolist())
         return f"[{vals}]" if t.dim() else vals
-    return f"a tensor of shape {list(t.shape)} (norm {float(flat.norm()):.6g})"
+    return Msg("a tensor of shape {shape} (norm {norm:.6g})", shape=list(t.shape), norm=float(flat.norm()))
 
 
 # ------------------------------------------------------------------------------ summaries

@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from .i18n import Msg
 from .ir import Call, Const, Node, walk
 from .record import (CallKind, Frozen, RecordedCall, RecordedInput, Recorder, Site, Tape, freeze, scope_names, site_of,
                      structure, target, user_frame)
@@ -183,8 +184,9 @@ class Session:
         owner = self.grad_owner.get(id(tensor))
         if owner is not None:
             site = site_of(user_frame())
-            where = f" (line {site.line}: {site.code})" if site else ""
-            self.events.append(f"{owner}.grad.{kind.name}(){where}")
+            call = f"{owner}.grad.{kind.name}()"
+            self.events.append(Msg("{call} (line {line}: {code})", call=call, line=site.line, code=site.code) if site
+                               else call)
 
     # ------------------------------------------------------------------ backward()
 

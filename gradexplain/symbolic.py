@@ -29,9 +29,11 @@ import sympy
 
 from .execute import Shapes
 from .ir import Call, Const, Input, Node, nested_text, walk
+from .i18n import Msg
 from .limits import DEFAULT, Limits, run_left
 from .ops import REGISTRY, RuleContext
 from .ops.spec import sympy_function
+from .phrases import message_of
 from .printer import to_text
 from .rules import rule_node
 
@@ -55,14 +57,14 @@ def budget(seconds: float) -> Iterator[None]:
     if run is not None:
         left, total = run
         if left <= 0:
-            raise SymbolicTimeout(f"symbolic work exceeded {total:g} s (raise it with --symbolic-timeout)")
+            raise SymbolicTimeout(Msg("symbolic work exceeded {total:g} s (raise it with --symbolic-timeout)", total=total))
         seconds = min(seconds, left) if seconds > 0 else left
     if seconds <= 0 or not hasattr(signal, "setitimer"):
         yield
         return
 
     def on_alarm(signum: int, frame: Any) -> None:
-        raise SymbolicTimeout(f"symbolic work exceeded {total:g} s (raise it with --symbolic-timeout)")
+        raise SymbolicTimeout(Msg("symbolic work exceeded {total:g} s (raise it with --symbolic-timeout)", total=total))
 
     try:
         previous = signal.signal(signal.SIGALRM, on_alarm)
@@ -356,7 +358,7 @@ class FromSympy:
         for fn, op in FUNCTION_OPS.items():
             if isinstance(e, fn):
                 return Call(op, (self.convert(e.args[0]),))
-        raise NoClosedForm(f"cannot write {e} as EXPR")
+        raise NoClosedForm(Msg("cannot write {expr} as EXPR", expr=str(e)))
 
     def piecewise(self, pieces: list[tuple[sympy.Expr, Any]]) -> Node:
         (value, cond), rest = pieces[0], pieces[1:]
@@ -377,7 +379,7 @@ class FromSympy:
         if cond in self.leaves:
             return Call("where", (self.leaves[cond], then, other))
         if type(cond) not in RELATIONS:
-            raise NoClosedForm(f"condition {cond} has no EXPR spelling")
+            raise NoClosedForm(Msg("condition {cond} has no EXPR spelling", cond=str(cond)))
         return Call("where", (self.convert(cond), then, other))
 
     def product(self, e: sympy.Expr) -> Node:
@@ -636,7 +638,7 @@ class ObjEvaluator:
                 elif spec.obj is not None:
                     value = spec.obj(*args, **n.params)
                 else:
-                    raise NoClosedForm(f"{n.op} has no per-element form")
+                    raise NoClosedForm(Msg("{op} has no per-element form", op=n.op))
                 memo[id(n)] = np.asarray(value, dtype=object)
         return memo[id(root)]
 
@@ -697,8 +699,8 @@ def per_element_text(node: Node, inputs: dict[str, tuple[int, ...]], limits: Lim
     env = {name: element_symbols(name, shape) for name, shape in inputs.items()}
     arr = ObjEvaluator(env)(node)
     if arr.size > limits.max_per_element:
-        raise NoClosedForm(f"no closed form, and {arr.size} elements exceed the per-element limit of "
-                           f"{limits.max_per_element}")
+        raise NoClosedForm(Msg("no closed form, and {size} elements exceed the per-element limit of {limit}",
+                               size=arr.size, limit=limits.max_per_element))
     return stack_text(arr, scalar_text)
 
 
@@ -710,8 +712,8 @@ def jacobian_text(output: Node, wrt: str, inputs: dict[str, tuple[int, ...]], li
     out = ObjEvaluator(env)(output)
     syms = env[wrt]
     if out.size * syms.size > limits.max_per_element:
-        raise NoClosedForm(f"a Jacobian of {out.size * syms.size} entries exceeds the per-element limit of "
-                           f"{limits.max_per_element}")
+        raise NoClosedForm(Msg("a Jacobian of {entries} entries exceeds the per-element limit of {limit}",
+                               entries=out.size * syms.size, limit=limits.max_per_element))
     jac = np.empty(out.shape + syms.shape, dtype=object)
     for oi in np.ndindex(*out.shape):
         for ii in np.ndindex(*syms.shape):
@@ -766,12 +768,13 @@ def gradients(root: Node, seed: Node, wrt: list[str], shapes: Shapes, input_shap
         g = raw[name]
         if g is None:
             expr: Node = Call("zeros_like", (wrt_node,))
-            result[name] = SymbolicGradient(expr, to_text(expr), "the output does not depend on it")
+            result[name] = SymbolicGradient(expr, to_text(expr), Msg("the output does not depend on it"))
             continue
         if tree_size(g, sizes) > INLINE_MAX and spelled(g, spellings):
             result[name] = SymbolicGradient(fit_shape(g, wrt_node, shapes), None,
-                                            f"written out as one expression the gradient would exceed {INLINE_MAX} "
-                                            "nodes; symbolic.program holds it as let-bindings", raw=g)
+                                            Msg("written out as one expression the gradient would exceed {limit} "
+                                                "nodes; symbolic.program holds it as let-bindings", limit=INLINE_MAX),
+                                            raw=g)
             continue
         expr = fit_shape(simplifier(g), wrt_node, shapes)
         if printable(expr):
@@ -779,7 +782,7 @@ def gradients(root: Node, seed: Node, wrt: list[str], shapes: Shapes, input_shap
             continue
         try:
             text = per_element_text(expr, input_shapes, limits)
-            result[name] = SymbolicGradient(expr, text, "no closed form through indexing: written per element", raw=g)
+            result[name] = SymbolicGradient(expr, text, Msg("no closed form through indexing: written per element"), raw=g)
         except NoClosedForm as e:
-            result[name] = SymbolicGradient(expr, None, str(e), raw=g)
+            result[name] = SymbolicGradient(expr, None, message_of(e), raw=g)
     return result

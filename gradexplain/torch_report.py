@@ -16,10 +16,12 @@ from .autograd import JACOBIAN_WORK, JacobianTooCostly, TorchRun, make_leaves, t
 from .compare import all_agree
 from .errors import GradexplainError
 from .execute import Shapes
+from .i18n import Msg
 from .ir import Const, Node, Program
 from .ops import REGISTRY
 from .options import DEFAULT_TOL, EvalOptions
 from .parse import parse_program
+from .phrases import message_of, symbolic_reason
 from .report import ForwardEntry, GradEntry, GraphEntry, InputInfo, JacobianEntry, OutputInfo, Report
 from .train import check_trainable, dropout_masks
 from .values import Value, clip, parse_value, split_assignment
@@ -27,7 +29,7 @@ from .values import Value, clip, parse_value, split_assignment
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 JACOBIAN_WITH_VJP = 4096  # entries: with --grad-output the Jacobian is shown when this small
 JACOBIAN_MAX = 10**6  # entries of a torch Jacobian at all
-TORCH_ONLY = "symbolic: not computed (torch only)"
+TORCH_ONLY = symbolic_reason(Msg("not computed (torch only)"))
 
 
 @dataclass
@@ -138,7 +140,7 @@ def run_torch(opts: EvalOptions) -> TorchStage:
     report = torch_sections(opts, program, used, run, grad_output, tol)
     unused = [n for n in values if n not in program.inputs]
     if unused:
-        report.notes.append(f"{', '.join(unused)} given but not used by the expression")
+        report.notes.append(Msg("{names} given but not used by the expression", names=", ".join(unused)))
     report.notes.extend(misconceptions.integer_input_note([n for n, v in used.items() if v.integers], opts.dtype))
     report.notes.extend(misconceptions.notes(program, run.trace, opts.const))
     report.dropout = dropout_masks(program, shapes.shape)
@@ -178,16 +180,17 @@ def differentiable(stage: TorchStage) -> bool:
     """Whether the output depends on an input that requires grad; if not, the Report says so."""
     if stage.run.output.requires_grad:
         return True
-    stage.report.notes.append("the output depends on no input that requires grad (constants and --const inputs "
-                              "only): there is nothing to differentiate, so grads is empty")
+    stage.report.notes.append(Msg("the output depends on no input that requires grad (constants and --const inputs "
+                                  "only): there is nothing to differentiate, so grads is empty"))
     return False
 
 
 def note_jacobian_instead(stage: TorchStage) -> None:
     stage.report.notes.append(
-        f"the output has shape {list(stage.run.output.shape)}, not a scalar: backward() needs a `gradient` argument "
-        "here (PyTorch: \"grad can be implicitly created only for scalar outputs\"). Showing the Jacobian "
-        "instead; pass --grad-output V for the vector-Jacobian product vᵀJ that x.grad would hold.")
+        Msg("the output has shape {shape}, not a scalar: backward() needs a `gradient` argument here (PyTorch: "
+            "\"grad can be implicitly created only for scalar outputs\"). Showing the Jacobian instead; pass "
+            "--grad-output V for the vector-Jacobian product vᵀJ that x.grad would hold.",
+            shape=list(stage.run.output.shape)))
 
 
 def torch_jacobians(stage: TorchStage) -> dict[str, JacobianEntry]:
@@ -195,16 +198,18 @@ def torch_jacobians(stage: TorchStage) -> dict[str, JacobianEntry]:
     leaves, wrt = stage.leaves, stage.wrt
     out_numel = stage.shapes.numel(stage.program.output_node)
     if any(out_numel * leaves[n].numel() > JACOBIAN_MAX for n in wrt):
-        return {n: JacobianEntry(None, None, None, reason=f"a Jacobian of {out_numel * leaves[n].numel():,} entries "
-                                 f"is too large to show (limit {JACOBIAN_MAX:,})") for n in wrt}
+        return {n: JacobianEntry(None, None, None, reason=Msg("a Jacobian of {entries:,} entries is too large to show "
+                                                              "(limit {limit:,})", entries=out_numel * leaves[n].numel(),
+                                                              limit=JACOBIAN_MAX)) for n in wrt}
     if any(out_numel * leaves[n].numel() == 0 for n in wrt):  # torch's jacobian() cannot stack nothing
-        return {n: JacobianEntry(None, None, None, reason="the Jacobian is empty: a tensor with no elements is "
-                                 "involved") for n in wrt}
+        return {n: JacobianEntry(None, None, None, reason=Msg("the Jacobian is empty: a tensor with no elements is "
+                                                              "involved")) for n in wrt}
     try:
         jac = torch_jacobian(stage.program, leaves, stage.opts.limits)
     except JacobianTooCostly as e:
-        return {n: JacobianEntry(None, None, None, reason=f"the Jacobian is too costly to build ({e}, over the "
-                                 f"limit of {JACOBIAN_WORK:,} elements in all)") for n in wrt}
+        return {n: JacobianEntry(None, None, None, reason=Msg("the Jacobian is too costly to build ({why}, over the "
+                                                              "limit of {limit:,} elements in all)", why=message_of(e),
+                                                              limit=JACOBIAN_WORK)) for n in wrt}
     return {n: JacobianEntry(jac[n], None, None) for n in wrt}
 
 

@@ -28,6 +28,7 @@ from .errors import GradexplainError, LimitError
 from .execute import Shapes, evaluate
 from .format import fmt_value
 from .formula import read_formula
+from .i18n import Msg
 from .ir import Call, Node, Program, walk
 from .ops import dropout_mask
 from .options import EvalOptions
@@ -108,7 +109,7 @@ def _sgd(name: str, p: torch.Tensor, g: torch.Tensor, st: dict, hp: dict) -> tup
     if mu:
         if "buf" not in st:
             st["buf"] = g.clone()
-            lines.append(f"buf ← g = {_n(g)}  (first step: the buffer starts as g)")
+            lines.append(Msg("buf ← g = {g}  (first step: the buffer starts as g)", g=_n(g)))
         else:
             buf = mu * st["buf"] + (1 - hp["dampening"]) * g
             lines.append(_line("buf ← μ·buf + (1 − dampening)·g",
@@ -402,7 +403,8 @@ def _step_entry(k: int, rec: StepRecord, zeroed: StepRecord | None, sym: dict[st
             p["symbolic"] = None
         flags.append(p["symbolic"]["agree"] if p["symbolic"] else None)
         if grad is None:
-            p["formula"] = {"lines": [f"{n}.grad is None: the optimizer skips {n}"], "after": value, "agree": True}
+            p["formula"] = {"lines": [Msg("{name}.grad is None: the optimizer skips {name}", name=n)], "after": value,
+                            "agree": True}
         else:
             by_hand, lines = OPTIMIZERS[t.optimizer].rule(n, value, grad, states[n], rec.group)
             p["formula"] = {"lines": lines, "after": by_hand, "agree": agrees(by_hand, after, tol)}
@@ -452,11 +454,12 @@ def explain_steps(report: Report, program: Program, leaves: dict[str, torch.Tens
     report.training = TrainingInfo(t.optimizer, records[0].group, t.zero_grad, schedule)
     report.agree = all_agree([report.agree] + [s["agree"] for s in steps])
     if not t.zero_grad:
-        report.notes.append("zero_grad() was not called: .grad kept the gradients of earlier steps and each backward() "
-                            "added its own, so from step 2 the optimizer used their sum (marked accumulated); "
-                            "'zeroed' shows the same loop with zero_grad()")
+        report.notes.append(Msg("zero_grad() was not called: .grad kept the gradients of earlier steps and each "
+                                "backward() added its own, so from step 2 the optimizer used their sum (marked "
+                                "accumulated); 'zeroed' shows the same loop with zero_grad()"))
     if any(s.get("dropout") for s in steps):
-        report.notes.append("dropout draws a fresh mask every step (torch.manual_seed(--seed + step − 1)), as a "
-                            "training loop does; the SymPy formula is evaluated with the same mask")
+        report.notes.append(Msg("dropout draws a fresh mask every step (torch.manual_seed(--seed + step − 1)), as a "
+                                "training loop does; the SymPy formula is evaluated with the same mask"))
     if any(s["params"][n]["symbolic"] is None for s in steps[:1] for n in wrt):
-        report.notes.append("steps: no SymPy formula for some parameter, so its gradients are checked by torch only")
+        report.notes.append(Msg("steps: no SymPy formula for some parameter, so its gradients are checked by torch "
+                                "only"))
