@@ -20,6 +20,7 @@ from .explain import explain
 from .format import short
 from .i18n import Msg
 from .options import EvalOptions
+from .phrases import COMMA, joined
 from .values import parse_value
 from .files import check_toml_nesting, read_regular_file
 
@@ -135,7 +136,7 @@ def run_problem(problem: Any, index: int, tol: float | None) -> ProblemResult:
         failures.append(output_failure)
     if report.agree is False:
         bad = [n for n, g in report.grads.items() if g.agree is False]
-        failures.append(Msg("torch and sympy disagree on {names}", names=", ".join(bad)) if bad else
+        failures.append(Msg("torch and sympy disagree on {names}", names=joined(bad, COMMA)) if bad else
                         Msg("torch and sympy disagree on the Jacobian"))
     return ProblemResult(name, not failures, failures, report, warnings=problem_warnings(report))
 

@@ -15,6 +15,7 @@ from .graph_link import Trace
 from .i18n import Msg, N_
 from .ir import Call, Program, walk
 from .ops import REGISTRY
+from .phrases import COMMA, joined
 
 WHERE_MAX = 4  # positions listed per note
 
@@ -46,7 +47,7 @@ def const_notes(program: Program, const: set[str]) -> Iterator[str]:
                   "None; in the formulas it stays a symbol with a fixed value", name=used[0])
     elif used:
         yield Msg("{names}: --const, so requires_grad=False — PyTorch computes no gradient for them and .grad stays "
-                  "None; in the formulas they stay symbols with a fixed value", names=", ".join(used))
+                  "None; in the formulas they stay symbols with a fixed value", names=joined(used, COMMA))
 
 
 def _label(node: Call, trace: Trace) -> str:
@@ -64,11 +65,11 @@ def constant_notes(nodes: list[Call], trace: Trace) -> list[str]:
     integer = [n for n in built if not trace.values[id(n)].is_floating_point()]
     feeding = [n for n in built if id(n) in in_graph and n not in integer]
     if feeding:
-        names = ", ".join(dict.fromkeys(_label(n, trace) for n in feeding))
+        names = joined(dict.fromkeys(_label(n, trace) for n in feeding), COMMA)
         out.append(Msg("{names}: built inside EXPR, so a constant (requires_grad=False, like a tensor after "
                        ".detach()): no gradient flows into it — its edge in the graph leads to nothing", names=names))
     if integer:
-        names = ", ".join(dict.fromkeys(_label(n, trace) for n in integer))
+        names = joined(dict.fromkeys(_label(n, trace) for n in integer), COMMA)
         out.append(Msg("{names}: an integer tensor (all-integer literals give int64, as in PyTorch), and integer "
                        "tensors cannot require grad — right for class targets; write 1.0 to get a float. Inputs "
                        "given as NAME=VALUE are always floating, so they can", names=names))
@@ -79,8 +80,8 @@ def _positions(mask: torch.Tensor, name: str) -> str:
     idx = mask.nonzero().tolist()
     shown = [f"{name}[{','.join(map(str, i))}]" if i else name for i in idx[:WHERE_MAX]]
     if len(idx) > WHERE_MAX:
-        return Msg("{shown} and {more} more", shown=", ".join(shown), more=len(idx) - WHERE_MAX)
-    return ", ".join(shown)
+        return Msg("{shown} and {more} more", shown=joined(shown, COMMA), more=len(idx) - WHERE_MAX)
+    return joined(shown, COMMA)
 
 
 def kink_notes(node: Call, trace: Trace) -> list[str]:
@@ -128,4 +129,4 @@ def integer_input_note(names: list[str], dtype: str) -> list[str]:
                     "require grad)", name=names[0], dtype=dtype)]
     return [Msg("{names} are written with integers but used as {dtype} (every NAME=VALUE input is floating, so "
                 "that it can require grad: torch.tensor([1, 2, 3]) would be int64, and integer tensors cannot "
-                "require grad)", names=", ".join(names), dtype=dtype)]
+                "require grad)", names=joined(names, COMMA), dtype=dtype)]

@@ -21,7 +21,7 @@ from .ir import Const, Node, Program
 from .ops import REGISTRY
 from .options import DEFAULT_TOL, EvalOptions
 from .parse import parse_program
-from .phrases import message_of, symbolic_reason
+from .phrases import COMMA, joined, message_of, symbolic_reason
 from .report import ForwardEntry, GradEntry, GraphEntry, InputInfo, JacobianEntry, OutputInfo, Report
 from .train import check_trainable, dropout_masks
 from .values import Value, clip, parse_value, split_assignment
@@ -140,7 +140,7 @@ def run_torch(opts: EvalOptions) -> TorchStage:
     report = torch_sections(opts, program, used, run, grad_output, tol)
     unused = [n for n in values if n not in program.inputs]
     if unused:
-        report.notes.append(Msg("{names} given but not used by the expression", names=", ".join(unused)))
+        report.notes.append(Msg("{names} given but not used by the expression", names=joined(unused, COMMA)))
     report.notes.extend(misconceptions.integer_input_note([n for n, v in used.items() if v.integers], opts.dtype))
     report.notes.extend(misconceptions.notes(program, run.trace, opts.const))
     report.dropout = dropout_masks(program, shapes.shape)
