@@ -31,7 +31,8 @@ PACKAGE = ROOT / "gradexplain"
 # (``ops``, ``render``) stands for the package and every module inside it.
 LAYERS: list[tuple[str, set[str]]] = [
     ("base: errors, limits, comparison, formatting, options", {"__init__", "errors", "limits", "compare", "format", "sample_files", "bignum", "files", "sanitize",
-                                                               "i18n", "options"}),
+                                                               "i18n", "options",
+                                                               "phrases"}),
     ("IR", {"ir"}),
     ("the op registry", {"ops", "symfuncs"}),
     ("text ↔ IR", {"binding", "parse", "printer", "rules", "formula"}),
