@@ -129,3 +129,13 @@ def test_chinese_latex_compiles_with_xelatex(tmp_path):
     p = subprocess.run(["xelatex", "-interaction=nonstopmode", "-halt-on-error", "w.tex"], cwd=tmp_path,
                        capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stdout[-2000:]
+
+
+def test_the_chinese_readme_opens_with_the_same_two_commands():
+    from conftest import ROOT
+
+    def first_block(name: str) -> str:
+        return re.search(r"```\n(.*?)```", (ROOT / name).read_text(encoding="utf-8"), re.S).group(1)
+
+    assert first_block("README.zh.md") == first_block("README.md")
+    assert "README.zh.md" in (ROOT / "README.md").read_text(encoding="utf-8").split("## ")[0]  # linked near the top
