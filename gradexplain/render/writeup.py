@@ -20,8 +20,8 @@ import sympy
 
 from .. import sanitize
 from ..format import fmt_value
-from ..i18n import N_, _, current_language
 from ..formula import read_formula
+from ..i18n import N_, _, current_language
 from ..ir import Call, Const, Input, Node
 from ..parse import parse_program
 from ..printer import to_text
@@ -302,7 +302,7 @@ PREAMBLE = ("\\documentclass{article}\n\\usepackage{amsmath}\n\\usepackage{amssy
             "\\usepackage{graphicx}\n\\usepackage[margin=2cm]{geometry}\n\\begin{document}\n")
 ENDING = "\\end{document}\n"
 # a language whose text pdflatex cannot set: (the first line that says how to compile, its package)
-LATEX_PACKAGES = {"zh": ("% Chinese text (ctex): compile with xelatex or lualatex, e.g. xelatex gradient.tex\n",
+LATEX_PACKAGES = {"zh": (N_("% Chinese text (ctex): compile with xelatex or lualatex, e.g. xelatex gradient.tex"),
                          "\\usepackage{ctex}\n")}
 
 
@@ -312,7 +312,7 @@ def preamble() -> str:
         return PREAMBLE
     comment, package = LATEX_PACKAGES[current_language()]
     head, begin = PREAMBLE.split("\\begin{document}")
-    return comment + head + package + "\\begin{document}" + begin
+    return _(comment) + "\n" + head + package + "\\begin{document}" + begin
 
 
 def latex_body(report: Report, heading: str = "\\section*", failures: list[str] | None = None,
