@@ -6,7 +6,6 @@ with one ``error:`` line (plus a caret for parse errors), never a traceback (``-
 """
 from __future__ import annotations
 
-import inspect
 import os
 import shlex
 import sys
@@ -17,6 +16,7 @@ import typer
 from click.core import ParameterSource
 
 from . import __version__
+from .cli_help import LocalizedCommand, LocalizedGroup, shown_help_texts
 from .errors import ExitCode, GradexplainError
 from .i18n import _, language, resolve_language, set_language
 from .limits import Limits
@@ -44,6 +44,7 @@ Exit: 0 agree, 1 disagree or an --expect fails, 2 bad input.
 
 app = typer.Typer(
     name="gradexplain",
+    cls=LocalizedGroup,  # --help in the reader's language (cli_help)
     help="A gradient explainer: see why PyTorch's autograd gives the gradient it gives, and prove it right "
     "with SymPy.\n\nExamples (more in `gradexplain eval --help`):\n\n"
     "  gradexplain eval \"2*dot(x,x)\" x=1,2,3\n\n"
@@ -194,7 +195,7 @@ def emit(result: Any, fmt: str, brief: bool = False) -> None:
     write(result, fmt, brief)
 
 
-@app.command("eval", help=EVAL_HELP, context_settings={"allow_interspersed_args": True})
+@app.command("eval", cls=LocalizedCommand, help=EVAL_HELP, context_settings={"allow_interspersed_args": True})
 def eval_command(
     args: Optional[List[str]] = typer.Argument(None, metavar="EXPR [NAME=VALUE]...",
                                                help="The expression, then its inputs."),
@@ -378,7 +379,7 @@ Exit: 0 all pass, 1 any fails, 2 the file cannot be read.
 """
 
 
-@app.command("check", help=CHECK_HELP)
+@app.command("check", cls=LocalizedCommand, help=CHECK_HELP)
 def check_command(
     file: str = typer.Argument(..., metavar="FILE.toml", help="A problem set: [\\[problem]] tables."),
     as_json: bool = typer.Option(False, "--json", help="One JSON report (schema gradexplain-check/1)."),
@@ -399,7 +400,7 @@ def check_command(
     guarded(body, debug, json_errors=as_json or fmt.lower() == "json", lang=lang)
 
 
-@app.command("graph", context_settings={"allow_interspersed_args": True})
+@app.command("graph", cls=LocalizedCommand, context_settings={"allow_interspersed_args": True})
 def graph_command(
     args: List[str] = typer.Argument(..., metavar="EXPR [NAME=VALUE]...", help="The expression, then its inputs."),
     fmt: str = typer.Option("dot", "--format", help="dot | mermaid | svg (svg needs Graphviz's dot program)"),
@@ -454,7 +455,7 @@ Exit: the script's own status (and traceback) if it fails; else 0 when every exp
 """
 
 
-@app.command("run", help=RUN_HELP, context_settings={"allow_interspersed_args": True,
+@app.command("run", cls=LocalizedCommand, help=RUN_HELP, context_settings={"allow_interspersed_args": True,
                                                     "ignore_unknown_options": True, "allow_extra_args": True})
 def run_command(
     args: List[str] = typer.Argument(..., metavar="SCRIPT [ARGS]...", help="The script (executed), then its arguments."),
@@ -488,7 +489,7 @@ def run_command(
     guarded(body, debug, lang=lang)
 
 
-@app.command("ops")
+@app.command("ops", cls=LocalizedCommand)
 def ops_command(
     as_json: bool = typer.Option(False, "--json", help="The registry as JSON."),
     lang: Optional[str] = lang_option(),
@@ -504,7 +505,7 @@ def ops_command(
     guarded(body, False, lang=lang)
 
 
-@app.command("samples")
+@app.command("samples", cls=LocalizedCommand)
 def samples_command(
     name: Optional[str] = typer.Argument(None, metavar="[NAME]", help="A sample to print (e.g. seeds.toml, mlp.sh)."),
     path: bool = typer.Option(False, "--path", help="Print the folder that holds the samples."),
@@ -554,45 +555,9 @@ def lang_argument(argv: list[str]) -> str | None:
     return found
 
 
-def parameter_infos(callback: Callable[..., Any]) -> list[Any]:
-    """The typer.Option / typer.Argument declarations of a command function."""
-
-
-    return [p.default for p in inspect.signature(callback).parameters.values()
-            if isinstance(p.default, typer.models.ParameterInfo)]
-
-
-def commands(target: typer.Typer) -> list[Any]:
-    """The app's callback and commands (CommandInfo-like: ``.help`` and ``.callback``)."""
-    return [c for c in [target.registered_callback, *target.registered_commands] if c is not None]
-
-
-def command_help(info: Any) -> str | None:
-
-
-    return info.help or (inspect.getdoc(info.callback) if info.callback else None)
-
-
-def help_texts(target: typer.Typer | None = None) -> list[str]:
-    """Every help text the CLI shows, for the message catalog (scripts/build_catalogs.py)."""
-    target = target or app
-    texts = [target.info.help]
-    for info in commands(target):
-        texts.append(command_help(info))
-        texts += [p.help for p in parameter_infos(info.callback)]
-    return [t for t in texts if isinstance(t, str) and t]
-
-
-def localize(target: typer.Typer) -> None:
-    """Put the help texts in the chosen language before click builds the commands from them."""
-    target.info.help = _(target.info.help) if isinstance(target.info.help, str) else target.info.help
-    for info in commands(target):
-        text = command_help(info)
-        if text:
-            info.help = _(text)
-        for p in parameter_infos(info.callback):
-            if p.help:
-                p.help = _(p.help)
+def help_texts() -> list[str]:
+    """Every help text the CLI shows, as click shows it, for the message catalog (scripts/build_catalogs.py)."""
+    return shown_help_texts(typer.main.get_command(app))
 
 
 def silence_stdout() -> None:
@@ -616,7 +581,6 @@ def main() -> None:
     except GradexplainError as e:
         fail(e.message, as_json=as_json)
         sys.exit(ExitCode.BAD_INPUT)
-    localize(app)
     try:
         code = app(standalone_mode=False)
         sys.stdout.flush()

@@ -47,8 +47,9 @@ def html(text: object) -> str:
     return _html.escape(visible(text), quote=True)
 
 
-def latex(text: object) -> str:
-    """LaTeX text mode: specials escaped, common symbols as macros, other non-ASCII as ``?``."""
+def latex(text: object, cjk: bool = False) -> str:
+    """LaTeX text mode: specials escaped, common symbols as macros, other non-ASCII as ``?``; with
+    ``cjk`` (a document typeset with ctex or xeCJK) Chinese, Japanese and Korean text is kept."""
     out = []
     for ch in visible(text):
         if ch in TEX_SPECIAL:
@@ -56,8 +57,16 @@ def latex(text: object) -> str:
         elif ch in UNICODE_TEX:
             out.append(UNICODE_TEX[ch])
         else:
-            out.append(ch if ord(ch) < 128 else "?")
+            out.append(ch if ord(ch) < 128 or (cjk and is_cjk(ch)) else "?")
     return "".join(out)
+
+
+CJK_RANGES = ((0x3000, 0x303F), (0x3040, 0x30FF), (0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xAC00, 0xD7AF),
+              (0xF900, 0xFAFF), (0xFF00, 0xFFEF))  # punctuation, kana, ideographs, hangul, full-width forms
+
+
+def is_cjk(ch: str) -> bool:
+    return any(lo <= ord(ch) <= hi for lo, hi in CJK_RANGES)
 
 
 def dot(lines: Iterable[str] | str) -> str:

@@ -153,6 +153,7 @@ SAFE_GETATTR = {
     ("recorded.py", "getattr(o, f.name)"),
     ("api.py", "getattr(report, f.name)"),  # a Report's own fields
     ("__init__.py", "getattr(api, name)"),  # the package's API names, checked against __all__
+    ("cli_help.py", "setattr(rich_utils, name, _(text))"),  # typer's help words: names from the constant RICH_WORDS
 }
 
 

@@ -3,7 +3,9 @@
 Both show the expression, each derivative formula (LaTeX from SymPy's ``latex()``), the values
 (torch, SymPy, exact, finite differences) and the verdict.  Markdown uses GitHub's pipe tables and
 ``$$`` math; LaTeX is a complete ``article`` using only ``amsmath``/``amssymb``/``graphicx`` (wide tables are scaled to the line), ASCII only, so it
-compiles with pdflatex as it is.
+compiles with pdflatex as it is.  In Chinese (``--lang zh``) the words are the catalog's and the
+document also loads ``ctex`` (:data:`LATEX_PACKAGES`), which typesets CJK text: compile it with
+xelatex (or lualatex), as its first line says.
 
 Formulas: maximal elementwise subtrees go through :class:`symbolic.ToSympy` and ``sympy.latex``;
 the rest (``W @ x``, ``.T``, ``sum``) is written here with its usual notation; anything else
@@ -19,6 +21,7 @@ import sympy
 from .. import sanitize
 from ..format import fmt_value
 from ..formula import read_formula
+from ..i18n import N_, _, current_language
 from ..ir import Call, Const, Input, Node
 from ..parse import parse_program
 from ..printer import to_text
@@ -112,13 +115,26 @@ def _param(v: Any) -> str:
     return ", ".join(map(str, v)) if isinstance(v, tuple) else str(v)
 
 
+def writes_cjk() -> bool:
+    """Whether this document is in a language that needs a CJK package (and keeps its characters)."""
+    return current_language() in LATEX_PACKAGES
+
+
 def texttt(text: str) -> str:
     return f"\\texttt{{{tex_escape(text)}}}"
 
 
 def tex_escape(text: str) -> str:
     """Text for LaTeX text mode (see :func:`gradexplain.sanitize.latex`)."""
-    return sanitize.latex(text)
+    return sanitize.latex(text, cjk=writes_cjk())
+
+
+def tex_fill(template: str, **latex: str) -> str:
+    """A (translated) sentence in LaTeX: its own words escaped; its ``$math$`` and its ``{fields}``
+    (LaTeX already) as they are."""
+    pieces = re.split(r"(\$[^$]*\$|\{\w+\})", template)
+    return "".join(tex_escape(p) if i % 2 == 0 else latex[p[1:-1]] if p.startswith("{") else p
+                   for i, p in enumerate(pieces))
 
 
 def md_escape(text: str) -> str:
@@ -163,14 +179,15 @@ def verdict_text(report: Report, failures: list[str] | None = None) -> str:
     """What the verdict says: agreement, then whether every expectation (and, for a problem set,
     the problem's ``output``) holds — a failure is never reported as a success."""
     if report.agree is None:
-        agreement = "torch computed; the symbolic check was unavailable"
+        agreement = _("torch computed; the symbolic check was unavailable")
     else:
-        agreement = "torch and SymPy agree" if report.agree else "torch and SymPy disagree"
+        agreement = _("torch and SymPy agree") if report.agree else _("torch and SymPy disagree")
     failed = list(failures) if failures is not None else [e.message for e in report.expect if not e.passed]
     if failed:
-        return f"the answer does not hold: {'; '.join(failed)} ({agreement})"
+        return _("the answer does not hold: {failures} ({agreement})").format(
+            failures=_("; ").join(_(f) for f in failed), agreement=agreement)
     if report.expect:
-        return f"{agreement}; every expectation holds"
+        return _("{agreement}; every expectation holds").format(agreement=agreement)
     return agreement
 
 
@@ -181,20 +198,34 @@ def value_columns(report: Report) -> list[tuple[str, list[str]]]:
         sym = g.symbolic
         numeric = g.numeric
         if isinstance(numeric, dict):
-            numeric_text = "directional: " + ", ".join(f"{e:.6g} vs {p:.6g}" for e, p in
-                                                       zip(numeric["estimates"], numeric["grad_dot_u"]))
+            numeric_text = _("directional: {pairs}").format(pairs=", ".join(
+                _("{estimate} vs {grad_dot_u}").format(estimate=f"{e:.6g}", grad_dot_u=f"{p:.6g}")
+                for e, p in zip(numeric["estimates"], numeric["grad_dot_u"])))
         else:
             numeric_text = fmt_value(numeric)
         if g.numeric_agree is False:
-            numeric_text += " (disagrees)"
+            numeric_text += _(" (disagrees)")
         rows.append((name, [fmt_value(g.torch) if g.torch is not None else "None",
                             fmt_value(sym.value) if sym is not None else "—",
                             exact_text(sym.exact) if sym is not None and sym.exact is not None else "—",
-                            numeric_text, {True: "yes", False: "NO", None: "—"}[g.agree]]))
+                            numeric_text, {True: _("yes"), False: _("NO"), None: "—"}[g.agree]]))
     return rows
 
 
-VALUE_HEADERS = ["input", "torch (.grad)", "SymPy", "exact", "finite differences", "agree"]
+VALUE_HEADERS = [N_("input"), "torch (.grad)", "SymPy", N_("exact"), N_("finite differences"), N_("agree")]
+INPUT_HEADERS = [N_("input"), N_("shape"), N_("value"), N_("requires grad")]
+CHECK_HEADERS = [N_("problem"), N_("result"), N_("details")]
+
+
+def input_rows(report: Report) -> list[list[str]]:
+    return [[n, str(i.shape), fmt_value(i.value), _("yes") if i.requires_grad else _("no (const)")]
+            for n, i in report.inputs.items()]
+
+
+def output_fields(report: Report, code: Any, value: Any) -> dict[str, str]:
+    """The output line's fields (its name made by ``code``, values by ``value``)."""
+    fields = {"name": code(report.output.name), "value": value(fmt_value(report.output.value))}
+    return fields if report.grad_output is None else {**fields, "v": value(fmt_value(report.grad_output))}
 
 
 def derivative_lines(report: Report) -> list[tuple[str, str | None, str | None]]:
@@ -217,29 +248,31 @@ def lhs(report: Report, name: str) -> str:
 # ============================================================================ Markdown
 
 
-def markdown(report: Report, level: int = 2, failures: list[str] | None = None) -> str:
+def markdown(report: Report, level: int = 2, failures: list[str] | None = None, problem: str | None = None) -> str:
+    """One Report as a Markdown section (``problem``: its name in a problem set, in the heading)."""
     h = "#" * level
-    lines = [f"{h} Gradient of `{report.expr.replace('`', chr(39))}`", ""]
+    expr = f"`{report.expr.replace('`', chr(39))}`"
+    title = _("Gradient of {expr}").format(expr=expr) if problem is None else \
+        _("{problem}: gradient of {expr}").format(problem=md_escape(problem), expr=expr)
+    lines = [f"{h} {title}", ""]
     lines += ["$$", "\\begin{aligned}", " \\\\\n".join(statement_lines(report)), "\\end{aligned}", "$$", ""]
-    lines += md_table(["input", "shape", "value", "requires grad"],
-                      [[n, str(i.shape), fmt_value(i.value), "yes" if i.requires_grad else "no (const)"]
-                       for n, i in report.inputs.items()])
-    lines += ["", f"Output `{report.output.name}` = {fmt_value(report.output.value)}"
-              + (f", backward with gradient v = {fmt_value(report.grad_output)}" if report.grad_output is not None
-                 else ""), ""]
+    lines += md_table(INPUT_HEADERS, input_rows(report))
+    output = _("Output {name} = {value}") if report.grad_output is None else \
+        _("Output {name} = {value}, backward with gradient v = {v}")
+    lines += ["", output.format(**output_fields(report, lambda name: f"`{name}`", str)), ""]
     derivs = derivative_lines(report)
     if derivs:
-        lines += [f"{h}# Derivatives", ""]
+        lines += [f"{h}# {_('Derivatives')}", ""]
         for name, text, tex in derivs:
             if text is None:
-                lines += [f"- {name}: no symbolic formula", ""]
+                lines += ["- " + _("{name}: no symbolic formula").format(name=name), ""]
                 continue
             lines += ["$$", f"{lhs(report, name)} = {tex}", "$$", "", f"EXPR: `{text}`", ""]
     if report.grads:
         lines += md_table(VALUE_HEADERS, [[n, *cells] for n, cells in value_columns(report)]) + [""]
-    lines += [f"- {_mark_md(e)} {md_escape(e.message)}" for e in report.expect]
-    lines += [f"- note: {md_escape(n)}" for n in report.notes if "finite differences" in n]
-    lines += ["", f"**Verdict:** {_verdict_mark(report, failures)} {md_escape(verdict_text(report, failures))}"]
+    lines += [f"- {_mark_md(e)} {md_escape(_(e.message))}" for e in report.expect]
+    lines += ["- " + _("note: {note}").format(note=md_escape(_(n))) for n in report.notes if "finite differences" in n]
+    lines += ["", f"**{_('Verdict:')}** {_verdict_mark(report, failures)} {md_escape(verdict_text(report, failures))}"]
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).rstrip() + "\n"
 
 
@@ -248,7 +281,7 @@ def _sym(name: str) -> str:
 
 
 def md_table(headers: list[str], rows: list[list[str]]) -> list[str]:
-    out = ["| " + " | ".join(md_escape(h) for h in headers) + " |", "|" + "---|" * len(headers)]
+    out = ["| " + " | ".join(md_escape(_(h)) for h in headers) + " |", "|" + "---|" * len(headers)]
     out += ["| " + " | ".join(md_escape(c) for c in row) + " |" for row in rows]
     return out
 
@@ -268,18 +301,32 @@ def _verdict_mark(report: Report, failures: list[str] | None = None) -> str:
 PREAMBLE = ("\\documentclass{article}\n\\usepackage{amsmath}\n\\usepackage{amssymb}\n"
             "\\usepackage{graphicx}\n\\usepackage[margin=2cm]{geometry}\n\\begin{document}\n")
 ENDING = "\\end{document}\n"
+# a language whose text pdflatex cannot set: (the first line that says how to compile, its package)
+LATEX_PACKAGES = {"zh": (N_("% Chinese text (ctex): compile with xelatex or lualatex, e.g. xelatex gradient.tex"),
+                         "\\usepackage{ctex}\n")}
 
 
-def latex_body(report: Report, heading: str = "\\section*", failures: list[str] | None = None) -> str:
-    lines = [f"{heading}{{Gradient of {texttt(report.expr)}}}", "", "\\begin{align*}"]
+def preamble() -> str:
+    """The document's start; in a language of :data:`LATEX_PACKAGES`, its comment and CJK package too."""
+    if not writes_cjk():
+        return PREAMBLE
+    comment, package = LATEX_PACKAGES[current_language()]
+    head, begin = PREAMBLE.split("\\begin{document}")
+    return _(comment) + "\n" + head + package + "\\begin{document}" + begin
+
+
+def latex_body(report: Report, heading: str = "\\section*", failures: list[str] | None = None,
+               problem: str | None = None) -> str:
+    """One Report as a LaTeX section (``problem``: its name in a problem set, in the heading)."""
+    title = tex_fill(_("Gradient of {expr}"), expr=texttt(report.expr)) if problem is None else \
+        tex_fill(_("{problem}: gradient of {expr}"), problem=tex_escape(problem), expr=texttt(report.expr))
+    lines = [f"{heading}{{{title}}}", "", "\\begin{align*}"]
     lines.append(" \\\\\n".join(statement_lines(report)))
     lines += ["\\end{align*}", ""]
-    lines += tex_table(["input", "shape", "value", "requires grad"],
-                       [[n, str(i.shape), fmt_value(i.value), "yes" if i.requires_grad else "no (const)"]
-                        for n, i in report.inputs.items()])
-    lines += ["", f"Output {texttt(report.output.name)} $= $ {tex_escape(fmt_value(report.output.value))}"
-              + (f", backward with gradient $v = $ {tex_escape(fmt_value(report.grad_output))}"
-                 if report.grad_output is not None else "") + ".", ""]
+    lines += tex_table(INPUT_HEADERS, input_rows(report))
+    output = _("Output {name} $= $ {value}.") if report.grad_output is None else \
+        _("Output {name} $= $ {value}, backward with gradient $v = $ {v}.")
+    lines += ["", tex_fill(output, **output_fields(report, texttt, tex_escape)), ""]
     derivs = [(n, tex) for n, text, tex in derivative_lines(report) if tex is not None]
     if derivs:
         lines += ["\\begin{align*}", " \\\\\n".join(f"{lhs(report, n)} &= {tex}" for n, tex in derivs),
@@ -287,10 +334,10 @@ def latex_body(report: Report, heading: str = "\\section*", failures: list[str] 
     if report.grads:
         lines += tex_table(VALUE_HEADERS, [[n, *cells] for n, cells in value_columns(report)]) + [""]
     if report.expect:
-        lines += ["\\begin{itemize}"] + [f"\\item {tex_escape(_mark_md(e))} {tex_escape(e.message)}"
+        lines += ["\\begin{itemize}"] + [f"\\item {tex_escape(_mark_md(e))} {tex_escape(_(e.message))}"
                                           for e in report.expect] + ["\\end{itemize}", ""]
-    lines.append(f"\\textbf{{Verdict:}} {tex_escape(_verdict_mark(report, failures))} "
-                 f"{tex_escape(verdict_text(report, failures))}.")
+    verdict = tex_fill(_("{sentence}."), sentence=tex_escape(verdict_text(report, failures)))
+    lines.append(f"\\textbf{{{tex_escape(_('Verdict:'))}}} {tex_escape(_verdict_mark(report, failures))} {verdict}")
     return "\n".join(lines) + "\n"
 
 
@@ -299,7 +346,7 @@ def tex_table(headers: list[str], rows: list[list[str]], spec: str | None = None
     # wider than the line: scaled down to fit (a narrow table keeps its size)
     out = ["\\begin{center}", "\\resizebox{\\ifdim\\width>\\linewidth\\linewidth\\else\\width\\fi}{!}{%",
            f"\\begin{{tabular}}{{{spec}}}", "\\hline",
-           " & ".join(f"\\textbf{{{tex_escape(h)}}}" for h in headers) + " \\\\", "\\hline"]
+           " & ".join(f"\\textbf{{{tex_escape(_(h))}}}" for h in headers) + " \\\\", "\\hline"]
     out += [" & ".join(tex_escape(c) for c in row) + " \\\\" for row in rows]
     return out + ["\\hline", "\\end{tabular}}", "\\end{center}"]
 
@@ -311,23 +358,21 @@ def render(report: Report, fmt: str) -> str:
     """An eval Report as a Markdown section or a complete LaTeX document."""
     if fmt == "markdown":
         return markdown(report)
-    return PREAMBLE + latex_body(report) + ENDING
+    return preamble() + latex_body(report) + ENDING
 
 
 def render_check(result: Any, fmt: str) -> str:
     """A check result: a summary table, then each problem that ran, as for eval."""
-    rows = [[p.name, "pass" if p.passed else "FAIL", "; ".join(p.failures or p.warnings) or "—"]
+    rows = [[p.name, _("pass") if p.passed else _("FAIL"), _("; ").join(_(m) for m in p.failures or p.warnings) or "—"]
             for p in result.problems]
-    title = f"Problem set {result.file}: {result.passed} passed, {result.failed} failed"
+    title = _("Problem set {file}: {passed} passed, {failed} failed").format(
+        file=result.file, passed=result.passed, failed=result.failed)
     reports: list[Any] = [p for p in result.problems if p.result is not None]
     if fmt == "markdown":
-        parts = [f"## {md_escape(title)}", ""] + md_table(["problem", "result", "details"], rows) + [""]
-        for p in reports:
-            parts.append(markdown(p.result, level=3, failures=p.failures).replace("### Gradient of", f"### {md_escape(p.name)}: gradient of",
-                                                            1))
+        parts = [f"## {md_escape(title)}", ""] + md_table(CHECK_HEADERS, rows) + [""]
+        parts += [markdown(p.result, level=3, failures=p.failures, problem=p.name) for p in reports]
         return "\n".join(parts).rstrip() + "\n"
-    body = [f"\\section*{{{tex_escape(title)}}}", ""] + tex_table(["problem", "result", "details"], rows, "llp{11cm}") + [""]
-    body += [latex_body(p.result, heading="\\subsection*", failures=p.failures).replace(
-        "\\subsection*{Gradient of", f"\\subsection*{{{tex_escape(p.name)}: gradient of", 1) for p in reports]
-    return PREAMBLE + "\n".join(body) + ENDING
+    body = [f"\\section*{{{tex_escape(title)}}}", ""] + tex_table(CHECK_HEADERS, rows, "llp{11cm}") + [""]
+    body += [latex_body(p.result, heading="\\subsection*", failures=p.failures, problem=p.name) for p in reports]
+    return preamble() + "\n".join(body) + ENDING
 
