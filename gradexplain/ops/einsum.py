@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 import torch
 
+from ..i18n import Msg
 from .spec import NONLINEAR, In, RuleContext, as_tensor, op, sample
 
 
@@ -19,11 +20,11 @@ def parse_equation(equation: str, count: int) -> tuple[list[str], str]:
     """The operands' subscripts and the output's (implicit output: indices seen once, sorted)."""
     eq = equation.replace(" ", "")
     if "." in eq:
-        raise NotImplementedError("symbolic einsum with '...'")
+        raise NotImplementedError(Msg("symbolic einsum with '...'"))
     lhs, arrow, out = eq.partition("->")
     ins = lhs.split(",")
     if len(ins) != count:
-        raise ValueError(f"einsum(): {count} operands for {len(ins)} subscripts")
+        raise ValueError(Msg("einsum(): {count} operands for {n} subscripts", count=count, n=len(ins)))
     if not arrow:
         letters = "".join(ins)
         out = "".join(sorted(ch for ch in set(letters) if letters.count(ch) == 1))
@@ -34,7 +35,7 @@ def einsum_rule(equation: str, i: int, names: list[str]) -> str:
     ins, out = parse_equation(equation, len(names))
     mine = ins[i]
     if len(set(mine)) != len(mine):
-        raise NotImplementedError("symbolic einsum with a repeated index in one operand (a diagonal)")
+        raise NotImplementedError(Msg("symbolic einsum with a repeated index in one operand (a diagonal)"))
     subs, args = [out], ["g"]
     for j, (s, name) in enumerate(zip(ins, names)):
         if j != i:
@@ -71,7 +72,7 @@ op("einsum", "", "equation=''", torch=_einsum_torch, variadic=True, variadic_rul
 def _tensordot_equation(c: RuleContext) -> str:
     dims = c.params.get("dims", 2)
     if not isinstance(dims, int):
-        raise NotImplementedError("symbolic tensordot with explicit dim lists")
+        raise NotImplementedError(Msg("symbolic tensordot with explicit dim lists"))
     na, nb = c.ndim("a"), c.ndim("b")
     letters = string.ascii_lowercase
     sa = letters[:na]

@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 import torch
 
+from ..i18n import Msg
 from ..ir import Call, Const, Slice, Slot, key_to_python
 from .spec import REGISTRY, In, Linear, RuleContext, Shape, ValueSample, as_tensor, obj_np, op, sample, with_slots
 
@@ -66,7 +67,7 @@ def _index_arrays(key: tuple) -> tuple:
                     return k.astype(bool)
                 return k.astype(int)
             except TypeError:  # symbols: which elements are picked depends on the values
-                raise NotImplementedError("an index or mask that depends on the inputs has no per-element form") \
+                raise NotImplementedError(Msg("an index or mask that depends on the inputs has no per-element form")) \
                     from None
         return k
 

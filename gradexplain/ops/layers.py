@@ -14,6 +14,7 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 
+from ..i18n import Msg
 from .nn import dropout_mask
 from .pool import vjp_of
 from .spec import NONLINEAR, In, RuleContext, as_tensor, op, sample
@@ -76,7 +77,7 @@ op("embedding", "input, weight", "padding_idx=None", torch=lambda i, w, padding_
                    W=In(3, 2))))
 def _embedding_backward_rule(c: RuleContext) -> str:
     if c.params.get("padding_idx") is not None:
-        raise NotImplementedError("symbolic second derivative through embedding's padding_idx")
+        raise NotImplementedError(Msg("symbolic second derivative through embedding's padding_idx"))
     return "embedding(input, g)"
 
 
@@ -90,13 +91,13 @@ op("embedding_backward", "g, input", "num_weights, padding_idx=None", torch=_emb
 
 def _bag_rule(c: RuleContext) -> str:
     if c.ndim("input") != 2:
-        raise NotImplementedError("symbolic embedding_bag with 1-D input and offsets")
+        raise NotImplementedError(Msg("symbolic embedding_bag with 1-D input and offsets"))
     length = c.shapes["input"][1]
     spread = f"g.unsqueeze(1)*ones({length}, 1)"
     if c.params.get("mode", "mean") == "mean":
         spread = f"{spread}/{length}"
     elif c.params.get("mode") != "sum":
-        raise NotImplementedError("symbolic embedding_bag with mode='max'")
+        raise NotImplementedError(Msg("symbolic embedding_bag with mode='max'"))
     return f"embedding_backward({spread}, input, num_weights={c.shapes['weight'][0]})"
 
 
@@ -181,7 +182,7 @@ def _scores(c: RuleContext) -> str:
 def _sdpa_rule(arg: str) -> Callable[[RuleContext], str]:
     def rule(c: RuleContext) -> str:
         if c.params.get("dropout_p", 0.0):
-            raise NotImplementedError("symbolic attention with dropout")
+            raise NotImplementedError(Msg("symbolic attention with dropout"))
         a, scale = _scores(c)
         if arg == "v":
             return f"{a}.transpose(-2, -1) @ g"

@@ -21,6 +21,7 @@ from typing import Any, Callable
 
 import torch
 
+from ..i18n import Msg
 from .linalg import matmul_shape
 from .spec import ALIASES, NONLINEAR, In, Outputs, RuleContext, op, sample
 
@@ -204,7 +205,7 @@ def _kron_rule(arg: str) -> Callable[[RuleContext], str]:
     def rule(c: RuleContext) -> str:
         sa, sb = c.shapes["a"], c.shapes["b"]
         if len(sa) != len(sb):
-            raise NotImplementedError("symbolic kron of tensors with different numbers of dims")
+            raise NotImplementedError(Msg("symbolic kron of tensors with different numbers of dims"))
         inter = tuple(x for pair in zip(sa, sb) for x in pair)
         if arg == "a":
             other = tuple(x for s in sb for x in (1, s))
@@ -237,7 +238,7 @@ def _inner_rule(arg: str) -> Callable[[RuleContext], str]:
         table = {(1, 1): ("g*b", "g*a"), (2, 2): ("g @ b", "g.T @ a"), (2, 1): ("outer(g, b)", "a.T @ g"),
                  (1, 2): ("b.T @ g", "outer(g, a)")}
         if (na, nb) not in table:
-            raise NotImplementedError(f"symbolic inner of {na}-D and {nb}-D tensors")
+            raise NotImplementedError(Msg("symbolic inner of {na}-D and {nb}-D tensors", na=na, nb=nb))
         return table[(na, nb)][0 if arg == "a" else 1]
 
     return rule

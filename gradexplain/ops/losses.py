@@ -12,6 +12,7 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 
+from ..i18n import Msg
 from .activations import obj_softmax
 from .distance import norm_slope
 from .spec import NONLINEAR, In, Kink, Linear, RuleContext, ValueSample, as_tensor, broadcast_predict, broadcast_shape, lazy_sym, \
@@ -203,11 +204,11 @@ def _obj_ce(z: Any, target: Any, weight: Any = None, reduction: str = "mean", **
     """Per element, for the default parameters (the others: no per-element form)."""
     np = obj_np()
     if weight is not None or params.get("label_smoothing") or params.get("ignore_index", -100) != -100:
-        raise NotImplementedError("cross_entropy per element: default parameters only")
+        raise NotImplementedError(Msg("cross_entropy per element: default parameters only"))
     z = np.asarray(z, dtype=object)
     target = np.asarray(target, dtype=object)
     if z.ndim > 2:
-        raise NotImplementedError("cross_entropy per element: (N, C) or (C,) logits only")
+        raise NotImplementedError(Msg("cross_entropy per element: (N, C) or (C,) logits only"))
     dim = 1 if z.ndim >= 2 else 0
     logp = obj_softmax(z, dim, log=True)
     if target.shape == z.shape:
