@@ -41,7 +41,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("pipeline", {"train", "numeric", "torch_report", "hessian", "expect", "explain", "check", "record", "recorded",
                   "session", "run"}),
     ("renderers", {"render"}),
-    ("entry points", {"cli", "api", "batch", "__main__"}),
+    ("entry points", {"cli", "api", "batch", "usage", "__main__"}),
 ]
 ENTRY = {"cli", "api", "batch", "__main__"}  # may defer project imports (marked ``# heavy``): --help must not load torch
 HEAVY = {"torch", "sympy", "numpy"}
