@@ -126,10 +126,11 @@ def run_problem(problem: Any, index: int, tol: float | None) -> ProblemResult:
     except GradexplainError as e:
         return ProblemResult(name, False, [Msg("error: {message}", message=e.message)], None, e.message)
     except (RecursionError, MemoryError) as e:
-        return ProblemResult(name, False, [f"error: input too large ({type(e).__name__})"], None, type(e).__name__)
+        too_large = Msg("input too large ({kind})", kind=type(e).__name__)
+        return ProblemResult(name, False, [Msg("error: {message}", message=too_large)], None, type(e).__name__)
     except Exception as e:  # noqa: BLE001 - one problem must never stop the others
         message = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
-        return ProblemResult(name, False, [f"error: {message}"], None, message)
+        return ProblemResult(name, False, [Msg("error: {message}", message=message)], None, message)
     failures = [e.message for e in report.expect if not e.passed]
     output_failure = check_output(report, expected)
     if output_failure:
