@@ -88,7 +88,8 @@ def problem_options(problem: Any, tol: float | None) -> EvalOptions:
         raise GradexplainError(Msg("unknown key {key!r} (known: {known})", key=unknown[0],
                                    known=", ".join(sorted(KNOWN_KEYS))))
     if not isinstance(problem.get("expr"), str):
-        raise GradexplainError(Msg("missing expr (a string)") if "expr" not in problem else Msg("expr must be a string"))
+        raise GradexplainError(Msg("missing expr (a string)") if "expr" not in problem else
+                               Msg("expr must be a string"))
     inputs, expect, const = problem.get("inputs", {}), problem.get("expect", {}), problem.get("const", [])
     if not isinstance(inputs, dict) or not isinstance(expect, dict) or not isinstance(const, list):
         raise GradexplainError(Msg("inputs and expect must be tables, const a list"))

@@ -68,7 +68,7 @@ class Several:
         return Msg("{op}() returns several tensors", op=self.spec.name)
 
 
-# Python's own syntax messages that are common in EXPR (said in the reader's language; others stay as Python wrote them)
+# Python's own syntax messages common in EXPR, said in the reader's language (others stay as Python wrote them)
 PYTHON_SYNTAX = (N_("invalid syntax"), N_("invalid syntax. Perhaps you forgot a comma?"), N_("unclosed '('"),
                  N_("'[' was never closed"), N_("unmatched ')'"), N_("unmatched ']'"),
                  N_("invalid decimal literal"), N_("unexpected indent"),
@@ -160,8 +160,8 @@ class _Parser:
                              stmt.value)
         count = value.outputs.count
         if count is not None and count != len(target.elts):
-            raise self.error(Msg("{what}: {count} values to unpack into {names} names", what=value.describe(), count=count,
-                                 names=len(target.elts)), target)
+            raise self.error(Msg("{what}: {count} values to unpack into {names} names", what=value.describe(),
+                                 count=count, names=len(target.elts)), target)
         statements = []
         for i, elt in enumerate(target.elts):
             if not isinstance(elt, ast.Name):
@@ -268,7 +268,8 @@ class _Parser:
             base = self.maybe_several(node.value, d)
             if isinstance(base, Several):
                 if node.attr not in base.outputs.names:
-                    raise self.error(Msg("{what}: .{attr} is not one of them", what=base.describe(), attr=node.attr), node)
+                    raise self.error(Msg("{what}: .{attr} is not one of them", what=base.describe(), attr=node.attr),
+                                     node)
                 return base.part(base.outputs.names.index(node.attr))
             if node.attr in SIZE_ATTRIBUTES:
                 return Call(SIZE_ATTRIBUTES[node.attr], (base,), src=self.src(node))
@@ -276,8 +277,8 @@ class _Parser:
                 return Call(ATTRIBUTE_OPS[node.attr], (base,), src=self.src(node))
             if node.attr in MATRIX_ATTRIBUTES:
                 return Call("transpose", (base,), {"dim0": -2, "dim1": -1}, src=self.src(node))
-            raise self.error(Msg("attribute .{attr} is not allowed (allowed: .T and the listed methods)", attr=node.attr),
-                             node)
+            raise self.error(Msg("attribute .{attr} is not allowed (allowed: .T and the listed methods)",
+                                 attr=node.attr), node)
         if isinstance(node, ast.Subscript):
             if isinstance(node.value, ast.Attribute) and node.value.attr == "shape":  # x.shape[0]: x.size(0)
                 dim = self.int_literal(node.slice)
@@ -290,7 +291,8 @@ class _Parser:
                 count = base.outputs.count
                 i = key[0] + count if count is not None and key[0] < 0 else key[0]
                 if i < 0 or (count is not None and i >= count):
-                    raise self.error(Msg("{what}: index {index} is out of range", what=base.describe(), index=key[0]), node)
+                    raise self.error(Msg("{what}: index {index} is out of range", what=base.describe(),
+                                         index=key[0]), node)
                 return base.part(i)
             pending: list[Node] = []
             key = self.index_key(node.slice, pending, d)
@@ -337,7 +339,8 @@ class _Parser:
         if name in NAMED_CONSTANTS:
             return Const(NAMED_CONSTANTS[name])
         if name in FUNCTION_PREFIXES:
-            raise self.error(Msg("{name!r} on its own is not a value; call a function: {name}.dot(...)", name=name), node)
+            raise self.error(Msg("{name!r} on its own is not a value; call a function: {name}.dot(...)", name=name),
+                             node)
         if not self.allow_names:
             raise self.error(Msg("a value cannot refer to the name {name!r}", name=name), node, NameInValue)
         if name not in self.inputs:
@@ -406,7 +409,8 @@ class _Parser:
             if method == "t":
                 spec = REGISTRY["t"]
             if spec is None or spec.variadic or spec.constructor or not spec.tensor_args:
-                raise self.error(Msg("method .{method}() is not allowed (see `gradexplain ops`)", method=method), node.func)
+                raise self.error(Msg("method .{method}() is not allowed (see `gradexplain ops`)", method=method),
+                                 node.func)
             receiver = self.expr(node.func.value, depth)
             return _called_t(self.bind(spec, node, [receiver], depth))
         raise self.error(Msg("only functions and methods of the contract can be called"), node.func)
@@ -678,7 +682,8 @@ def _ast_parse(text: str, limits: Limits) -> ast.Module:
         if e.lineno and e.text is not None and col > len(text.splitlines()[e.lineno - 1] if text.splitlines() else ""):
             col = len(e.text.rstrip("\n"))
         reason = Msg(msg) if msg in PYTHON_SYNTAX else msg  # Python's words; the common ones are in the catalog
-        raise ParseError(Msg("syntax: {reason}", reason=reason), col=col, line=e.lineno or 1, source=text) from None
+        raise ParseError(Msg("syntax: {reason}", reason=reason), col=col, line=e.lineno or 1,
+                         source=text) from None
     except (RecursionError, MemoryError, ValueError) as e:
         raise LimitError(Msg("EXPR too deeply nested for the parser ({kind})", kind=type(e).__name__)) from None
 

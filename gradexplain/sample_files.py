@@ -36,7 +36,8 @@ def summary(path: Path) -> str:
 
 def all_samples() -> list[Sample]:
     if not SAMPLES.is_dir():
-        raise GradexplainError(Msg("the samples folder is missing from this installation ({folder})", folder=str(SAMPLES)))
+        raise GradexplainError(Msg("the samples folder is missing from this installation ({folder})",
+                                   folder=str(SAMPLES)))
     files = sorted(p for p in SAMPLES.rglob("*") if p.is_file() and p.suffix in KINDS)
     return [Sample(p.relative_to(SAMPLES).as_posix(), summary(p)) for p in files]
 
