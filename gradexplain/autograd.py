@@ -12,6 +12,7 @@ from typing import Any, Callable
 import torch
 
 from .errors import GradexplainError
+from .i18n import Msg
 from .execute import Evaluator
 from .graph_link import Trace, link
 from .i18n import Msg
@@ -204,13 +205,14 @@ def torch_run(program: Program, leaves: dict[str, torch.Tensor], grad_output: to
     backward_ran = False
     if output.requires_grad and (output.numel() == 1 and output.dim() == 0 or grad_output is not None):
         if grad_output is not None and tuple(grad_output.shape) != tuple(output.shape):
-            raise GradexplainError(f"--grad-output has shape {list(grad_output.shape)} but the output has shape "
-                                   f"{list(output.shape)}: backward() needs a gradient of the output's shape")
+            raise GradexplainError(Msg("--grad-output has shape {shape} but the output has shape {expected}: "
+                                       "backward() needs a gradient of the output's shape",
+                                       shape=list(grad_output.shape), expected=list(output.shape)))
         handles = record_flow(index)
         try:
             output.backward(grad_output.to(output.dtype) if grad_output is not None else None)
         except RuntimeError as e:
-            raise GradexplainError(f"backward(): {str(e).strip().splitlines()[0]}") from None
+            raise GradexplainError(Msg("backward(): {reason}", reason=str(e).strip().splitlines()[0])) from None
         finally:
             for h in handles:
                 h.remove()

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 from .errors import GradexplainError
+from .i18n import Msg
 from .render.errors import render_error
 
 KEYS = {"expr", "inputs", "options", "id"}
@@ -34,29 +35,29 @@ def value_text(name: str, value: Any) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, bool) or value is None or isinstance(value, dict):
-        raise GradexplainError(f"inputs.{name}: expected a VALUE text, a number or a nested list, "
-                               f"got {json.dumps(value)}")
+        raise GradexplainError(Msg("inputs.{name}: expected a VALUE text, a number or a nested list, got {value}",
+                                   name=name, value=json.dumps(value)))
     return json.dumps(value)
 
 
 def problem_argv(problem: Any) -> list[str]:
     """The ``eval`` command line of one problem: its options, ``--``, EXPR and NAME=VALUE texts."""
     if not isinstance(problem, dict):
-        raise GradexplainError(f"expected a JSON object like {SHAPE}")
+        raise GradexplainError(Msg("expected a JSON object like {shape}", shape=SHAPE))
     unknown = sorted(set(problem) - KEYS)
     if unknown:
-        raise GradexplainError(f"unknown key {unknown[0]!r} (keys: expr, inputs, options, id)")
+        raise GradexplainError(Msg("unknown key {key!r} (keys: expr, inputs, options, id)", key=unknown[0]))
     expr = problem.get("expr")
     if not isinstance(expr, str):
-        raise GradexplainError('"expr" must be a string (the EXPR)')
+        raise GradexplainError(Msg('"expr" must be a string (the EXPR)'))
     inputs = problem.get("inputs", {})
     if not isinstance(inputs, dict):
-        raise GradexplainError('"inputs" must be an object: {"x": "1,2,3", "w": [[1, 2]]}')
+        raise GradexplainError(Msg('"inputs" must be an object: {example}', example='{"x": "1,2,3", "w": [[1, 2]]}'))
     options = problem.get("options", [])
     if not isinstance(options, list) or not all(isinstance(o, str) for o in options):
-        raise GradexplainError('"options" must be a list of strings: ["--const", "t", "--tol", "1e-9"]')
+        raise GradexplainError(Msg('"options" must be a list of strings: ["--const", "t", "--tol", "1e-9"]'))
     if "--" in options:
-        raise GradexplainError('"options" cannot hold "--": EXPR and inputs have their own keys')
+        raise GradexplainError(Msg('"options" cannot hold "--": EXPR and inputs have their own keys'))
     return [*options, "--", expr, *(f"{n}={value_text(n, v)}" for n, v in inputs.items())]
 
 
@@ -70,16 +71,18 @@ def run_problem(line_no: int, text: str, evaluate: Callable[[list[str], dict[str
     try:
         problem = json.loads(text)
     except json.JSONDecodeError as e:
-        return error_outcome(f"not valid JSON: {e.msg} (column {e.colno})", line_no)
+        return error_outcome(Msg("not valid JSON: {reason} (column {column})", reason=e.msg, column=e.colno), line_no)
     try:
         argv = problem_argv(problem)
         extra = {"line": line_no, **({"id": problem["id"]} if "id" in problem else {})}
         doc, code = evaluate(argv, extra)
         return Outcome(doc, code)
     except GradexplainError as e:
-        return error_outcome(visible(e.message), line_no, e.col, e.source)
+        outcome = error_outcome(visible(e.message), line_no, e.col, e.source)
+        outcome.error = e.message  # the Msg itself: the stderr line is said in the reader's language
+        return outcome
     except (RecursionError, MemoryError) as e:
-        return error_outcome(f"input too large or too deeply nested ({type(e).__name__})", line_no)
+        return error_outcome(Msg("input too large or too deeply nested ({kind})", kind=type(e).__name__), line_no)
     except Exception as e:  # noqa: BLE001 - one problem's failure must not stop the batch
         detail = str(e).strip().splitlines()[0] if str(e).strip() else ""
         return error_outcome(visible(f"{type(e).__name__}: {detail}"), line_no)
@@ -96,6 +99,6 @@ def run_batch(lines: Iterable[str], evaluate: Callable[[list[str], dict[str, Any
         outcome = run_problem(line_no, text, evaluate, visible)
         write(outcome.text)
         if outcome.error is not None:
-            report_error(f"line {line_no}: {outcome.error}")
+            report_error(Msg("line {line}: {message}", line=line_no, message=outcome.error))
         codes.add(outcome.code)
     return max(codes)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from .i18n import Msg
 from .ir import Const, Node
 from .ops import REQUIRED, OpSpec
 
@@ -60,7 +61,7 @@ def keyword_target(spec: OpSpec, name: str, args: Arguments, item: Any) -> str:
         return spec.tensor_args[alias]
     if isinstance(alias, str) and (alias in spec.tensor_args or alias in spec.param_names):
         return alias
-    raise args.error(f"{spec.name}() has no keyword argument {name!r}", item)
+    raise args.error(Msg("{op}() has no keyword argument {name!r}", op=spec.name, name=name), item)
 
 
 def bind(spec: OpSpec, positional: list[Any], keywords: list[tuple[str, Any]], leading: list[Node],
@@ -73,7 +74,7 @@ def bind(spec: OpSpec, positional: list[Any], keywords: list[tuple[str, Any]], l
     tensors, params, nodes = _tensor_arguments(spec, positional, leading, args, call)
     _positional_params(spec, positional, tensors, params, args)
     if positional:
-        raise args.error(f"{spec.name}() got too many positional arguments", positional[0])
+        raise args.error(Msg("{op}() got too many positional arguments", op=spec.name), positional[0])
     _keyword_arguments(spec, keywords, tensors, params, args)
     if not spec.variadic:
         nodes = _ordered_tensors(spec, tensors, args, call)
@@ -88,7 +89,7 @@ def _tensor_arguments(spec: OpSpec, positional: list[Any], leading: list[Node], 
     nodes: list[Node] = list(leading)
     if spec.variadic:
         if leading:
-            raise args.error(f"{spec.name} takes a list of tensors", call)
+            raise args.error(Msg("{op} takes a list of tensors", op=spec.name), call)
         first = spec.param_names[0] if spec.param_names else None
         if positional and first is not None and args.is_string(positional[0]):  # einsum("ij,jk->ik", a, b)
             params[first] = args.static(positional.pop(0), first)
@@ -96,21 +97,21 @@ def _tensor_arguments(spec: OpSpec, positional: list[Any], leading: list[Node], 
                 nodes = [args.tensor(e) for e in positional]
                 positional.clear()
                 if not nodes:
-                    raise args.error(f"{spec.name} of no tensors", call)
+                    raise args.error(Msg("{op} of no tensors", op=spec.name), call)
                 return {}, params, nodes
         items = args.elements(positional[0]) if positional else None
         if items is None:
-            raise args.error(f"{spec.name} takes a list: {spec.name}([a, b], dim=0)", call)
+            raise args.error(Msg("{op} takes a list: {op}([a, b], dim=0)", op=spec.name), call)
         positional.pop(0)
         nodes = [args.tensor(e) for e in items]
         if not nodes:
-            raise args.error(f"{spec.name} of an empty list", call)
+            raise args.error(Msg("{op} of an empty list", op=spec.name), call)
         return {}, params, nodes
     if spec.call_order:  # torch's order mixes tensors and params: scatter_add(input, dim, index, src)
         tensors = dict(zip(spec.tensor_args, leading))
         order = [n for n in spec.call_order if n not in spec.tensor_args[:len(leading)]]
         if len(positional) > len(order):
-            raise args.error(f"{spec.name}() got too many positional arguments", positional[len(order)])
+            raise args.error(Msg("{op}() got too many positional arguments", op=spec.name), positional[len(order)])
         for name, item in zip(order, positional):
             if name in spec.tensor_args:
                 tensors[name] = args.tensor(item)
@@ -120,7 +121,7 @@ def _tensor_arguments(spec: OpSpec, positional: list[Any], leading: list[Node], 
         return tensors, params, nodes
     if spec.name == "tensor":
         if len(positional) != 1:
-            raise args.error("tensor takes one nested list: tensor([[1, 2], [3, 4]])", call)
+            raise args.error(Msg("tensor takes one nested list: tensor([[1, 2], [3, 4]])"), call)
         params["data"] = args.nested(positional.pop(0))
         return {}, params, nodes
     names = list(spec.tensor_args)
@@ -159,11 +160,11 @@ def _keyword_arguments(spec: OpSpec, keywords: list[tuple[str, Any]], tensors: d
         target = keyword_target(spec, name, args, item)
         if target in spec.tensor_args:
             if target in tensors:
-                raise args.error(f"{spec.name}() got {name!r} twice", item)
+                raise args.error(Msg("{op}() got {name!r} twice", op=spec.name, name=name), item)
             tensors[target] = args.tensor(item, allow_compare=(spec.name, target) in MASK_ARGS)
         else:
             if target in params:
-                raise args.error(f"{spec.name}() got {name!r} twice", item)
+                raise args.error(Msg("{op}() got {name!r} twice", op=spec.name, name=name), item)
             params[target] = args.static(item, target)
 
 
@@ -175,14 +176,14 @@ def _ordered_tensors(spec: OpSpec, tensors: dict[str, Node], args: Arguments, ca
             tensors[n] = Const(spec.fill_missing[n])
     missing = [n for n in spec.tensor_args if n not in tensors and n not in spec.optional_args]
     if missing:
-        raise args.error(f"{spec.name}() is missing its argument {missing[0]!r}", call)
+        raise args.error(Msg("{op}() is missing its argument {name!r}", op=spec.name, name=missing[0]), call)
     order = [n for n in spec.tensor_args if n in tensors]
     if order != list(spec.tensor_args[:len(order)]):
-        raise args.error(f"{spec.name}(): pass optional arguments in order", call)
+        raise args.error(Msg("{op}(): pass optional arguments in order", op=spec.name), call)
     return [tensors[n] for n in order]
 
 
 def _check_required(spec: OpSpec, params: dict[str, Any], args: Arguments, call: Any) -> None:
     for pname, default in spec.params:
         if pname not in params and default is REQUIRED and spec.name not in OPTIONAL_REQUIRED:
-            raise args.error(f"{spec.name}() is missing its parameter {pname!r}", call)
+            raise args.error(Msg("{op}() is missing its parameter {name!r}", op=spec.name, name=pname), call)

@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 from .compare import agrees
 from .errors import GradexplainError
+from .i18n import Msg
 from .expect import differing
 from .explain import explain
 from .format import short
@@ -61,12 +62,12 @@ def load_problems(path: str) -> list[Any]:
         check_toml_nesting(text, path)
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise GradexplainError(f"{path}: not valid TOML: {e}") from None
+        raise GradexplainError(Msg("{path}: not valid TOML: {reason}", path=path, reason=str(e))) from None
     except UnicodeDecodeError as e:
-        raise GradexplainError(f"{path}: cannot read: {e}") from None
+        raise GradexplainError(Msg("{path}: cannot read: {reason}", path=path, reason=str(e))) from None
     problems = data.get("problem")
     if not isinstance(problems, list) or not problems:
-        raise GradexplainError(f"{path}: no [[problem]] tables")
+        raise GradexplainError(Msg("{path}: no [[problem]] tables", path=path))
     return problems
 
 
@@ -83,24 +84,27 @@ def problem_name(problem: Any, index: int) -> str:
 def problem_options(problem: Any, tol: float | None) -> EvalOptions:
     """A problem table → EvalOptions, or a GradexplainError naming what is wrong with it."""
     if not isinstance(problem, dict):
-        raise GradexplainError("a [[problem]] must be a table")
+        raise GradexplainError(Msg("a [[problem]] must be a table"))
     unknown = sorted(set(problem) - KNOWN_KEYS)
     if unknown:
-        raise GradexplainError(f"unknown key {unknown[0]!r} (known: {', '.join(sorted(KNOWN_KEYS))})")
+        raise GradexplainError(Msg("unknown key {key!r} (known: {known})", key=unknown[0],
+                                   known=", ".join(sorted(KNOWN_KEYS))))
     if not isinstance(problem.get("expr"), str):
-        raise GradexplainError("missing expr (a string)" if "expr" not in problem else "expr must be a string")
+        raise GradexplainError(Msg("missing expr (a string)") if "expr" not in problem else
+                               Msg("expr must be a string"))
     inputs, expect, const = problem.get("inputs", {}), problem.get("expect", {}), problem.get("const", [])
     if not isinstance(inputs, dict) or not isinstance(expect, dict) or not isinstance(const, list):
-        raise GradexplainError("inputs and expect must be tables, const a list")
+        raise GradexplainError(Msg("inputs and expect must be tables, const a list"))
     seed, ptol = problem.get("seed", 0), problem.get("tol", tol)
     if not isinstance(seed, int) or isinstance(seed, bool):
-        raise GradexplainError(f"seed must be an integer, not {seed!r}")
+        raise GradexplainError(Msg("seed must be an integer, not {seed!r}", seed=seed))
     if ptol is not None and (not isinstance(ptol, (int, float)) or isinstance(ptol, bool)):
-        raise GradexplainError(f"tol must be a number, not {ptol!r}")
+        raise GradexplainError(Msg("tol must be a number, not {tol!r}", tol=ptol))
     if "output_name" in problem and not isinstance(problem["output_name"], str):
-        raise GradexplainError(f"output_name must be a statement's name (a string), not {problem['output_name']!r}")
+        raise GradexplainError(Msg("output_name must be a statement's name (a string), not {value!r}",
+                                   value=problem["output_name"]))
     if "output" in problem and "expect_output" in problem:
-        raise GradexplainError("give expect_output or its alias output, not both")
+        raise GradexplainError(Msg("give expect_output or its alias output, not both"))
     return EvalOptions(
         expr=problem["expr"], values=[f"{k}={_text(v)}" for k, v in inputs.items()],
         const={str(c) for c in const}, grad_output=_text(problem["grad_output"]) if "grad_output" in problem else None,
@@ -125,8 +129,8 @@ def run_problem(problem: Any, index: int, tol: float | None) -> ProblemResult:
     except GradexplainError as e:
         return ProblemResult(name, False, [Msg("error: {message}", message=e.message)], None, e.message)
     except (RecursionError, MemoryError) as e:
-        return ProblemResult(name, False, [Msg("error: input too large ({kind})", kind=type(e).__name__)], None,
-                             type(e).__name__)
+        too_large = Msg("input too large ({kind})", kind=type(e).__name__)
+        return ProblemResult(name, False, [Msg("error: {message}", message=too_large)], None, type(e).__name__)
     except Exception as e:  # noqa: BLE001 - one problem must never stop the others
         message = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
         return ProblemResult(name, False, [Msg("error: {message}", message=message)], None, message)

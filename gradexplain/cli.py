@@ -18,9 +18,10 @@ from click.core import ParameterSource
 from . import __version__
 from .cli_help import LocalizedCommand, LocalizedGroup, shown_help_texts
 from .errors import ExitCode, GradexplainError
-from .i18n import _, language, resolve_language, set_language
+from .i18n import Msg, _, language, resolve_language, set_language
 from .limits import Limits
 from .sanitize import visible
+from .usage import usage_message
 
 EVAL_HELP = """Explain the gradient of EXPR: PyTorch autograd and SymPy side by side.
 
@@ -131,13 +132,14 @@ def guarded_body(fn: Callable[[], int], debug: bool, json_errors: bool) -> None:
     except (RecursionError, MemoryError) as e:
         if debug:
             raise
-        fail(f"input too large or too deeply nested ({type(e).__name__})", as_json=json_errors)
+        fail(Msg("input too large or too deeply nested ({kind})", kind=type(e).__name__), as_json=json_errors)
         raise typer.Exit(ExitCode.BAD_INPUT) from None
     except Exception as e:  # noqa: BLE001 - the one boundary: never a traceback for users
         if debug:
             raise
         detail = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        fail(f"{type(e).__name__}: {detail} (rerun with --debug for the traceback)", as_json=json_errors)
+        fail(Msg("{kind}: {detail} (rerun with --debug for the traceback)", kind=type(e).__name__, detail=detail),
+             as_json=json_errors)
         raise typer.Exit(ExitCode.BAD_INPUT) from None
     raise typer.Exit(code)
 
@@ -149,11 +151,13 @@ def expr_and_values(args: list[str]) -> tuple[str, list[str]]:
         if "=" in arg:
             continue
         if i == 0:
-            raise GradexplainError(f"expected NAME=VALUE after EXPR, got {arg!r}: give it a NAME (NAME={arg}), or, "
-                                   f"if the shell split EXPR at a space, quote EXPR: {shell_quoted(expr + ' ' + arg)}")
+            raise GradexplainError(Msg("expected NAME=VALUE after EXPR, got {arg!r}: give it a NAME (NAME={arg}), "
+                                       "or, if the shell split EXPR at a space, quote EXPR: {quoted}", arg=arg,
+                                       quoted=shell_quoted(expr + " " + arg)))
         before = values[i - 1]  # most likely a VALUE the shell split at a space
-        raise GradexplainError(f"expected NAME=VALUE, got {arg!r} after {before!r}: if the shell split that VALUE "
-                               f"at a space, quote the VALUE: {shell_quoted(before + ' ' + arg)}")
+        raise GradexplainError(Msg("expected NAME=VALUE, got {arg!r} after {before!r}: if the shell split that "
+                                   "VALUE at a space, quote the VALUE: {quoted}", arg=arg, before=before,
+                                   quoted=shell_quoted(before + " " + arg)))
     return expr, values
 
 
@@ -173,10 +177,10 @@ def build_limits(max_elements: int, max_chars: int, max_depth: int, max_statemen
               "--max-statements": max_statements, "--max-exponent": max_exponent, "--max-hessian": max_hessian}
     negative = next((name for name, v in counts.items() if v < 0), None)
     if negative:
-        raise GradexplainError(f"{negative} must be 0 or more, not {counts[negative]}")
+        raise GradexplainError(Msg("{option} must be 0 or more, not {value}", option=negative, value=counts[negative]))
     if not 0 <= symbolic_timeout <= 10**6:  # NaN fails this too; the interval timer takes no more
-        raise GradexplainError(f"--symbolic-timeout must be between 0 (no limit) and 1e6 seconds, "
-                               f"not {symbolic_timeout:g}")
+        raise GradexplainError(Msg("--symbolic-timeout must be between 0 (no limit) and 1e6 seconds, not {value:g}",
+                                   value=symbolic_timeout))
     return Limits(max_elements=max_elements, max_chars=max_chars, max_depth=max_depth,
                   max_statements=max_statements, max_exponent=max_exponent, symbolic_timeout=symbolic_timeout,
                   max_hessian=max_hessian)
@@ -266,7 +270,7 @@ def eval_options(p: dict[str, Any]) -> tuple[Any, str]:
 
     chosen = resolve_format(p["fmt"], p["as_json"])
     if not p["args"]:
-        raise GradexplainError("missing EXPR: gradexplain eval \"2*dot(x,x)\" x=1,2,3 (or --batch FILE)")
+        raise GradexplainError(Msg("missing EXPR: gradexplain eval \"2*dot(x,x)\" x=1,2,3 (or --batch FILE)"))
     expr, values = expr_and_values(list(p["args"]))
     opts = EvalOptions(expr=expr, values=values, const=split_names(p["const"]), grad_output=p["grad_output"],
                        jacobian=p["jacobian"], expect=list(p["expect"]), tol=p["tol"], dtype=p["dtype"],
@@ -293,19 +297,20 @@ def run_batch_command(source: str, params: dict[str, Any]) -> int:
     shared = [p.opts[0] for p in ctx.command.params if p.name not in BATCH_WIDE
               and ctx.get_parameter_source(p.name) == ParameterSource.COMMANDLINE]
     if shared:
-        raise GradexplainError(f"with --batch, {shared[0]} belongs in each line's \"options\" (or EXPR in \"expr\")")
+        raise GradexplainError(Msg("with --batch, {option} belongs in each line's \"options\" (or EXPR in \"expr\")",
+                                   option=shared[0]))
     command = ctx.command
 
     def evaluate(argv: list[str], extra: dict[str, Any]) -> tuple[str, int]:
         if any(a in ("-h", "--help", "--batch") for a in argv[:argv.index("--")]):
-            raise GradexplainError('"options" cannot hold --help or --batch')
+            raise GradexplainError(Msg('"options" cannot hold --help or --batch'))
         try:
             line_params = command.make_context("eval", ["--format", "json", *argv], parent=ctx.parent).params
         except click.exceptions.UsageError as e:
-            raise GradexplainError(e.format_message()) from None
+            raise GradexplainError(usage_message(e)) from None
         opts, chosen = eval_options(line_params)
         if chosen != "json":
-            raise GradexplainError(f"--format {chosen}: a batch writes JSON lines only")
+            raise GradexplainError(Msg("--format {format}: a batch writes JSON lines only", format=chosen))
         report = explain(opts)
         return dumps({**report_dict(report), **extra}), report.exit_code
 
@@ -319,9 +324,9 @@ def run_batch_command(source: str, params: dict[str, Any]) -> int:
         with open(source, encoding="utf-8") as lines:
             return run_batch(lines, evaluate, write, lambda m: fail(m), visible)
     except FileNotFoundError:
-        raise GradexplainError(f"{source}: no such file") from None
+        raise GradexplainError(Msg("{path}: no such file", path=source)) from None
     except (IsADirectoryError, PermissionError, UnicodeDecodeError) as e:
-        raise GradexplainError(f"{source}: cannot read it ({type(e).__name__})") from None
+        raise GradexplainError(Msg("{path}: cannot read it ({kind})", path=source, kind=type(e).__name__)) from None
 
 
 CHECK_HELP = """Cross-check a problem set: every expected output and gradient, one line per problem.
@@ -473,7 +478,7 @@ def run_command(
 
         chosen = resolve_format(fmt, as_json)
         if chosen == "latex":
-            raise GradexplainError("run --format takes text, json or markdown")
+            raise GradexplainError(Msg("run --format takes text, json or markdown"))
         script = run_script(args[0], list(args[1:]), explain_all=explain_all, max_explained=max_explained,
                             stdout_to_stderr=chosen == "json")
         sys.stdout.flush()
@@ -592,12 +597,14 @@ def main() -> None:
             typer.echo(e.format_message())
         sys.exit(0)
     except click.exceptions.NoSuchOption as e:
-        hint = " (an EXPR starting with '-' needs '--' before it: eval -- \"-2*b\" b=6,4)" \
-            if e.option_name and e.option_name[1:2] != "-" else ""
-        fail(f"{e.format_message()}{hint}", as_json=as_json)
+        said = usage_message(e)
+        if e.option_name and e.option_name[1:2] != "-":
+            said = Msg("{message} (an EXPR starting with '-' needs '--' before it: eval -- \"-2*b\" b=6,4)",
+                       message=said)
+        fail(said, as_json=as_json)
         sys.exit(ExitCode.BAD_INPUT)
     except click.exceptions.UsageError as e:
-        fail(e.format_message(), as_json=as_json)
+        fail(usage_message(e), as_json=as_json)
         sys.exit(ExitCode.BAD_INPUT)
     except typer.Abort:  # typer.Exit never gets here: non-standalone mode returns its code
         sys.exit(ExitCode.INTERRUPTED)

@@ -14,6 +14,7 @@ import torch
 
 from .bignum import torch_scalar
 from .errors import GradexplainError, LimitError
+from .i18n import Msg
 from .ir import Call, Const, Input, Node, walk
 from .printer import to_text
 from .limits import DEFAULT, Limits
@@ -31,8 +32,26 @@ def const_value(c: Const) -> int | float:
 
 def describe(v: Any) -> str:
     if isinstance(v, torch.Tensor):
-        return f"shape {list(v.shape)}" + ("" if v.is_floating_point() else f" ({str(v.dtype).replace('torch.', '')})")
-    return "a number"
+        if v.is_floating_point():
+            return Msg("shape {shape}", shape=list(v.shape))
+        return Msg("shape {shape} ({dtype})", shape=list(v.shape), dtype=str(v.dtype).replace("torch.", ""))
+    return Msg("a number")
+
+
+def and_list(parts: list[str]) -> str:
+    """``a and b and c``, said in the reader's language (each ``and`` a Msg of its own)."""
+    said = parts[0]
+    for part in parts[1:]:
+        said = Msg("{first} and {second}", first=said, second=part)
+    return said
+
+
+def first_line(e: Exception) -> str:
+    """An exception's message for one line: its first line (a Msg of ours kept whole, so it can be
+    said in the reader's language), else its type's name."""
+    if len(e.args) == 1 and isinstance(e.args[0], Msg) and "\n" not in e.args[0]:
+        return e.args[0]
+    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
 
 
 class Evaluator:
@@ -63,7 +82,7 @@ class Evaluator:
     def _eval(self, node: Node) -> Any:
         if isinstance(node, Input):
             if node.name not in self.inputs:
-                raise GradexplainError(f"no value for {node.name!r}: give it as {node.name}=VALUE")
+                raise GradexplainError(Msg("no value for {name!r}: give it as {name}=VALUE", name=node.name))
             return self.inputs[node.name]
         if isinstance(node, Const):
             return const_value(node)
@@ -106,29 +125,34 @@ class Evaluator:
         return self._apply(node, [as_tensor(a) if isinstance(a, (int, float)) else a for a in args])
 
     def _message(self, node: Call, args: list[Any], e: Exception) -> str:
+        """``in EXPR (shapes): <what torch or the op said>``; torch's own words stay as torch wrote them."""
         text = node.src or to_text(node)
-        shapes = " and ".join(describe(a) for a in args if isinstance(a, torch.Tensor))
-        detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        detail = detail.replace("thesame", "the same")
-        where = f"in {text}" + (f" ({shapes})" if shapes else "")
+        shapes = [describe(a) for a in args if isinstance(a, torch.Tensor)]
+        detail = first_line(e)
+        if not isinstance(detail, Msg):
+            detail = detail.replace("thesame", "the same")
+        where = Msg("in {expr} ({shapes})", expr=text, shapes=and_list(shapes)) if shapes else \
+            Msg("in {expr}", expr=text)
         if "leaf Variable that requires grad" in detail:
-            detail += (" — an input that requires grad is a leaf: backward() needs the value it had when it was "
-                       "used, and its .grad belongs to that value, so PyTorch refuses to change it in place. "
-                       "Change a copy instead (y = x*1; y += 1), or pass --const for an input that needs no gradient")
-        return f"{where}: {detail}"
+            detail = Msg("{reason} — an input that requires grad is a leaf: backward() needs the value it had when "
+                         "it was used, and its .grad belongs to that value, so PyTorch refuses to change it in "
+                         "place. Change a copy instead (y = x*1; y += 1), or pass --const for an input that needs "
+                         "no gradient", reason=detail)
+        return Msg("{where}: {detail}", where=where, detail=detail)
 
     def _check_size(self, node: Call, numel: int, shape: Any) -> None:
         if numel > self.limits.max_elements:
-            raise LimitError(f"{node.src or to_text(node)} would make a tensor of {numel:,} elements "
-                             f"(shape {list(shape)}), over the limit of {self.limits.max_elements:,} "
-                             "(raise it with --max-elements)")
+            raise LimitError(Msg("{expr} would make a tensor of {numel:,} elements (shape {shape}), over the limit "
+                                 "of {limit:,} (raise it with --max-elements)", expr=node.src or to_text(node),
+                                 numel=numel, shape=list(shape), limit=self.limits.max_elements))
 
     def _check(self, node: Call, value: Any) -> Any:
         if isinstance(value, torch.Tensor):
             self._check_size(node, value.numel(), value.shape)
             if value.dim() > MAX_DIMS:
-                raise LimitError(f"{node.src or to_text(node)} would make a tensor of {value.dim()} dims: torch "
-                                 f"supports at most {MAX_DIMS} (most of its kernels refuse more)")
+                raise LimitError(Msg("{expr} would make a tensor of {dims} dims: torch supports at most {most} "
+                                     "(most of its kernels refuse more)", expr=node.src or to_text(node),
+                                     dims=value.dim(), most=MAX_DIMS))
         return value
 
 

@@ -23,6 +23,7 @@ import torch
 from .autograd import run_program
 from .compare import agreeing_entries, agrees
 from .errors import GradexplainError, NameInValue
+from .i18n import Msg
 from .execute import Shapes, evaluate
 from .format import fmt_number, short
 from .formula import read_formula
@@ -61,7 +62,7 @@ def actual_gradient(report: Report, name: str) -> tuple[torch.Tensor, str]:
             return value, who
     if report.jacobian and name in report.jacobian and report.jacobian[name].torch is not None:
         return report.jacobian[name].torch, Msg("the Jacobian is")
-    raise GradexplainError(f"--expect {name}: {name} is not an input that gets a gradient")
+    raise GradexplainError(Msg("--expect {name}: {name} is not an input that gets a gradient", name=name))
 
 
 def differing(expected: torch.Tensor, actual: torch.Tensor, tol: float, limit: int = SHOWN_DIFFERENCES) -> str:
@@ -94,7 +95,8 @@ def read_claim(name: str, claim: str, leaves: dict[str, torch.Tensor], limits: L
         node = parse_expression(claim, limits)
     unknown = sorted(inputs_of(node) - set(leaves))
     if unknown:
-        raise GradexplainError(f"--expect {name}={claim}: {unknown[0]!r} is not an input") from None
+        raise GradexplainError(Msg("--expect {name}={claim}: {unknown!r} is not an input", name=name, claim=claim,
+                                   unknown=unknown[0])) from None
     try:
         return evaluate(node, leaves, limits), node
     except GradexplainError as e:

@@ -13,6 +13,7 @@ import torch
 
 from .compare import agrees, all_agree, compare
 from .errors import GradexplainError, LimitError
+from .i18n import Msg
 from .execute import Shapes, evaluate
 from .expect import check_expectation
 from .formula import read_formula
@@ -47,9 +48,9 @@ def _explain(opts: EvalOptions) -> Report:
     if not differentiable(stage):
         return report
     if stage.jacobian_only and (opts.hessian or opts.hvp):
-        raise GradexplainError(f"--hessian/--hvp need a scalar output, and this one has shape "
-                               f"{list(stage.run.output.shape)}: pass --grad-output V for the second derivatives "
-                               "of v·output")
+        raise GradexplainError(Msg("--hessian/--hvp need a scalar output, and this one has shape {shape}: pass "
+                                   "--grad-output V for the second derivatives of v·output",
+                                   shape=list(stage.run.output.shape)))
     if stage.jacobian_only:
         note_jacobian_instead(stage)
         report.jacobian = jacobians(stage)

@@ -11,6 +11,7 @@ import os
 import stat
 
 from .errors import GradexplainError, LimitError
+from .i18n import Msg
 
 MAX_FILE_BYTES = 4 * 2**20  # 4 MiB: a problem set is text written by hand or by a small script
 MAX_TOML_NESTING = 100  # as --max-depth for EXPR
@@ -21,24 +22,26 @@ def read_regular_file(path: str, max_bytes: int = MAX_FILE_BYTES) -> bytes:
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO must not block here
     except FileNotFoundError:
-        raise GradexplainError(f"{path}: no such file") from None
+        raise GradexplainError(Msg("{path}: no such file", path=path)) from None
     except OSError as e:
-        raise GradexplainError(f"{path}: cannot read: {e.strerror or e}") from None
+        raise GradexplainError(Msg("{path}: cannot read: {reason}", path=path, reason=e.strerror or str(e))) from None
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            kind = "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file (a device, FIFO or socket)"
-            raise GradexplainError(f"{path}: {kind}; give a regular file")
+            kind = Msg("a directory") if stat.S_ISDIR(info.st_mode) else \
+                Msg("not a regular file (a device, FIFO or socket)")
+            raise GradexplainError(Msg("{path}: {kind}; give a regular file", path=path, kind=kind))
         if info.st_size > max_bytes:
-            raise LimitError(f"{path}: {info.st_size:,} bytes, over the limit of {max_bytes:,} for an input file")
+            raise LimitError(Msg("{path}: {size:,} bytes, over the limit of {limit:,} for an input file", path=path,
+                                 size=info.st_size, limit=max_bytes))
         with os.fdopen(fd, "rb", closefd=False) as f:
             data = f.read(max_bytes + 1)  # the file may have grown since fstat
     except OSError as e:
-        raise GradexplainError(f"{path}: cannot read: {e.strerror or e}") from None
+        raise GradexplainError(Msg("{path}: cannot read: {reason}", path=path, reason=e.strerror or str(e))) from None
     finally:
         os.close(fd)
     if len(data) > max_bytes:
-        raise LimitError(f"{path}: over the limit of {max_bytes:,} bytes for an input file")
+        raise LimitError(Msg("{path}: over the limit of {limit:,} bytes for an input file", path=path, limit=max_bytes))
     return data
 
 
@@ -83,6 +86,6 @@ def check_toml_nesting(text: str, path: str, limit: int = MAX_TOML_NESTING) -> N
             dots += 1
         if depth + dots > limit:
             line = text.count("\n", 0, i) + 1
-            raise LimitError(f"{path}:{line}: TOML nested deeper than the limit of {limit} (dotted keys, tables "
-                             "and arrays together)")
+            raise LimitError(Msg("{path}:{line}: TOML nested deeper than the limit of {limit} (dotted keys, tables "
+                                 "and arrays together)", path=path, line=line, limit=limit))
         i += 1

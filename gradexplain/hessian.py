@@ -25,6 +25,7 @@ import torch
 from .autograd import make_leaves, run_program, walk_graph
 from .compare import agrees, compare
 from .errors import GradexplainError, LimitError
+from .i18n import Msg
 from .execute import Shapes, evaluate
 from .formula import read_formula
 from .i18n import Msg, N_
@@ -67,9 +68,9 @@ def second_order(report: Report, program: Program, leaves: dict[str, torch.Tenso
 def check_size(leaves: dict[str, torch.Tensor], wrt: list[str], limit: int) -> None:
     n = sum(leaves[a].numel() for a in wrt)
     if n * n > limit:
-        raise LimitError(f"the Hessian would have {n * n:,} entries ({n:,} input elements squared), over the limit "
-                         f"of {limit:,} (raise it with --max-hessian, or use --hvp V for Hessian-vector products "
-                         "without building the matrix)")
+        raise LimitError(Msg("the Hessian would have {entries:,} entries ({n:,} input elements squared), over the "
+                             "limit of {limit:,} (raise it with --max-hessian, or use --hvp V for Hessian-vector "
+                             "products without building the matrix)", entries=n * n, n=n, limit=limit))
 
 
 def read_directions(texts: list[str], wrt: list[str], leaves: dict[str, torch.Tensor],
@@ -83,19 +84,20 @@ def read_directions(texts: list[str], wrt: list[str], leaves: dict[str, torch.Te
         elif len(wrt) == 1:
             name, value = wrt[0], text
         else:
-            raise GradexplainError(f"--hvp {text}: several inputs require grad ({', '.join(wrt)}); "
-                                   "say which with --hvp NAME=V")
+            raise GradexplainError(Msg("--hvp {text}: several inputs require grad ({names}); say which with "
+                                       "--hvp NAME=V", text=text, names=", ".join(wrt)))
         if name not in leaves:
-            raise GradexplainError(f"--hvp {name}: no input of that name")
+            raise GradexplainError(Msg("--hvp {name}: no input of that name", name=name))
         if name not in wrt:
-            raise GradexplainError(f"--hvp {name}: {name} is --const, so it has no second derivatives")
+            raise GradexplainError(Msg("--hvp {name}: {name} is --const, so it has no second derivatives", name=name))
         if name in directions:
-            raise GradexplainError(f"--hvp {name} is given twice")
+            raise GradexplainError(Msg("--hvp {name} is given twice", name=name))
         v = parse_value(value, limits, leaves[name].dtype).tensor
         if tuple(v.shape) != tuple(leaves[name].shape):
             if v.numel() != 1 or leaves[name].dim() != 0:
-                raise GradexplainError(f"--hvp {name}: the direction has shape {list(v.shape)} but {name} has shape "
-                                       f"{list(leaves[name].shape)}")
+                raise GradexplainError(Msg("--hvp {name}: the direction has shape {shape} but {name} has shape "
+                                           "{expected}", name=name, shape=list(v.shape),
+                                           expected=list(leaves[name].shape)))
             v = v.reshape(())
         directions[name] = v
     return directions

@@ -15,6 +15,7 @@ from typing import Any
 
 from .binding import bind
 from .errors import LimitError, NameInValue, ParseError
+from .i18n import Msg, N_
 from .ir import Call, Const, Input, Node, Program, Slice, Slot, Statement
 from .limits import DEFAULT, Limits
 from .ops import REGISTRY, VALUE_ONLY, OpSpec, Outputs, resolve
@@ -62,7 +63,16 @@ class Several:
 
     def describe(self) -> str:
         names = self.outputs.names
-        return f"{self.spec.name}() returns several tensors" + (f" ({', '.join(names)})" if names else "")
+        if names:
+            return Msg("{op}() returns several tensors ({names})", op=self.spec.name, names=", ".join(names))
+        return Msg("{op}() returns several tensors", op=self.spec.name)
+
+
+# Python's own syntax messages common in EXPR, said in the reader's language (others stay as Python wrote them)
+PYTHON_SYNTAX = (N_("invalid syntax"), N_("invalid syntax. Perhaps you forgot a comma?"), N_("unclosed '('"),
+                 N_("'[' was never closed"), N_("unmatched ')'"), N_("unmatched ']'"),
+                 N_("invalid decimal literal"), N_("unexpected indent"),
+                 N_("cannot assign to function call here. Maybe you meant '==' instead of '='?"))
 
 
 def _ok_char(ch: str) -> bool:
@@ -106,10 +116,10 @@ class _Parser:
     def program(self) -> Program:
         tree = _ast_parse(self.text, self.limits)
         if not tree.body:
-            raise ParseError("empty expression", col=0, source=self.text)
+            raise ParseError(Msg("empty expression"), col=0, source=self.text)
         if len(tree.body) > self.limits.max_statements:
-            raise LimitError(f"{len(tree.body)} statements exceed the limit of {self.limits.max_statements} "
-                             "(raise it with --max-statements)")
+            raise LimitError(Msg("{n} statements exceed the limit of {limit} (raise it with --max-statements)",
+                                 n=len(tree.body), limit=self.limits.max_statements))
         statements: list[Statement] = []
         for i, stmt in enumerate(tree.body):
             last = i == len(tree.body) - 1
@@ -125,38 +135,40 @@ class _Parser:
             return [Statement("out" if last else f"expr{index + 1}", node, self.src(stmt.value))]
         if isinstance(stmt, ast.Assign):
             if len(stmt.targets) != 1:
-                raise self.error("chained assignment (a = b = ...) is not supported", stmt)
+                raise self.error(Msg("chained assignment (a = b = ...) is not supported"), stmt)
             if isinstance(stmt.targets[0], (ast.Tuple, ast.List)):
                 return self.unpack(stmt.targets[0], stmt)
             return [self.assign(stmt.targets[0], self.expr(stmt.value), stmt)]
         if isinstance(stmt, ast.AugAssign):
             op = BINOPS.get(type(stmt.op))
             if op is None:
-                raise self.error(f"augmented operator {type(stmt.op).__name__} is not allowed", stmt)
+                raise self.error(Msg("augmented operator {op} is not allowed", op=type(stmt.op).__name__), stmt)
             current = self.expr(stmt.target)
             if isinstance(stmt.target, ast.Name):
                 self.check_unshared(stmt.target.id, current, stmt)
             value = self.expr(stmt.value)
             combined = Call(op, (current, value), src=self.src(stmt), inplace=isinstance(stmt.target, ast.Name))
             return [self.assign(stmt.target, combined, stmt)]
-        raise self.error(f"{type(stmt).__name__} statements are not allowed (only expressions and assignments)", stmt)
+        raise self.error(Msg("{kind} statements are not allowed (only expressions and assignments)",
+                             kind=type(stmt).__name__), stmt)
 
     def unpack(self, target: ast.Tuple | ast.List, stmt: ast.Assign) -> list[Statement]:
         """``v, i = x.max(0)``: one statement per output of a call that returns several tensors."""
         value = self.maybe_several(stmt.value, 0)
         if not isinstance(value, Several):
-            raise self.error("only a call that returns several tensors (max(x, dim), sort, split) can be unpacked",
+            raise self.error(Msg("only a call that returns several tensors (max(x, dim), sort, split) can be unpacked"),
                              stmt.value)
         count = value.outputs.count
         if count is not None and count != len(target.elts):
-            raise self.error(f"{value.describe()}: {count} values to unpack into {len(target.elts)} names", target)
+            raise self.error(Msg("{what}: {count} values to unpack into {names} names", what=value.describe(),
+                                 count=count, names=len(target.elts)), target)
         statements = []
         for i, elt in enumerate(target.elts):
             if not isinstance(elt, ast.Name):
-                raise self.error("unpack into plain names: v, i = x.max(0)", elt)
+                raise self.error(Msg("unpack into plain names: v, i = x.max(0)"), elt)
             name = self.check_name(elt.id, elt)
             if name in FUNCTION_PREFIXES:
-                raise self.error(f"cannot assign to {name!r}", elt)
+                raise self.error(Msg("cannot assign to {name!r}", name=name), elt)
             node = value.part(i)
             self.env[name] = node
             statements.append(Statement(name, node, f"{self.src(stmt.value)}[{i}]"))
@@ -166,21 +178,21 @@ class _Parser:
         if isinstance(target, ast.Name):
             name = self.check_name(target.id, target)
             if name in FUNCTION_PREFIXES:
-                raise self.error(f"cannot assign to {name!r}", target)
+                raise self.error(Msg("cannot assign to {name!r}", name=name), target)
             self.env[name] = node
             plain = isinstance(stmt, ast.Assign)  # y = x*2 → "x*2"; y += x keeps the whole statement
             return Statement(name, node, self.src(stmt.value) if plain else self.src(stmt))
         if isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name):
             name = self.check_name(target.value.id, target.value)
             if name in FUNCTION_PREFIXES or name in NAMED_CONSTANTS:
-                raise self.error(f"cannot assign into {name!r}", target)
+                raise self.error(Msg("cannot assign into {name!r}", name=name), target)
             base = self.name(target.value)  # a statement's tensor, or an input (PyTorch refuses it unless --const)
             self.check_unshared(name, base, stmt)
             new = Call("setitem", (base, node), {"key": self.index_key(target.slice)},
                        src=self.src(stmt), inplace=True)
             self.env[name] = new
             return Statement(name, new, self.src(stmt))
-        raise self.error("only NAME = ... and NAME[index] = ... assignments are allowed", target)
+        raise self.error(Msg("only NAME = ... and NAME[index] = ... assignments are allowed"), target)
 
     def check_unshared(self, name: str, node: Node, stmt: ast.stmt) -> None:
         """An in-place change to a tensor that another name shares (``z = y``) or views (``v = y[0:2]``)
@@ -197,23 +209,29 @@ class _Parser:
             if other == name or not isinstance(value, Node):
                 continue
             if value is node or root(value) is target:
-                how = "is the same tensor as" if value is node else "shares storage with (is a view of, or views)"
-                raise self.error(f"this statement changes {name} in place, and {name} {how} {other}: PyTorch "
-                                 f"would change {other} too, which gradexplain does not model — copy where the "
-                                 "tensor is shared (z = y*1 instead of z = y, v = y[0:2]*1 instead of v = y[0:2])",
-                                 stmt, ParseError)
+                if value is node:
+                    said = Msg("this statement changes {name} in place, and {name} is the same tensor as {other}: "
+                               "PyTorch would change {other} too, which gradexplain does not model — copy where the "
+                               "tensor is shared (z = y*1 instead of z = y, v = y[0:2]*1 instead of v = y[0:2])",
+                               name=name, other=other)
+                else:
+                    said = Msg("this statement changes {name} in place, and {name} shares storage with (is a view "
+                               "of, or views) {other}: PyTorch would change {other} too, which gradexplain does not "
+                               "model — copy where the tensor is shared (z = y*1 instead of z = y, v = y[0:2]*1 "
+                               "instead of v = y[0:2])", name=name, other=other)
+                raise self.error(said, stmt, ParseError)
 
     def check_name(self, name: str, node: ast.AST) -> str:
         if name.startswith("_"):
-            raise self.error(f"names starting with '_' are not allowed: {name!r}", node)
+            raise self.error(Msg("names starting with '_' are not allowed: {name!r}", name=name), node)
         return name
 
     # -------------------------------------------------------------- expressions
 
     def expr(self, node: ast.expr, depth: int = 0, allow_compare: bool = False) -> Node:
         if depth > self.limits.max_depth:
-            raise self.error(f"expression nested deeper than {self.limits.max_depth} levels "
-                             "(raise it with --max-depth)", node, LimitError)
+            raise self.error(Msg("expression nested deeper than {limit} levels (raise it with --max-depth)",
+                                 limit=self.limits.max_depth), node, LimitError)
         d = depth + 1
         if isinstance(node, ast.Constant):
             return Const(self.number(node))
@@ -221,13 +239,13 @@ class _Parser:
             return self.name(node)
         if isinstance(node, ast.BinOp) and type(node.op) in MASK_BINOPS:
             if not allow_compare:
-                raise self.error("& | ^ combine masks (comparisons) in where(cond, a, b) and masked_fill", node)
+                raise self.error(Msg("& | ^ combine masks (comparisons) in where(cond, a, b) and masked_fill"), node)
             left, right = self.expr(node.left, d, True), self.expr(node.right, d, True)
             return Call(MASK_BINOPS[type(node.op)], (left, right), src=self.src(node))
         if isinstance(node, ast.BinOp):
             op = BINOPS.get(type(node.op))
             if op is None:
-                raise self.error(f"operator {type(node.op).__name__} is not allowed", node)
+                raise self.error(Msg("operator {op} is not allowed", op=type(node.op).__name__), node)
             left, right = self.expr(node.left, d), self.expr(node.right, d)
             return self.fold(op, left, right, node) or Call(op, (left, right), src=self.src(node))
         if isinstance(node, ast.UnaryOp):
@@ -240,7 +258,7 @@ class _Parser:
                 return Call("neg", (inner,), src=self.src(node))
             if isinstance(node.op, (ast.Invert, ast.Not)) and allow_compare:
                 return Call("logical_not", (self.expr(node.operand, d, True),), src=self.src(node))
-            raise self.error(f"unary {type(node.op).__name__} is not allowed", node)
+            raise self.error(Msg("unary {op} is not allowed", op=type(node.op).__name__), node)
         if isinstance(node, ast.Call):
             return self.single(self.call(node, d), node)
         if isinstance(node, ast.Attribute):
@@ -250,7 +268,8 @@ class _Parser:
             base = self.maybe_several(node.value, d)
             if isinstance(base, Several):
                 if node.attr not in base.outputs.names:
-                    raise self.error(f"{base.describe()}: .{node.attr} is not one of them", node)
+                    raise self.error(Msg("{what}: .{attr} is not one of them", what=base.describe(), attr=node.attr),
+                                     node)
                 return base.part(base.outputs.names.index(node.attr))
             if node.attr in SIZE_ATTRIBUTES:
                 return Call(SIZE_ATTRIBUTES[node.attr], (base,), src=self.src(node))
@@ -258,7 +277,8 @@ class _Parser:
                 return Call(ATTRIBUTE_OPS[node.attr], (base,), src=self.src(node))
             if node.attr in MATRIX_ATTRIBUTES:
                 return Call("transpose", (base,), {"dim0": -2, "dim1": -1}, src=self.src(node))
-            raise self.error(f"attribute .{node.attr} is not allowed (allowed: .T and the listed methods)", node)
+            raise self.error(Msg("attribute .{attr} is not allowed (allowed: .T and the listed methods)",
+                                 attr=node.attr), node)
         if isinstance(node, ast.Subscript):
             if isinstance(node.value, ast.Attribute) and node.value.attr == "shape":  # x.shape[0]: x.size(0)
                 dim = self.int_literal(node.slice)
@@ -267,20 +287,21 @@ class _Parser:
             if isinstance(base, Several):
                 key = self.index_key(node.slice)
                 if len(key) != 1 or not isinstance(key[0], int):
-                    raise self.error(f"{base.describe()}: pick one with an integer, [0]", node)
+                    raise self.error(Msg("{what}: pick one with an integer, [0]", what=base.describe()), node)
                 count = base.outputs.count
                 i = key[0] + count if count is not None and key[0] < 0 else key[0]
                 if i < 0 or (count is not None and i >= count):
-                    raise self.error(f"{base.describe()}: index {key[0]} is out of range", node)
+                    raise self.error(Msg("{what}: index {index} is out of range", what=base.describe(),
+                                         index=key[0]), node)
                 return base.part(i)
             pending: list[Node] = []
             key = self.index_key(node.slice, pending, d)
             return Call("index", (base, *pending), {"key": key}, src=self.src(node))
         if isinstance(node, ast.Compare):
             if not allow_compare:
-                raise self.error("comparisons are only allowed as the condition of where(cond, a, b)", node)
+                raise self.error(Msg("comparisons are only allowed as the condition of where(cond, a, b)"), node)
             if len(node.ops) != 1 or type(node.ops[0]) not in COMPARE:
-                raise self.error("use one comparison < <= > >= == != in where's condition", node)
+                raise self.error(Msg("use one comparison < <= > >= == != in where's condition"), node)
             left, right = self.expr(node.left, d), self.expr(node.comparators[0], d)
             return Call(COMPARE[type(node.ops[0])], (left, right), src=self.src(node))
         if isinstance(node, (ast.List, ast.Tuple)):
@@ -288,8 +309,8 @@ class _Parser:
                 return Call("tensor", (), {"data": self.nested(node)}, src=self.src(node))
             if isinstance(node, ast.Tuple) and node.elts:  # index tensors: index_put(z, (i, j), v)
                 return Call("tuple", tuple(self.expr(e, d, allow_compare=True) for e in node.elts), src=self.src(node))
-            raise self.error("a list is only allowed inside tensor([...]), stack([...]) or cat([...])", node)
-        raise self.error(f"{type(node).__name__} is not allowed in an expression", node)
+            raise self.error(Msg("a list is only allowed inside tensor([...]), stack([...]) or cat([...])"), node)
+        raise self.error(Msg("{kind} is not allowed in an expression", kind=type(node).__name__), node)
 
     def maybe_several(self, node: ast.expr, depth: int) -> Node | Several:
         """An expression that may be a call returning several tensors (the receiver of ``.values``, ``[0]``)."""
@@ -300,14 +321,15 @@ class _Parser:
     def single(self, value: Node | Several, node: ast.AST) -> Node:
         if isinstance(value, Several):
             names = value.outputs.names
-            pick = f".{names[0]} or [0]" if names else "[0], [1], ... or unpack them (a, b = ...)"
-            raise self.error(f"{value.describe()}: pick one with {pick}", node)
+            pick = Msg(".{name} or [0]", name=names[0]) if names else Msg("[0], [1], ... or unpack them (a, b = ...)")
+            raise self.error(Msg("{what}: pick one with {pick}", what=value.describe(), pick=pick), node)
         return value
 
     def number(self, node: ast.Constant) -> int | float:
         v = node.value
         if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise self.error(f"{type(v).__name__} constant {v!r} is not allowed here (numbers only)", node)
+            raise self.error(Msg("{kind} constant {value!r} is not allowed here (numbers only)", kind=type(v).__name__,
+                                 value=v), node)
         return v
 
     def name(self, node: ast.Name) -> Node:
@@ -317,9 +339,10 @@ class _Parser:
         if name in NAMED_CONSTANTS:
             return Const(NAMED_CONSTANTS[name])
         if name in FUNCTION_PREFIXES:
-            raise self.error(f"{name!r} on its own is not a value; call a function: {name}.dot(...)", node)
+            raise self.error(Msg("{name!r} on its own is not a value; call a function: {name}.dot(...)", name=name),
+                             node)
         if not self.allow_names:
-            raise self.error(f"a value cannot refer to the name {name!r}", node, NameInValue)
+            raise self.error(Msg("a value cannot refer to the name {name!r}", name=name), node, NameInValue)
         if name not in self.inputs:
             self.inputs[name] = Input(name)
         return self.inputs[name]
@@ -335,10 +358,10 @@ class _Parser:
             if not isinstance(b, int) or (b < 0 and a == 0):
                 return None
             if abs(b) > self.limits.max_exponent:
-                raise self.error(f"exponent {b} of a constant exceeds the limit of {self.limits.max_exponent} "
-                                 "(raise it with --max-exponent)", node, LimitError)
+                raise self.error(Msg("exponent {b} of a constant exceeds the limit of {limit} (raise it with "
+                                     "--max-exponent)", b=b, limit=self.limits.max_exponent), node, LimitError)
             if a not in (0, 1, -1) and abs(b) * max(1, abs(int(a)).bit_length()) > 64 * self.limits.max_exponent:
-                raise self.error("constant power too large", node, LimitError)
+                raise self.error(Msg("constant power too large"), node, LimitError)
             value = Fraction(a) ** b
         elif op == "div":
             if b == 0:
@@ -372,38 +395,40 @@ class _Parser:
         if fname is not None:
             spec = resolve(fname)
             if spec is None:
-                raise self.error(f"unknown function {fname!r} (see `gradexplain ops`)", node.func)
+                raise self.error(Msg("unknown function {name!r} (see `gradexplain ops`)", name=fname), node.func)
             if spec.name in VALUE_ONLY and self.allow_names:
-                raise self.error(f"{fname}() makes an input: give it as NAME={fname}(...) with --seed", node.func)
+                raise self.error(Msg("{name}() makes an input: give it as NAME={name}(...) with --seed", name=fname),
+                                 node.func)
             return _called_t(self.bind(spec, node, [], depth))
         if isinstance(node.func, ast.Attribute) and _dotted(node.func.value) in NAMESPACES:
-            raise self.error(f"unknown function {_dotted(node.func)!r} (torch has no {node.func.attr} there, "
-                             "or see `gradexplain ops`)", node.func)
+            raise self.error(Msg("unknown function {name!r} (torch has no {attr} there, or see `gradexplain ops`)",
+                                 name=_dotted(node.func), attr=node.func.attr), node.func)
         if isinstance(node.func, ast.Attribute):
             method = node.func.attr
             spec = resolve(method)
             if method == "t":
                 spec = REGISTRY["t"]
             if spec is None or spec.variadic or spec.constructor or not spec.tensor_args:
-                raise self.error(f"method .{method}() is not allowed (see `gradexplain ops`)", node.func)
+                raise self.error(Msg("method .{method}() is not allowed (see `gradexplain ops`)", method=method),
+                                 node.func)
             receiver = self.expr(node.func.value, depth)
             return _called_t(self.bind(spec, node, [receiver], depth))
-        raise self.error("only functions and methods of the contract can be called", node.func)
+        raise self.error(Msg("only functions and methods of the contract can be called"), node.func)
 
     def builtin(self, node: ast.Call, depth: int) -> Node:
         """Python's ``len(x)`` (x.size(0)) and ``range(...)`` (an int64 index tensor, as ``torch.arange``)."""
         name = node.func.id  # type: ignore[attr-defined]
         if node.keywords:
-            raise self.error(f"{name}() takes no keyword arguments", node)
+            raise self.error(Msg("{name}() takes no keyword arguments", name=name), node)
         if name == "len":
             if len(node.args) != 1:
-                raise self.error("len() takes exactly one argument", node)
+                raise self.error(Msg("len() takes exactly one argument"), node)
             return Call("size", (self.expr(node.args[0], depth),), {"dim": 0}, src=self.src(node))
         if not 1 <= len(node.args) <= 3:
-            raise self.error("range expected 1 to 3 arguments", node)
+            raise self.error(Msg("range expected 1 to 3 arguments"), node)
         bounds = [self.static(a, "range") for a in node.args]
         if not all(isinstance(b, (int, _Computed)) for b in bounds):
-            raise self.error("range() takes integers", node)
+            raise self.error(Msg("range() takes integers"), node)
         names = ("end",) if len(bounds) == 1 else ("start", "end", "step")
         return with_slots("range", [], dict(zip(names, bounds)), self.src(node))
 
@@ -412,10 +437,10 @@ class _Parser:
         (:func:`gradexplain.binding.bind`), then what only EXPR needs: dropout seeds by position,
         literal checks, a comparison as where's condition."""
         if any(isinstance(a, ast.Starred) for a in node.args):
-            raise self.error("*args is not allowed", node)
+            raise self.error(Msg("*args is not allowed"), node)
         for kw in node.keywords:
             if kw.arg is None:
-                raise self.error("**kwargs is not allowed", kw.value)
+                raise self.error(Msg("**kwargs is not allowed"), kw.value)
         args, params = bind(spec, list(node.args), [(kw.arg, kw.value) for kw in node.keywords], leading,
                             _AstArguments(self, depth), node)
         if "seed" in spec.param_names and "seed" not in params:  # dropout and its channel variants
@@ -423,7 +448,8 @@ class _Parser:
             self.dropouts += 1
         self.validate(spec, params, node)
         if spec.name == "where" and not self.rule and not (isinstance(args[0], Call) and args[0].op in MASK_OPS):
-            raise self.error("where's condition must be a comparison such as x > 0", node.args[0] if node.args else node)
+            raise self.error(Msg("where's condition must be a comparison such as x > 0"),
+                             node.args[0] if node.args else node)
         call = with_slots(spec.name, args, params, self.src(node))
         if spec.outputs is not None and spec.outputs.applies(params, len(args)):
             return Several(spec, call)
@@ -432,25 +458,28 @@ class _Parser:
     def validate(self, spec: OpSpec, params: dict[str, Any], node: ast.AST) -> None:
         red = params.get("reduction")
         if red is not None and red not in spec.reductions:
-            allowed = ", ".join(repr(r) for r in spec.reductions[:-1]) + f" or {spec.reductions[-1]!r}"
-            raise self.error(f"reduction must be {allowed}, not {red!r}", node)
+            allowed = Msg("{items} or {last!r}", items=", ".join(repr(r) for r in spec.reductions[:-1]),
+                          last=spec.reductions[-1])
+            raise self.error(Msg("reduction must be {allowed}, not {value!r}", allowed=allowed, value=red), node)
         for key in ("keepdim", "training"):
             if key in params and not isinstance(params[key], bool):
-                raise self.error(f"{key} must be True or False", node)
+                raise self.error(Msg("{key} must be True or False", key=key), node)
         dim = params.get("dim")
         if dim is not None and not (isinstance(dim, int) or (isinstance(dim, tuple) and all(isinstance(d, int) for d in dim))):
-            raise self.error("dim must be an integer or a tuple of integers", node)
+            raise self.error(Msg("dim must be an integer or a tuple of integers"), node)
         if "p" in params and not isinstance(params["p"], (int, float)) and params["p"] not in spec.string_values:
-            raise self.error("p must be a number" + (f" or one of {', '.join(map(repr, spec.string_values))}"
-                                                     if spec.string_values else ""), node)
+            raise self.error(Msg("p must be a number or one of {choices}",
+                                 choices=", ".join(map(repr, spec.string_values))) if spec.string_values else
+                             Msg("p must be a number"), node)
         for key in ("approximate", "ord"):
             if isinstance(params.get(key), str) and params[key] not in spec.string_values:
-                raise self.error(f"{spec.name}(): {key} must be one of {', '.join(map(repr, spec.string_values))}", node)
+                raise self.error(Msg("{op}(): {key} must be one of {choices}", op=spec.name, key=key,
+                                     choices=", ".join(map(repr, spec.string_values))), node)
         if spec.name == "pad" and params.get("mode", "constant") not in ("constant", "reflect", "replicate", "circular"):
-            raise self.error(f"pad mode must be 'constant', 'reflect', 'replicate' or 'circular', not {params['mode']!r}",
-                             node)
+            raise self.error(Msg("pad mode must be 'constant', 'reflect', 'replicate' or 'circular', not {mode!r}",
+                                 mode=params["mode"]), node)
         if "seed" in spec.param_names and not 0 <= params.get("p", 0.5) <= 1:  # dropout and its channel variants
-            raise self.error(f"dropout probability has to be between 0 and 1, but got {params['p']}", node)
+            raise self.error(Msg("dropout probability has to be between 0 and 1, but got {p}", p=params["p"]), node)
 
     # -------------------------------------------------------------- static values
 
@@ -466,7 +495,7 @@ class _Parser:
         if isinstance(node, ast.Constant):
             v = node.value
             if isinstance(v, str) and pname not in STRING_PARAMS:
-                raise self.error(f"a string is not allowed for {pname!r}", node)
+                raise self.error(Msg("a string is not allowed for {name!r}", name=pname), node)
             if isinstance(v, (int, float, bool, str)) or v is None:
                 return v
         if isinstance(node, ast.Name) and node.id in NAMED_CONSTANTS:  # norm(x, p=inf)
@@ -489,23 +518,23 @@ class _Parser:
                 return value.value if isinstance(value.value, int) else float(value.value)
             if _is_size(value):
                 return _Computed(value)
-        raise self.error(f"{pname!r} must be a literal number (or tuple of integers) here", node)
+        raise self.error(Msg("{name!r} must be a literal number (or tuple of integers) here", name=pname), node)
 
     def nested(self, node: ast.expr, depth: int = 0) -> Any:
         """A nested list literal for tensor([...]) or a value: numbers and exact fractions only."""
         if depth > self.limits.max_depth:
-            raise self.error("list nested too deeply", node, LimitError)
+            raise self.error(Msg("list nested too deeply"), node, LimitError)
         if isinstance(node, (ast.List, ast.Tuple)):
             items = [self.nested(e, depth + 1) for e in node.elts]
             kinds = {isinstance(i, list) for i in items}
             if len(kinds) > 1:
-                raise self.error("a list mixes numbers and lists", node)
+                raise self.error(Msg("a list mixes numbers and lists"), node)
             if items and isinstance(items[0], list) and len({_shape(i) for i in items}) > 1:
-                raise self.error("ragged list: rows have different lengths", node)
+                raise self.error(Msg("ragged list: rows have different lengths"), node)
             return items
         value = self.expr(node, depth + 1)
         if not isinstance(value, Const):
-            raise self.error("a tensor literal holds numbers only", node)
+            raise self.error(Msg("a tensor literal holds numbers only"), node)
         return value.value
 
     def index_key(self, node: ast.expr, pending: list[Node] | None = None, depth: int = 0) -> tuple:
@@ -517,20 +546,20 @@ class _Parser:
             if isinstance(part, ast.Slice):
                 bounds = [None if b is None else self.int_literal(b) for b in (part.lower, part.upper, part.step)]
                 if bounds[2] is not None and bounds[2] <= 0:
-                    raise self.error("step must be greater than zero", part.step)
+                    raise self.error(Msg("step must be greater than zero"), part.step)
                 key.append(Slice(*bounds))
             elif isinstance(part, ast.Constant) and part.value is None:
                 key.append(None)
             elif isinstance(part, ast.Constant) and part.value is Ellipsis:
                 if Ellipsis in key:
-                    raise self.error("an index can only have a single ellipsis ('...')", part)
+                    raise self.error(Msg("an index can only have a single ellipsis ('...')"), part)
                 key.append(Ellipsis)
             elif pending is not None and not isinstance(part, ast.Constant):
                 value = self.expr(part, depth + 1, allow_compare=True)
                 if isinstance(value, Const) and isinstance(value.value, int):
                     key.append(value.value)
                 elif _is_size(value):
-                    raise self.error("an index must be an integer literal, a slice or an index tensor", part)
+                    raise self.error(Msg("an index must be an integer literal, a slice or an index tensor"), part)
                 else:
                     pending.append(value)
                     key.append(Slot(len(pending)))  # args[0] is the indexed tensor
@@ -542,7 +571,7 @@ class _Parser:
         value = self.expr(node) if not isinstance(node, ast.Constant) else Const(self.number(node))
         if isinstance(value, Const) and isinstance(value.value, int):
             return value.value
-        raise self.error("an index must be an integer literal or a slice such as 0, -1, :, 1:3", node)
+        raise self.error(Msg("an index must be an integer literal or a slice such as 0, -1, :, 1:3"), node)
 
 
 class _AstArguments:
@@ -634,27 +663,29 @@ def _dotted(node: ast.expr) -> str | None:
 
 def _ast_parse(text: str, limits: Limits) -> ast.Module:
     if len(text) > limits.max_chars:
-        raise LimitError(f"EXPR of {len(text)} characters exceeds the limit of {limits.max_chars} "
-                         "(raise it with --max-chars)")
+        raise LimitError(Msg("EXPR of {n} characters exceeds the limit of {limit} (raise it with --max-chars)",
+                             n=len(text), limit=limits.max_chars))
     for i, ch in enumerate(text):
         if not _ok_char(ch):
             line = text.count("\n", 0, i) + 1
             col = i - (text.rfind("\n", 0, i) + 1)
-            raise ParseError(f"character {ch!r} (U+{ord(ch):04X}) is not allowed: EXPR is plain ASCII",
-                             col=col, line=line, source=text)
+            raise ParseError(Msg("character {char!r} (U+{code:04X}) is not allowed: EXPR is plain ASCII", char=ch,
+                                 code=ord(ch)), col=col, line=line, source=text)
     _check_bracket_depth(text, limits)
     try:
         return ast.parse(text, mode="exec")
     except SyntaxError as e:
         if e.msg == "too many nested parentheses":  # Python's parser stops at 200, whatever --max-depth says
-            raise LimitError("brackets nested deeper than Python's parser allows (200 levels)") from None
+            raise LimitError(Msg("brackets nested deeper than Python's parser allows (200 levels)")) from None
         msg = (e.msg or "invalid syntax").replace("'(' was never closed", "unclosed '('")
         col = max((e.offset or 1) - 1, 0)
         if e.lineno and e.text is not None and col > len(text.splitlines()[e.lineno - 1] if text.splitlines() else ""):
             col = len(e.text.rstrip("\n"))
-        raise ParseError(f"syntax: {msg}", col=col, line=e.lineno or 1, source=text) from None
+        reason = Msg(msg) if msg in PYTHON_SYNTAX else msg  # Python's words; the common ones are in the catalog
+        raise ParseError(Msg("syntax: {reason}", reason=reason), col=col, line=e.lineno or 1,
+                         source=text) from None
     except (RecursionError, MemoryError, ValueError) as e:
-        raise LimitError(f"EXPR too deeply nested for the parser ({type(e).__name__})") from None
+        raise LimitError(Msg("EXPR too deeply nested for the parser ({kind})", kind=type(e).__name__)) from None
 
 
 def _check_bracket_depth(text: str, limits: Limits) -> None:
@@ -670,8 +701,9 @@ def _check_bracket_depth(text: str, limits: Limits) -> None:
             depth += 1
             if depth > limits.max_depth:
                 line = text.count("\n", 0, i) + 1
-                raise LimitError(f"brackets nested deeper than {limits.max_depth} levels (raise it with --max-depth)",
-                                 col=i - (text.rfind("\n", 0, i) + 1), line=line, source=text)
+                raise LimitError(Msg("brackets nested deeper than {limit} levels (raise it with --max-depth)",
+                                     limit=limits.max_depth), col=i - (text.rfind("\n", 0, i) + 1), line=line,
+                                 source=text)
         elif ch in ")]}":
             depth -= 1
 
@@ -686,7 +718,7 @@ def parse_expression(text: str, limits: Limits = DEFAULT, allow_names: bool = Tr
     parser = _Parser(text, limits, allow_names=allow_names, rule=rule)
     tree = _ast_parse(text, limits)
     if len(tree.body) != 1 or not isinstance(tree.body[0], ast.Expr):
-        raise ParseError("expected a single expression", col=0, source=text)
+        raise ParseError(Msg("expected a single expression"), col=0, source=text)
     return parser.expr(tree.body[0].value)
 
 

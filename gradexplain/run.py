@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from .errors import GradexplainError
+from .i18n import Msg
 from .limits import DEFAULT, Limits
 from .session import DEFAULT_MAX_EXPLAINED, CallRecord, Session
 from .recorded import explain_record, summarise
@@ -67,9 +68,9 @@ def run_script(path: str, args: list[str], *, explain_all: bool = False,
                max_explained: int = DEFAULT_MAX_EXPLAINED, stdout_to_stderr: bool = False) -> ScriptRun:
     """Run SCRIPT under a recording session; never raises for the script's own errors."""
     if not os.path.isfile(path):
-        raise GradexplainError(f"{path}: no such file (gradexplain run takes a Python script)")
+        raise GradexplainError(Msg("{path}: no such file (gradexplain run takes a Python script)", path=path))
     if max_explained < 0:
-        raise GradexplainError(f"--max-explained must be 0 or more, not {max_explained}")
+        raise GradexplainError(Msg("--max-explained must be 0 or more, not {n}", n=max_explained))
     session = Session(explain_all=explain_all, max_explained=max_explained)
     status, tb = 0, None
     redirect = contextlib.redirect_stdout(sys.stderr) if stdout_to_stderr else contextlib.nullcontext()

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import GradexplainError
+from .i18n import Msg
 
 SAMPLES = Path(__file__).resolve().parent / "samples"
 KINDS = (".toml", ".sh", ".py")
@@ -35,7 +36,8 @@ def summary(path: Path) -> str:
 
 def all_samples() -> list[Sample]:
     if not SAMPLES.is_dir():
-        raise GradexplainError(f"the samples folder is missing from this installation ({SAMPLES})")
+        raise GradexplainError(Msg("the samples folder is missing from this installation ({folder})",
+                                   folder=str(SAMPLES)))
     files = sorted(p for p in SAMPLES.rglob("*") if p.is_file() and p.suffix in KINDS)
     return [Sample(p.relative_to(SAMPLES).as_posix(), summary(p)) for p in files]
 
@@ -49,5 +51,6 @@ def find_sample(name: str) -> Sample:
         if len(found) == 1:
             return found[0]
         if len(found) > 1:
-            raise GradexplainError(f"sample {name!r} is ambiguous: {', '.join(s.name for s in found)}")
-    raise GradexplainError(f"no sample named {name!r} (`gradexplain samples` lists them)")
+            raise GradexplainError(Msg("sample {name!r} is ambiguous: {found}", name=name,
+                                       found=", ".join(s.name for s in found)))
+    raise GradexplainError(Msg("no sample named {name!r} (`gradexplain samples` lists them)", name=name))

@@ -15,6 +15,7 @@ from . import misconceptions
 from .autograd import JACOBIAN_WORK, JacobianTooCostly, TorchRun, make_leaves, torch_jacobian, torch_run
 from .compare import all_agree
 from .errors import GradexplainError
+from .i18n import Msg
 from .execute import Shapes
 from .i18n import Msg
 from .ir import Const, Node, Program
@@ -73,11 +74,11 @@ def check_options(opts: EvalOptions) -> tuple[torch.dtype, float]:
     """The dtype and tolerance asked for, validated."""
     dtype = DTYPES.get(opts.dtype)
     if dtype is None:
-        raise GradexplainError(f"--dtype must be float64 or float32, not {opts.dtype!r}")
+        raise GradexplainError(Msg("--dtype must be float64 or float32, not {dtype!r}", dtype=opts.dtype))
     if not -2**63 <= opts.seed < 2**64:  # what torch.manual_seed accepts
-        raise GradexplainError(f"--seed must fit in 64 bits, not {opts.seed}")
+        raise GradexplainError(Msg("--seed must fit in 64 bits, not {seed}", seed=opts.seed))
     if opts.tol is not None and not 0 <= opts.tol < math.inf:  # NaN fails this too
-        raise GradexplainError(f"--tol must be a finite number of 0 or more, not {opts.tol}")
+        raise GradexplainError(Msg("--tol must be a finite number of 0 or more, not {tol}", tol=opts.tol))
     return dtype, opts.tol if opts.tol is not None else DEFAULT_TOL[opts.dtype]
 
 
@@ -87,7 +88,8 @@ def select_output(program: Program, name: str | None) -> Program:
     matches = [i for i, s in enumerate(program.statements) if s.name == name]
     if not matches:
         names = ", ".join(dict.fromkeys(s.name for s in program.statements))
-        raise GradexplainError(f"--output {name}: no statement assigns {name!r} (statements: {names})")
+        raise GradexplainError(Msg("--output {name}: no statement assigns {name!r} (statements: {names})", name=name,
+                                   names=names))
     program.output = matches[-1]
     return program
 
@@ -97,18 +99,21 @@ def read_values(opts: EvalOptions, program: Program, dtype: torch.dtype) -> dict
     for arg in opts.values:
         name, text = split_assignment(arg)
         if name in values:
-            raise GradexplainError(f"{name} is given twice")
+            raise GradexplainError(Msg("{name} is given twice", name=name))
         try:
             values[name] = parse_value(text, opts.limits, dtype)
         except GradexplainError as e:
-            raise GradexplainError(f"{name}={clip(text)}: {e.message}", col=e.col, source=e.source) from None
+            raise GradexplainError(Msg("{name}={value}: {message}", name=name, value=clip(text), message=e.message),
+                                   col=e.col, source=e.source) from None
     missing = [n for n in program.inputs if n not in values]
     if missing:
-        raise GradexplainError(f"no value for {missing[0]!r}: give it as {missing[0]}=VALUE"
-                               + (f" (also missing: {', '.join(missing[1:])})" if missing[1:] else ""))
+        if missing[1:]:
+            raise GradexplainError(Msg("no value for {name!r}: give it as {name}=VALUE (also missing: {others})",
+                                       name=missing[0], others=", ".join(missing[1:])))
+        raise GradexplainError(Msg("no value for {name!r}: give it as {name}=VALUE", name=missing[0]))
     unknown_const = sorted(opts.const - set(values))
     if unknown_const:
-        raise GradexplainError(f"--const {unknown_const[0]}: no input of that name")
+        raise GradexplainError(Msg("--const {name}: no input of that name", name=unknown_const[0]))
     return values
 
 

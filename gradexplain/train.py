@@ -25,6 +25,7 @@ import torch
 from .autograd import run_program
 from .compare import agrees, all_agree, compare
 from .errors import GradexplainError, LimitError
+from .i18n import Msg
 from .execute import Shapes, evaluate
 from .format import fmt_value
 from .formula import read_formula
@@ -69,7 +70,8 @@ def train_options(step: str | None, lr: float | None = None, steps: int | None =
                  "--no-zero-grad": no_zero_grad or None, "--schedule": schedule}
         stray = [k for k, v in given.items() if v is not None]
         if stray:
-            raise GradexplainError(f"{stray[0]} needs --step OPT (one of {', '.join(OPTIMIZERS)})")
+            raise GradexplainError(Msg("{option} needs --step OPT (one of {choices})", option=stray[0],
+                                       choices=", ".join(OPTIMIZERS)))
         return None
     return TrainOptions(step.lower(), lr, 1 if steps is None else steps, momentum, nesterov, betas, eps, weight_decay,
                         not no_zero_grad, schedule)
@@ -217,14 +219,15 @@ def _betas(text: str) -> tuple[float, float]:
     try:
         b1, b2 = (float(v) for v in text.split(","))
     except ValueError:
-        raise GradexplainError(f"--betas {text}: give two numbers, e.g. --betas 0.9,0.999") from None
+        raise GradexplainError(Msg("--betas {text}: give two numbers, e.g. --betas 0.9,0.999", text=text)) from None
     return b1, b2
 
 
 def make_optimizer(t: TrainOptions, params: list[torch.Tensor]) -> torch.optim.Optimizer:
     spec = OPTIMIZERS.get(t.optimizer)
     if spec is None:
-        raise GradexplainError(f"--step {t.optimizer}: unknown optimizer (one of {', '.join(OPTIMIZERS)})")
+        raise GradexplainError(Msg("--step {name}: unknown optimizer (one of {choices})", name=t.optimizer,
+                                   choices=", ".join(OPTIMIZERS)))
     kwargs: dict[str, Any] = {} if t.lr is None else {"lr": t.lr}
     for opt in ("momentum", "nesterov", "betas", "eps", "weight_decay"):
         value = getattr(t, opt)  # fixed field names, never user text
@@ -232,13 +235,13 @@ def make_optimizer(t: TrainOptions, params: list[torch.Tensor]) -> torch.optim.O
             continue
         if opt not in spec.options:
             users = [n for n, s in OPTIMIZERS.items() if opt in s.options]
-            raise GradexplainError(f"--{opt.replace('_', '-')} does not apply to {t.optimizer} "
-                                   f"(it applies to {', '.join(users)})")
+            raise GradexplainError(Msg("--{option} does not apply to {name} (it applies to {users})",
+                                       option=opt.replace("_", "-"), name=t.optimizer, users=", ".join(users)))
         kwargs[opt] = _betas(value) if opt == "betas" else value
     try:
         return spec.cls(params, **kwargs)
     except ValueError as e:
-        raise GradexplainError(f"--step {t.optimizer}: {e}") from None
+        raise GradexplainError(Msg("--step {name}: {reason}", name=t.optimizer, reason=str(e))) from None
 
 
 # ======================================================================== LR schedules
@@ -270,25 +273,27 @@ def parse_schedule(text: str) -> tuple[str, dict[str, Any]]:
     name, _, rest = text.partition(":")
     spec = SCHEDULES.get(name.strip().lower())
     if spec is None:
-        raise GradexplainError(f"--schedule {text}: unknown schedule {name!r} (one of {', '.join(SCHEDULES)})")
+        raise GradexplainError(Msg("--schedule {text}: unknown schedule {name!r} (one of {choices})", text=text,
+                                   name=name, choices=", ".join(SCHEDULES)))
     params: dict[str, Any] = {}
     for part in filter(None, (p.strip() for p in rest.split(","))):
         key, eq, value = part.partition("=")
         key = key.strip()
         if not eq or key not in spec.params:
-            raise GradexplainError(f"--schedule {text}: expected KEY=VALUE with KEY one of "
-                                   f"{', '.join(spec.params)}, got {part!r}")
+            raise GradexplainError(Msg("--schedule {text}: expected KEY=VALUE with KEY one of {keys}, got {part!r}",
+                                       text=text, keys=", ".join(spec.params), part=part))
         try:
             params[key] = spec.params[key](value.strip())
         except ValueError:
-            raise GradexplainError(f"--schedule {text}: {key} must be {spec.params[key].__name__}, "
-                                   f"not {value.strip()!r}") from None
+            raise GradexplainError(Msg("--schedule {text}: {key} must be {kind}, not {value!r}", text=text, key=key,
+                                       kind=spec.params[key].__name__, value=value.strip())) from None
     missing = [k for k in spec.required if k not in params]
     if missing:
-        raise GradexplainError(f"--schedule {text}: {name} needs {missing[0]}=…")
+        raise GradexplainError(Msg("--schedule {text}: {name} needs {key}=…", text=text, name=name, key=missing[0]))
     for key in spec.positive:
         if key in params and params[key] < 1:
-            raise GradexplainError(f"--schedule {text}: {key} must be at least 1 (torch divides by it)")
+            raise GradexplainError(Msg("--schedule {text}: {key} must be at least 1 (torch divides by it)", text=text,
+                                       key=key))
     return name.strip().lower(), params
 
 
@@ -299,7 +304,7 @@ def make_scheduler(text: str | None, opt: torch.optim.Optimizer) -> Any:
     try:
         return SCHEDULES[name].cls(opt, **params)
     except ValueError as e:
-        raise GradexplainError(f"--schedule {text}: {e}") from None
+        raise GradexplainError(Msg("--schedule {text}: {reason}", text=text, reason=str(e))) from None
 
 
 # ============================================================================ dropout
@@ -337,12 +342,12 @@ class StepRecord:
 def check_trainable(output: torch.Tensor, wrt: list[str], grad_output: str | None) -> None:
     """``--step`` minimises a scalar loss over at least one parameter."""
     if grad_output is not None:
-        raise GradexplainError("--step minimises a scalar loss: it does not combine with --grad-output")
+        raise GradexplainError(Msg("--step minimises a scalar loss: it does not combine with --grad-output"))
     if output.dim() != 0:
-        raise GradexplainError(f"--step needs a scalar loss, but the output has shape {list(output.shape)} "
-                               "(reduce it, e.g. with .sum() or .mean())")
+        raise GradexplainError(Msg("--step needs a scalar loss, but the output has shape {shape} "
+                                   "(reduce it, e.g. with .sum() or .mean())", shape=list(output.shape)))
     if not wrt or not output.requires_grad:
-        raise GradexplainError("--step: no parameter to train — every input reaching the output is --const")
+        raise GradexplainError(Msg("--step: no parameter to train — every input reaching the output is --const"))
 
 
 def run_steps(program: Program, init: dict[str, torch.Tensor], params: list[str], t: TrainOptions, zero_grad: bool,
@@ -425,9 +430,11 @@ def check_step_memory(param_elements: int, steps: int, runs: int) -> None:
     recorded = param_elements * steps * runs * RECORDED_PER_STEP
     if recorded > STEP_RECORD_MAX:
         most = max(1, STEP_RECORD_MAX // (param_elements * runs * RECORDED_PER_STEP))
-        raise LimitError(f"--steps {steps} on {param_elements:,} parameter elements would record {recorded:,} numbers "
-                         f"(about {RECORDED_PER_STEP} per parameter element per step), over the limit of "
-                         f"{STEP_RECORD_MAX:,}: lower --steps (at most {most} here) or train fewer elements")
+        raise LimitError(Msg("--steps {steps} on {elements:,} parameter elements would record {recorded:,} numbers "
+                             "(about {per} per parameter element per step), over the limit of {limit:,}: lower "
+                             "--steps (at most {most} here) or train fewer elements", steps=steps,
+                             elements=param_elements, recorded=recorded, per=RECORDED_PER_STEP, limit=STEP_RECORD_MAX,
+                             most=most))
 
 
 def explain_steps(report: Report, program: Program, leaves: dict[str, torch.Tensor], wrt: list[str],
@@ -436,7 +443,7 @@ def explain_steps(report: Report, program: Program, leaves: dict[str, torch.Tens
     t = opts.train
     assert t is not None
     if not 1 <= t.steps <= MAX_STEPS:
-        raise GradexplainError(f"--steps must be between 1 and {MAX_STEPS}, not {t.steps}")
+        raise GradexplainError(Msg("--steps must be between 1 and {most}, not {steps}", most=MAX_STEPS, steps=t.steps))
     check_step_memory(sum(leaves[n].numel() for n in wrt), t.steps, runs=1 if t.zero_grad else 2)
     init = {n: v.detach().clone() for n, v in leaves.items()}
     records = run_steps(program, init, wrt, t, t.zero_grad, opts.seed, opts)

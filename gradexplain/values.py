@@ -15,6 +15,7 @@ import torch
 
 from .bignum import to_float
 from .errors import GradexplainError
+from .i18n import Msg
 from .execute import Evaluator
 from .ir import Call, Const, Node
 from .limits import DEFAULT, Limits
@@ -47,11 +48,11 @@ def split_assignment(arg: str) -> tuple[str, str]:
     name, sep, text = arg.partition("=")
     name = name.strip()
     if not sep or not name.isidentifier() or name.startswith("_"):
-        raise GradexplainError(f"expected NAME=VALUE, got {arg!r}")
+        raise GradexplainError(Msg("expected NAME=VALUE, got {arg!r}", arg=arg))
     if not name.isascii():  # EXPR is ASCII, so a look-alike letter (Cyrillic х) could never be used
-        raise GradexplainError(f"{ascii(name)}: NAME must be plain ASCII (a look-alike letter?)")
+        raise GradexplainError(Msg("{name}: NAME must be plain ASCII (a look-alike letter?)", name=ascii(name)))
     if not text.strip():
-        raise GradexplainError(f"{name}= has no value")
+        raise GradexplainError(Msg("{name}= has no value", name=name))
     return name, text.strip()
 
 
@@ -108,13 +109,13 @@ def parse_value(text: str, limits: Limits = DEFAULT, dtype: torch.dtype | None =
     node = parse_expression(text, limits, allow_names=False)
     if isinstance(node, Const) and isinstance(node.value, (int, Fraction)) and math.isinf(to_float(node.value)):
         # an exact number written out (10**400) is not the float literal 1e400: float() refuses it too
-        raise GradexplainError(f"{clip(text)} is too large for a floating-point number")
+        raise GradexplainError(Msg("{value} is too large for a floating-point number", value=clip(text)))
     with torch.no_grad():
         raw = Evaluator({}, limits)(node)
     try:
         tensor = raw if isinstance(raw, torch.Tensor) else torch.tensor(float(raw))
     except OverflowError:
-        raise GradexplainError(f"{clip(text)} is too large for a floating-point number") from None
+        raise GradexplainError(Msg("{value} is too large for a floating-point number", value=clip(text))) from None
     if not (is_integer_literal(node) and not tensor.is_floating_point()):
         tensor = tensor.to(dtype or torch.get_default_dtype())
     return Value(tensor, _exact(node, tensor), text, _integer_literals(node) and tensor.is_floating_point())

@@ -42,7 +42,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("pipeline", {"train", "numeric", "torch_report", "hessian", "expect", "explain", "check", "record", "recorded",
                   "session", "run"}),
     ("renderers", {"render"}),
-    ("entry points", {"cli", "cli_help", "api", "batch", "__main__"}),
+    ("entry points", {"cli", "cli_help", "api", "batch", "usage", "__main__"}),
 ]
 ENTRY = {"cli", "api", "batch", "__main__"}  # may defer project imports (marked ``# heavy``): --help must not load torch
 HEAVY = {"torch", "sympy", "numpy", "typer"}  # typer: only typer.rich_utils (rich Markdown, pygments: ~0.27 s), for a help screen

@@ -24,7 +24,7 @@ def parse_equation(equation: str, count: int) -> tuple[list[str], str]:
     lhs, arrow, out = eq.partition("->")
     ins = lhs.split(",")
     if len(ins) != count:
-        raise ValueError(f"einsum(): {count} operands for {len(ins)} subscripts")
+        raise ValueError(Msg("einsum(): {count} operands for {n} subscripts", count=count, n=len(ins)))
     if not arrow:
         letters = "".join(ins)
         out = "".join(sorted(ch for ch in set(letters) if letters.count(ch) == 1))

@@ -6,6 +6,7 @@ from typing import Any, Callable
 
 import torch
 
+from ..i18n import Msg
 from ..ir import Call
 from .spec import NONLINEAR, In, Kink, Linear, Outputs, RuleContext, ValueSample, as_tensor, obj_np, op, \
     sample, ufunc
@@ -215,9 +216,10 @@ def _norm_p(p: Any) -> float:
     if p == "fro":
         return 2
     if p == "nuc":
-        raise ValueError("the nuclear norm (p='nuc') needs singular values, which gradexplain does not have yet")
+        raise ValueError(Msg("the nuclear norm (p='nuc') needs singular values, which gradexplain does not have yet"))
     if isinstance(p, (int, float)) and math.isfinite(p) and abs(p) > NORM_P_MAX:
-        raise ValueError(f"p = {p:g} overflows abs(a)**p; use p=inf for the largest |a|, or |p| <= {NORM_P_MAX}")
+        raise ValueError(Msg("p = {p:g} overflows abs(a)**p; use p=inf for the largest |a|, or |p| <= {most}", p=p,
+                             most=NORM_P_MAX))
     return p
 
 
@@ -271,8 +273,8 @@ op("norm", "a", "p=2, dim=None, keepdim=False", torch=lambda a, p=2, dim=None, k
 def _matrix_ord(o: Any) -> Any:
     if o in ("fro", 1, -1, math.inf, -math.inf):
         return o
-    raise ValueError(f"matrix_norm ord={o!r} needs singular values, which gradexplain does not have yet "
-                     "(supported: 'fro', 1, -1, inf, -inf)")
+    raise ValueError(Msg("matrix_norm ord={ord!r} needs singular values, which gradexplain does not have yet "
+                         "(supported: 'fro', 1, -1, inf, -inf)", ord=o))
 
 
 def _matrix_norm_rule(c: RuleContext) -> str:

@@ -11,6 +11,7 @@ from typing import Any, Callable, Union
 
 import torch
 
+from ..i18n import Msg
 from ..ir import resolve_slots
 
 REQUIRED = object()  # marks a static parameter without a default
@@ -359,7 +360,7 @@ def broadcast_shape(*shapes: Shape) -> Shape:
     for i in range(ndim):
         sizes = {s[len(s) - ndim + i] for s in shapes if len(s) - ndim + i >= 0} - {1}
         if len(sizes) > 1:
-            raise ValueError(f"shapes {', '.join(str(list(s)) for s in shapes)} do not broadcast")
+            raise ValueError(Msg("shapes {shapes} do not broadcast", shapes=", ".join(str(list(s)) for s in shapes)))
         out.append(sizes.pop() if sizes else 1)
     return tuple(out)
 

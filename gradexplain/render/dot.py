@@ -17,14 +17,15 @@ from typing import Any, Callable
 
 from .. import sanitize
 from ..errors import GradexplainError
+from ..i18n import Msg
 from ..format import fmt_value, number
 from ..report import GraphEntry, Report
 
 LABEL_VALUES = 8  # elements of a tensor written on a node; more are summarised
 MAX_NODES = 150
-INSTALL_HINT = ("--format svg needs Graphviz's `dot` program, which is not installed: install it with "
-                "`apt-get install graphviz` (Debian/Ubuntu), `brew install graphviz` (macOS) or "
-                "`conda install graphviz`; --format dot prints the DOT text without it")
+INSTALL_HINT = Msg("--format svg needs Graphviz's `dot` program, which is not installed: install it with "
+                   "`apt-get install graphviz` (Debian/Ubuntu), `brew install graphviz` (macOS) or "
+                   "`conda install graphviz`; --format dot prints the DOT text without it")
 
 
 @dataclass
@@ -186,7 +187,8 @@ def to_svg(report: Report, max_nodes: int = MAX_NODES) -> str:
     done = subprocess.run([program, "-Tsvg"], input=to_dot(report, max_nodes), capture_output=True, text=True,
                           timeout=120, check=False)
     if done.returncode != 0:
-        raise GradexplainError(f"Graphviz dot failed: {done.stderr.strip().splitlines()[0] if done.stderr else ''}")
+        raise GradexplainError(Msg("Graphviz dot failed: {reason}",
+                                   reason=done.stderr.strip().splitlines()[0] if done.stderr.strip() else ""))
     return done.stdout
 
 
@@ -196,12 +198,13 @@ RENDERERS = {"dot": to_dot, "mermaid": to_mermaid, "svg": to_svg}
 def renderer(fmt: str) -> Callable[[Report, int], str]:
     """The writer for ``--format`` (checked before any work is done)."""
     if fmt not in RENDERERS:
-        raise GradexplainError(f"--format must be one of {', '.join(RENDERERS)}, not {fmt!r}")
+        raise GradexplainError(Msg("--format must be one of {choices}, not {value!r}", choices=", ".join(RENDERERS),
+                                   value=fmt))
     write = RENDERERS[fmt]
 
     def draw(report: Report, max_nodes: int = MAX_NODES) -> str:
         if not report.graph:
-            raise GradexplainError("the output has no backward graph: it depends on no input that requires grad")
+            raise GradexplainError(Msg("the output has no backward graph: it depends on no input that requires grad"))
         return write(report, max_nodes)
 
     return draw

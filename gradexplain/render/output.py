@@ -7,6 +7,7 @@ import sys
 
 from ..check import CheckResult
 from ..errors import GradexplainError
+from ..i18n import Msg
 from ..report import Report
 from . import json, writeup
 from .check_text import print_check
@@ -19,7 +20,8 @@ def resolve_format(fmt: str, as_json: bool) -> str:
     """``--format`` (``--json`` wins), validated."""
     fmt = "json" if as_json else fmt.lower()
     if fmt not in FORMATS:
-        raise GradexplainError(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+        raise GradexplainError(Msg("--format must be one of {choices}, not {value!r}", choices=", ".join(FORMATS),
+                                   value=fmt))
     return fmt
 
 
