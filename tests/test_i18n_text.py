@@ -7,6 +7,7 @@ tests look at what the renderers themselves write (titles, headers, narration, v
 from __future__ import annotations
 
 import importlib.util
+import io
 import os
 import subprocess
 import sys
@@ -14,10 +15,13 @@ import sys
 import pytest
 import torch
 from rich.cells import cell_len
+from rich.console import Console
+from rich.text import Text
 
 import gradexplain as gx
 from conftest import ROOT, SAMPLES, run_cli
 from gradexplain.errors import GradexplainError
+from gradexplain.render.style import Prose
 
 SEED003 = SAMPLES / "scripts" / "seed003_vjp.py"  # out.backward(torch.FloatTensor([[1, 2]])) → a.grad [[12, 194]]
 DOT = ("eval", "2*dot(x,x)", "x=1,2,3")
@@ -131,6 +135,29 @@ def test_chinese_text_fits_80_columns_and_tables_stay_aligned(monkeypatch, args)
         row = next(line for line in lines if line.startswith(" x ") and "✓" in line)
         assert column(header, "一致") == column(row, "✓") and column(header, "符号公式") == column(row, "4*x")
         assert cell_len(header) == cell_len(row)
+
+
+def printed(renderable, width: int) -> list[str]:
+    console = Console(file=io.StringIO(), width=width, color_system=None, highlight=False)
+    console.print(renderable)
+    return console.file.getvalue().splitlines()
+
+
+def test_chinese_prose_fills_its_lines_and_keeps_punctuation_with_its_neighbour():
+    """rich breaks only at spaces; a Chinese sentence has none, so Prose may also break between two
+    double-width characters (never before a closing mark, never after an opening one)."""
+    sentence = "梯度一旦继续往下传，PyTorch 就会丢弃它们的梯度（除非调用 .retain_grad()），所以它们的 .grad 是 None。"
+    lines = printed(Prose(sentence * 3), 30)
+    assert "".join(lines).replace(" ", "") == (sentence * 3).replace(" ", "")
+    assert all(cell_len(line) <= 30 for line in lines)
+    full = [cell_len(line) for line in lines[:-1]]
+    assert sum(full) / len(full) >= 25 and full.count(30) >= 2  # filled, not ragged
+    for word in ("PyTorch", ".retain_grad()", ".grad", "None"):  # Latin words are never cut
+        assert sum(line.count(word) for line in lines) == 3, word
+    assert len(lines) <= len(printed(Text(sentence * 3), 30))
+    assert not any(line.startswith(tuple("，。）：；")) or line.rstrip().endswith("（") for line in lines)
+    english = "gradients flow from the output down to the leaves " * 4
+    assert printed(Prose(english), 30) == printed(Text(english), 30)  # no double-width text: rich's own wrap
 
 
 def test_check_ops_and_samples_in_chinese(tmp_path, monkeypatch):

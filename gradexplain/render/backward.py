@@ -24,6 +24,7 @@ from ..i18n import N_, Msg, _
 from ..ir import Call
 from ..printer import to_text
 from ..report import GraphEntry, Report
+from .style import Prose
 
 TREE_MAX = 60  # graph nodes drawn; more are cut with a note
 SAVED_SHOW = 8  # a saved tensor with more elements is summarised by its shape
@@ -144,7 +145,7 @@ def graph_tree(report: Report) -> Tree | None:
     title = (Msg("backward pass: gradients flow from the output down to the leaves (g = gradient arriving; the "
                  "output's g is {seed})", seed=_(seed)) if report.graph[0].grad_output is not None else
              Msg("the grad_fn graph backward() would walk (it did not run: see the notes), with each edge's rule"))
-    root = Tree(Text(_(title), style="bold"))
+    root = Tree(Prose(_(title), style="bold"))
     drawn: set[int] = set()
     count = 0
     leaf_edges: dict[int, int] = {}
@@ -163,21 +164,21 @@ def graph_tree(report: Report) -> Tree | None:
             text.append(f"  ⟶  {g.variable}.grad", style="bold magenta")
             if totals.get(g.id, 0) > 1:
                 text.append(_(Msg("  (contribution {i} of {n})", i=leaf_edges[g.id], n=totals[g.id])), style="yellow")
-            parent.add(text)
+            parent.add(Prose(text))
             return
         if g.id in drawn:
             text = prefix.copy() if prefix is not None else Text()
             text.append("  ⟶  " + _(Msg("{node} (drawn above: its g is the sum of its edges)", node=titles[g.id])),
                         style="dim")
-            parent.add(text)
+            parent.add(Prose(text))
             return
         drawn.add(g.id)
-        branch = parent.add(node_text(g, prefix, received(report, g), titles[g.id]))
+        branch = parent.add(Prose(node_text(g, prefix, received(report, g), titles[g.id])))
         for e, nxt in enumerate(g.next):
             edge = _edge(g, e)
             if nxt is None:
                 if edge is not None:
-                    branch.add(Text(_(Msg("{operand}: needs no gradient (a constant or --const), so the edge leads "
+                    branch.add(Prose(_(Msg("{operand}: needs no gradient (a constant or --const), so the edge leads "
                                           "to nothing and nothing is computed for it",
                                           operand=operand_text(edge, e, taken))), style="dim"))
                 continue
@@ -185,12 +186,12 @@ def graph_tree(report: Report) -> Tree | None:
 
     add(root, report.graph[0], None)
     if count >= TREE_MAX:
-        root.add(Text(_(Msg("… {n} nodes in all; the first {shown} are drawn", n=len(report.graph), shown=TREE_MAX)),
+        root.add(Prose(_(Msg("… {n} nodes in all; the first {shown} are drawn", n=len(report.graph), shown=TREE_MAX)),
                       style="dim"))
     return root
 
 
-def leaves_section(report: Report) -> Text | None:
+def leaves_section(report: Report) -> Prose | None:
     """Each AccumulateGrad once: the separate contributions and their sum, and why .grad accumulates."""
     leaves = [g for g in report.graph if g.node == "AccumulateGrad"]
     if not leaves or all(g.grad_output is None for g in leaves):
@@ -213,10 +214,10 @@ def leaves_section(report: Report) -> Text | None:
                              "({name}.grad = {twice}); that is why training loops call optimizer.zero_grad() (or "
                              "x.grad.zero_()) before each backward()", name=first.variable,
                              twice=fmt_value(first.grad_output * 2))), style="dim")
-    return text
+    return Prose(text)
 
 
-def concepts_section(report: Report) -> Text | None:
+def concepts_section(report: Report) -> Prose | None:
     """Leaves vs non-leaves, where gradients live, and retain_graph — in this expression's names."""
     if not report.graph:
         return None
@@ -239,7 +240,7 @@ def concepts_section(report: Report) -> Text | None:
         lines.append(Msg("retain_graph: backward() frees what the nodes saved; a second backward() through this graph "
                          "raises \"Trying to backward through the graph a second time\" unless the first one was "
                          "backward(retain_graph=True) — and then it adds the same gradients to .grad again"))
-    return Text("\n".join(f"• {_(line)}" for line in lines), style="dim") if lines else None
+    return Prose("\n".join(f"• {_(line)}" for line in lines), style="dim") if lines else None
 
 
 def _index_labels(name: str, shape: list[int]) -> list[str]:
@@ -299,7 +300,7 @@ def jacobian_section(report: Report) -> Group | None:
         return None
     parts: list[Any] = []
     for name, j in report.jacobian.items():
-        parts.append(Text(_(Msg("Jacobian J = d{output}/d{name}, shape {output_shape} + {input_shape} (row: an entry "
+        parts.append(Prose(_(Msg("Jacobian J = d{output}/d{name}, shape {output_shape} + {input_shape} (row: an entry "
                                 "of {output}; column: an entry of {name})", output=report.output.name, name=name,
                                 output_shape=str(report.output.shape), input_shape=str(report.inputs[name].shape))),
                           style="bold"))
@@ -322,7 +323,7 @@ def jacobian_section(report: Report) -> Group | None:
     return Group(*parts)
 
 
-def vjp_explanation(report: Report, name: str, jac: Any) -> Text:
+def vjp_explanation(report: Report, name: str, jac: Any) -> Prose:
     """Spell out x.grad = vᵀ J: each entry as the sum of products (v is --grad-output)."""
     v = report.grad_output.double().reshape(-1)
     out_n = v.numel()
@@ -338,4 +339,4 @@ def vjp_explanation(report: Report, name: str, jac: Any) -> Text:
             text.append(f"  {label} = {terms} = {number(float(grad[col]))}\n")
     shape = report.inputs[name].shape
     text.append(f"  {name}.grad = {fmt_value(grad.reshape(shape) if shape else grad[0])}")
-    return text
+    return Prose(text)

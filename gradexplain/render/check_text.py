@@ -11,7 +11,7 @@ from rich.text import Text
 from ..check import CheckResult
 from ..i18n import Msg, _
 from ..sanitize import visible  # names and messages are the file's text: never raw to the terminal
-from .style import make_console
+from .style import Prose, make_console
 
 SHOWN_FAILURES = 2  # per problem in the text view; JSON has them all
 
@@ -49,11 +49,11 @@ def print_check(result: CheckResult, console: Console | None = None) -> None:
                 ": " + "; ".join(visible(_(w)) for w in p.warnings), style="yellow")
         else:
             line = Text("✓ ", style="bold green").append(visible(p.name))
-        console.print(line)
+        console.print(Prose(line))
     summary = _(Msg("{passed} passed, {failed} failed", passed=result.passed, failed=result.failed))
     warned = sum(1 for p in result.problems if p.passed and p.warnings)
     if warned:
         summary += _(Msg(" ({n} passed with warnings: see the ? lines)", n=warned))
     if result.failed:
         summary += _(Msg(" — failed: {names}", names=", ".join(visible(p.name) for p in result.problems if not p.passed)))
-    console.print(Text(summary, style="bold green" if result.failed == 0 else "bold red"))
+    console.print(Prose(summary, style="bold green" if result.failed == 0 else "bold red"))

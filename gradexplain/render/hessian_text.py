@@ -19,7 +19,7 @@ from rich.tree import Tree
 from ..format import fmt_value, number
 from ..i18n import N_, Msg, _
 from ..report import HessianBlock, HessianInfo, HvpEntry, Report
-from .style import mark
+from .style import Prose, mark
 
 FORMULA_SHOWN = 400  # characters of a formula in the terminal; --json has all of it
 TREE_NODES = 40  # nodes of a gradient's grad_fn graph drawn
@@ -75,7 +75,7 @@ def whole_hessian(info: HessianInfo) -> list[Any]:
 
 def how_torch_did_it(info: HessianInfo) -> list[Any]:
     """create_graph=True in words, then each gradient's own grad_fn graph as a tree."""
-    parts: list[Any] = [Text(_(
+    parts: list[Any] = [Prose(_(
         "how PyTorch computed it: g = torch.autograd.grad(out, inputs, create_graph=True) records "
         "the backward pass itself as a graph, so each gradient has a grad_fn of its own; each row "
         "i of H[a, ·] is then torch.autograd.grad(g_a, inputs, grad_outputs=e_i), a backward pass "

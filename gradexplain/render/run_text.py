@@ -20,7 +20,7 @@ from rich.text import Text
 
 from ..i18n import N_, Msg, _
 from ..report import Report, to_plain
-from .style import joined
+from .style import Prose, joined
 from .text import fmt_value, inputs_table, make_console, mark, number, output_line, report_renderables, sections
 from . import writeup
 from .json import dumps, render
@@ -146,7 +146,7 @@ def print_run(items: Iterable[Any], brief: bool = False, console: Console | None
                 console.print(part)
             previous_summary = False
         elif hasattr(item, "error"):
-            console.print(Text(_(Msg("backward() #{n} at line {line}: {code} — could not be explained: {error}",
+            console.print(Prose(_(Msg("backward() #{n} at line {line}: {code} — could not be explained: {error}",
                                      n=item.index + 1, line=item.line, code=item.code, error=item.error)),
                                style="yellow"))
             previous_summary = False
@@ -154,12 +154,12 @@ def print_run(items: Iterable[Any], brief: bool = False, console: Console | None
             if not previous_summary:
                 console.print(Text(_(Msg("repeats of line {line} ({code}), one line each:", line=item.line,
                                          code=item.code)), style="dim"))
-            console.print(summary_line(item, lr))
+            console.print(Prose(summary_line(item, lr)))
             previous_summary = True
             lr = item.step.lr if item.step is not None else lr
-    console.print(verdict_line(seen))
+    console.print(Prose(verdict_line(seen)))
     if failures:
-        console.print(Text(_(Msg("note: {n} torch call(s) could not be recorded; the script ran unchanged, but "
+        console.print(Prose(_(Msg("note: {n} torch call(s) could not be recorded; the script ran unchanged, but "
                                  "explanations that reach them may lack a step", n=failures)), style="yellow"))
 
 

@@ -22,7 +22,7 @@ from ..i18n import N_, Msg, _
 from ..report import Report, exact_text, has_fraction
 from .backward import concepts_section, graph_tree, jacobian_section, leaves_section
 from .hessian_text import hessian_section
-from .style import joined, make_console, mark
+from .style import Prose, joined, make_console, mark
 from .train_text import train_section
 
 
@@ -84,7 +84,7 @@ def answer_block(report: Report) -> list[Any]:
                         for n in report.grads if n in report.inputs)
         layout = Msg("(a gradient has the shape of its input: {shapes})", shapes=shapes) if shapes else \
             Msg("(a gradient has the shape of its input)")
-        lines.append(Text(_(layout), style="dim"))
+        lines.append(Prose(_(layout), style="dim"))
     return lines
 
 
@@ -101,7 +101,7 @@ def program_section(report: Report) -> list[Any] | None:
         if len(lines) < 2:
             continue
         if not parts:
-            parts.append(Text(_(Msg("the gradients as programs in your names (g_NAME = the gradient of {output} at "
+            parts.append(Prose(_(Msg("the gradients as programs in your names (g_NAME = the gradient of {output} at "
                                     "NAME; each program reads back with `eval`)", output=report.output.name)),
                               style="bold"))
         reused = [shown[line] for line in lines[:-1] if line in shown]
@@ -177,7 +177,6 @@ def verdict(report: Report) -> Text:
 
 
 def header(report: Report) -> list[Any]:
-    out = report.output
     items: list[Any] = [Text(f"gradexplain  {report.expr}", style="bold"), inputs_table(report), forward_table(report),
                         output_line(report)]
     if report.grad_output is not None:
@@ -193,11 +192,11 @@ def output_line(report: Report) -> Text:
 
 def expectations(report: Report) -> list[Any]:
     """One line per --expect: ✓ held (or proved), ? held numerically but not proved, ✗ failed."""
-    def line(e: Any) -> Text:
+    def line(e: Any) -> Prose:
         message = _(e.message)
         if not e.passed:
-            return Text("✗ " + message, style="red")
-        return Text("? " + message, style="yellow") if e.outcome == "unproved" else Text("✓ " + message, style="green")
+            return Prose("✗ " + message, style="red")
+        return Prose("? " + message, style="yellow") if e.outcome == "unproved" else Prose("✓ " + message, style="green")
 
     return [line(e) for e in report.expect]
 
@@ -207,7 +206,7 @@ def notes_panel(report: Report) -> Panel | None:
                                             if g.note]
     if not notes:
         return None
-    return Panel("\n".join(f"• {escape(n)}" for n in notes), title=_("notes"), title_align="left", border_style="dim")
+    return Panel(Prose("\n".join(f"• {n}" for n in notes)), title=_("notes"), title_align="left", border_style="dim")
 
 
 def sections() -> list[Callable[[Report], Any]]:

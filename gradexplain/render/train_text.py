@@ -19,7 +19,7 @@ from rich.text import Text
 from ..format import fmt_value, number
 from ..i18n import N_, Msg, _
 from ..report import DropoutMask, Report
-from .style import mark
+from .style import Prose, mark
 
 DETAIL_STEPS = 3  # steps written out in full; the rest are in the table
 TABLE_AFTER = 3  # more steps than this add the table and sparklines
@@ -103,8 +103,8 @@ def _param_text(name: str, p: dict[str, Any]) -> Text:
 def _step_panel(entry: dict[str, Any]) -> Panel:
     parts: list[Any] = []
     if entry.get("dropout"):
-        parts.append(dropout_text(entry["dropout"], N_("this step")))
-    parts += [_param_text(n, p) for n, p in entry["params"].items()]
+        parts.append(Prose(dropout_text(entry["dropout"], N_("this step"))))
+    parts += [Prose(_param_text(n, p)) for n, p in entry["params"].items()]
     title = _(Msg("step {step} · lr {lr} · loss {loss}", step=entry["step"], lr=fmt_value(entry["lr"]),
                   loss=fmt_value(entry["loss"])))
     return Panel(Group(*parts), title=title, title_align="left", border_style="green" if entry["agree"] else "red")
@@ -137,8 +137,8 @@ def train_section(report: Report) -> list[Any]:
     """Training steps when ``--step`` was given; else the dropout masks of the one forward pass."""
     steps = report.steps
     if not steps:
-        return [dropout_text(report.dropout, N_("(from --seed)"))] if report.dropout else []
-    items: list[Any] = [_header(report)]
+        return [Prose(dropout_text(report.dropout, N_("(from --seed)")))] if report.dropout else []
+    items: list[Any] = [Prose(_header(report))]
     items += [_step_panel(s) for s in steps[:DETAIL_STEPS]]
     if len(steps) > TABLE_AFTER:
         items.append(Text(_(Msg("… steps {first}–{last} in the table below (--json has every step in full)",
