@@ -7,7 +7,7 @@ import sys
 import types
 
 __version__ = "0.1.0"
-__all__ = ["explain", "record", "Explanation"]
+__all__ = ["explain", "record", "Explanation", "set_language", "language"]
 
 
 class _Package(types.ModuleType):

@@ -6,10 +6,15 @@
     with gx.record() as rec:                       # the user's own code, as `gradexplain run` records it
         loss = model(x).sum(); loss.backward()
     rec.reports                                    # one Report per backward()
+    gx.explain("2*dot(x,x)", x=[1, 2, 3], lang="zh")  # shown in Chinese (print, rich, HTML); JSON stays English
+    gx.set_language("zh")                          # or: every explanation shown after this, in Chinese
 
 Every answer is an :class:`Explanation`: the plain :class:`~gradexplain.report.Report` data plus the
 ways to show it (text, rich, HTML, JSON), which live here because the report layer knows no
-renderer.  Explaining leaves the caller's torch state as it was: default dtype, the global random
+renderer.  An explanation is shown in its ``lang`` (``explain(..., lang="zh")``, ``record(lang=...)``,
+or set ``r.lang`` later), else in the current language (:func:`set_language`, or the block of
+``with language("zh"):``), which is English unless chosen; ``to_dict``/``to_json`` are the same in
+every language.  Explaining leaves the caller's torch state as it was: default dtype, the global random
 generator, grad mode, and the ``.grad`` of the caller's tensors (``explain(f, ...)`` runs ``f`` on
 copies; ``record()`` only watches).
 """
@@ -19,7 +24,7 @@ import inspect
 import io
 import json
 from dataclasses import dataclass, fields
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, ClassVar, Iterator
 
 import torch
 from rich.console import Console
@@ -30,6 +35,7 @@ from .report import Report
 from .session import DEFAULT_MAX_EXPLAINED, Session
 from .explain import EvalOptions
 from .explain import explain as explain_eval
+from .i18n import current_language, language, resolve_language, set_language  # noqa: F401 - set_language: gx.set_language
 from .render import html as render_html
 from .render import json as render_json
 from .render.run_text import full_renderables
@@ -38,11 +44,19 @@ from .render.text import report_renderables
 
 @dataclass(repr=False, eq=False)
 class Explanation(Report):
-    """A Report that shows itself: ``print(r)``, rich in a terminal, HTML in Jupyter, ``to_dict()``."""
+    """A Report that shows itself: ``print(r)``, rich in a terminal, HTML in Jupyter, ``to_dict()``;
+    in ``lang`` (``"en"``, ``"zh"``) when set, else in the current language."""
+
+    lang: ClassVar[str | None] = None  # set per instance; not a Report field, so never part of the JSON
 
     @classmethod
-    def of(cls, report: Report) -> "Explanation":
-        return cls(**{f.name: getattr(report, f.name) for f in fields(Report)})
+    def of(cls, report: Report, lang: str | None = None) -> "Explanation":
+        shown = cls(**{f.name: getattr(report, f.name) for f in fields(Report)})
+        shown.lang = _chosen(lang)
+        return shown
+
+    def _language(self) -> Any:
+        return language(self.lang or current_language())
 
     def to_dict(self) -> dict[str, Any]:
         """The ``gradexplain/1`` document (plain Python: lists, numbers, strings)."""
@@ -52,9 +66,11 @@ class Explanation(Report):
         return render_json.render(self)
 
     def _renderables(self) -> list[Any]:
-        if self.call is not None:
-            return full_renderables(self, brief=False)
-        return report_renderables(self)
+        """Built whole inside the language block: each renderable holds its words already."""
+        with self._language():
+            if self.call is not None:
+                return full_renderables(self, brief=False)
+            return report_renderables(self)
 
     def __rich_console__(self, console: Any, options: Any) -> Iterator[Any]:
         yield from self._renderables()
@@ -67,10 +83,16 @@ class Explanation(Report):
         return buffer.getvalue()
 
     def _repr_html_(self) -> str:
-        return render_html.render(self)
+        with self._language():
+            return render_html.render(self)
 
     def __repr__(self) -> str:
         return f"<Explanation {self.expr!r}: grads {', '.join(self.grads) or '—'}, agree={self.agree}>"
+
+
+def _chosen(lang: str | None) -> str | None:
+    """``lang`` validated (``"zh"``, ``"zh_CN.UTF-8"`` → ``"zh"``); None: the current language when shown."""
+    return None if lang is None else resolve_language(lang, {})
 
 
 def _value_text(v: Any) -> str:
@@ -93,9 +115,12 @@ def _plain(v: Any) -> Any:
 
 
 def explain(target: str | Callable[..., Any], /, *args: Any, grad_output: Any = None, const: Any = (),
-            dtype: str = "float64", seed: int = 0, **inputs: Any) -> Explanation:
+            dtype: str = "float64", seed: int = 0, lang: str | None = None, **inputs: Any) -> Explanation:
     """Explain an EXPR (``explain("2*dot(x,x)", x=[1, 2, 3])``) or a function of tensors
-    (``explain(f, x, w)``: ``f`` is called on copies of its arguments under recording)."""
+    (``explain(f, x, w)``: ``f`` is called on copies of its arguments under recording).
+
+    ``lang`` (``"en"`` or ``"zh"``): the language the explanation is shown in; None: the current one."""
+    chosen = _chosen(lang)
     if isinstance(target, str):
         if args:
             raise TypeError("an EXPR takes its inputs by name: gx.explain('2*dot(x,x)', x=[1, 2, 3])")
@@ -104,9 +129,9 @@ def explain(target: str | Callable[..., Any], /, *args: Any, grad_output: Any = 
                            grad_output=_value_text(grad_output) if grad_output is not None else None,
                            dtype=dtype, seed=seed)
         with torch_state_kept():
-            return Explanation.of(explain_eval(opts))
+            return Explanation.of(explain_eval(opts), chosen)
     if callable(target):
-        return _explain_function(target, args, inputs, grad_output)
+        return _explain_function(target, args, inputs, grad_output, chosen)
     raise TypeError(f"explain() takes an EXPR string or a function, not {type(target).__name__}")
 
 
@@ -119,7 +144,8 @@ def _copy(value: Any) -> Any:
     return value
 
 
-def _explain_function(f: Callable[..., Any], args: tuple, kwargs: dict[str, Any], grad_output: Any) -> Explanation:
+def _explain_function(f: Callable[..., Any], args: tuple, kwargs: dict[str, Any], grad_output: Any,
+                      lang: str | None) -> Explanation:
     bound = inspect.signature(f).bind(*args, **kwargs)
     copies = {name: _copy(v) for name, v in bound.arguments.items()}
     bound.arguments.update(copies)
@@ -139,14 +165,17 @@ def _explain_function(f: Callable[..., Any], args: tuple, kwargs: dict[str, Any]
         gout = torch.as_tensor(grad_output, dtype=out.dtype) if grad_output is not None else None
         report = explain_frozen(frozen, gout, list(frozen.tensors))
         rename(report, frozen.display)
-    return Explanation.of(report)
+    return Explanation.of(report, lang)
 
 
 class Recording:
-    """``with gx.record() as rec:`` — the code inside runs as it would, each backward() is recorded."""
+    """``with gx.record() as rec:`` — the code inside runs as it would, each backward() is recorded
+    (its reports shown in ``lang`` when given)."""
 
-    def __init__(self, explain_all: bool = False, max_explained: int = DEFAULT_MAX_EXPLAINED):
+    def __init__(self, explain_all: bool = False, max_explained: int = DEFAULT_MAX_EXPLAINED,
+                 lang: str | None = None):
         self.session = Session(explain_all=explain_all, max_explained=max_explained)
+        self.lang = _chosen(lang)
         self._reports: list[Explanation] | None = None
 
     def __enter__(self) -> "Recording":
@@ -160,7 +189,8 @@ class Recording:
     def reports(self) -> list[Explanation]:
         """One Explanation per backward() explained in full (built once, on first use)."""
         if self._reports is None:
-            self._reports = [Explanation.of(explain_record(r)) for r in self.session.records if r.frozen is not None]
+            self._reports = [Explanation.of(explain_record(r), self.lang) for r in self.session.records
+                             if r.frozen is not None]
         return self._reports
 
     @property
@@ -169,5 +199,5 @@ class Recording:
         return [summarise(r) for r in self.session.records if r.frozen is None]
 
 
-def record(explain_all: bool = False, max_explained: int = DEFAULT_MAX_EXPLAINED) -> Recording:
-    return Recording(explain_all=explain_all, max_explained=max_explained)
+def record(explain_all: bool = False, max_explained: int = DEFAULT_MAX_EXPLAINED, lang: str | None = None) -> Recording:
+    return Recording(explain_all=explain_all, max_explained=max_explained, lang=lang)

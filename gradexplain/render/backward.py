@@ -20,9 +20,11 @@ from rich.tree import Tree
 from ..errors import GradexplainError
 from ..format import fmt_value, number
 from ..formula import read_formula
+from ..i18n import N_, Msg, _
 from ..ir import Call
 from ..printer import to_text
 from ..report import GraphEntry, Report
+from .style import Prose
 
 TREE_MAX = 60  # graph nodes drawn; more are cut with a note
 SAVED_SHOW = 8  # a saved tensor with more elements is summarised by its shape
@@ -56,10 +58,10 @@ def operand_text(edge: Any, e: int, taken: set[str]) -> str:
     if edge.source == edge.arg and edge.arg not in taken:
         return edge.arg
     if edge.arg in taken or len(edge.arg) <= 2:
-        role = ROLES[e] if e < len(ROLES) else f"argument {e + 1}"
+        role = ROLES[e] if e < len(ROLES) else _(Msg("argument {n}", n=e + 1))
     else:
         role = edge.arg  # descriptive already: base, value
-    return f"{edge.source} (as {role})"
+    return _(Msg("{operand} (as {role})", operand=edge.source, role=role))
 
 
 def edge_text(g: GraphEntry, e: int, taken: set[str] = frozenset()) -> Text:
@@ -68,15 +70,15 @@ def edge_text(g: GraphEntry, e: int, taken: set[str] = frozenset()) -> Text:
     sent = g.grad_inputs[e] if e < len(g.grad_inputs) else None
     text = Text()
     if edge is None:
-        text.append(f"sends {fmt_value(sent)}")
+        text.append(_(Msg("sends {value}", value=fmt_value(sent))))
         return text
     text.append(operand_text(edge, e, taken), style="bold")
     if edge.rule:
         text.append(f":  {edge.rule}", style="cyan")
     if sent is not None:
-        text.append(f"  = {fmt_value(sent)}" if edge.rule else f"  sends {fmt_value(sent)}")
+        text.append(f"  = {fmt_value(sent)}" if edge.rule else "  " + _(Msg("sends {value}", value=fmt_value(sent))))
     if not edge.direct:
-        text.append("  (through a step PyTorch made inside this op)", style="dim")
+        text.append(_("  (through a step PyTorch made inside this op)"), style="dim")
     return text
 
 
@@ -120,10 +122,10 @@ def saved_text(g: GraphEntry) -> str | None:
     for attr, v in g.saved.items():
         if not isinstance(v, torch.Tensor):
             continue  # dims, exponents, sizes: not tensors
-        shown = fmt_value(v) if v.numel() <= SAVED_SHOW else f"shape {list(v.shape)}"
+        shown = fmt_value(v) if v.numel() <= SAVED_SHOW else _(Msg("shape {shape}", shape=str(list(v.shape))))
         source = f" ({g.saved_from[attr]})" if attr in g.saved_from else ""
         parts.append(f"{attr} = {shown}{source}")
-    return "saved tensors: " + ", ".join(parts) if parts else None
+    return _(Msg("saved tensors: {tensors}", tensors=", ".join(parts))) if parts else None
 
 
 def received(report: Report, g: GraphEntry) -> str:
@@ -131,7 +133,7 @@ def received(report: Report, g: GraphEntry) -> str:
     if g.grad_output is None:
         return ""
     n = sum(1 for p in report.graph for t in p.next if t == g.id)
-    return fmt_value(g.grad_output) + (f" (sum of the {n} edges into it)" if n > 1 else "")
+    return fmt_value(g.grad_output) + (_(Msg(" (sum of the {n} edges into it)", n=n)) if n > 1 else "")
 
 
 def graph_tree(report: Report) -> Tree | None:
@@ -139,11 +141,11 @@ def graph_tree(report: Report) -> Tree | None:
     if not report.graph:
         return None
     by_id = {g.id: g for g in report.graph}
-    seed = "the --grad-output v" if report.grad_output is not None else "1, as backward() does for a scalar"
-    title = (f"backward pass: gradients flow from the output down to the leaves (g = gradient arriving; the output's "
-             f"g is {seed})" if report.graph[0].grad_output is not None else
-             "the grad_fn graph backward() would walk (it did not run: see the notes), with each edge's rule")
-    root = Tree(Text(title, style="bold"))
+    seed = N_("the --grad-output v") if report.grad_output is not None else N_("1, as backward() does for a scalar")
+    title = (Msg("backward pass: gradients flow from the output down to the leaves (g = gradient arriving; the "
+                 "output's g is {seed})", seed=_(seed)) if report.graph[0].grad_output is not None else
+             Msg("the grad_fn graph backward() would walk (it did not run: see the notes), with each edge's rule"))
+    root = Tree(Prose(_(title), style="bold"))
     drawn: set[int] = set()
     count = 0
     leaf_edges: dict[int, int] = {}
@@ -161,56 +163,61 @@ def graph_tree(report: Report) -> Tree | None:
             text = prefix.copy() if prefix is not None else Text()
             text.append(f"  ⟶  {g.variable}.grad", style="bold magenta")
             if totals.get(g.id, 0) > 1:
-                text.append(f"  (contribution {leaf_edges[g.id]} of {totals[g.id]})", style="yellow")
-            parent.add(text)
+                text.append(_(Msg("  (contribution {i} of {n})", i=leaf_edges[g.id], n=totals[g.id])), style="yellow")
+            parent.add(Prose(text))
             return
         if g.id in drawn:
             text = prefix.copy() if prefix is not None else Text()
-            text.append(f"  ⟶  {titles[g.id]} (drawn above: its g is the sum of its edges)", style="dim")
-            parent.add(text)
+            text.append("  ⟶  " + _(Msg("{node} (drawn above: its g is the sum of its edges)", node=titles[g.id])),
+                        style="dim")
+            parent.add(Prose(text))
             return
         drawn.add(g.id)
-        branch = parent.add(node_text(g, prefix, received(report, g), titles[g.id]))
+        branch = parent.add(Prose(node_text(g, prefix, received(report, g), titles[g.id])))
         for e, nxt in enumerate(g.next):
             edge = _edge(g, e)
             if nxt is None:
                 if edge is not None:
-                    branch.add(Text(f"{operand_text(edge, e, taken)}: needs no gradient (a constant or --const), so "
-                                    "the edge leads to nothing and nothing is computed for it", style="dim"))
+                    branch.add(Prose(_(Msg("{operand}: needs no gradient (a constant or --const), so the edge leads "
+                                          "to nothing and nothing is computed for it",
+                                          operand=operand_text(edge, e, taken))), style="dim"))
                 continue
             add(branch, by_id[nxt], edge_text(g, e, taken))
 
     add(root, report.graph[0], None)
     if count >= TREE_MAX:
-        root.add(Text(f"… {len(report.graph)} nodes in all; the first {TREE_MAX} are drawn", style="dim"))
+        root.add(Prose(_(Msg("… {n} nodes in all; the first {shown} are drawn", n=len(report.graph), shown=TREE_MAX)),
+                      style="dim"))
     return root
 
 
-def leaves_section(report: Report) -> Text | None:
+def leaves_section(report: Report) -> Prose | None:
     """Each AccumulateGrad once: the separate contributions and their sum, and why .grad accumulates."""
     leaves = [g for g in report.graph if g.node == "AccumulateGrad"]
     if not leaves or all(g.grad_output is None for g in leaves):
         return None
-    text = Text("where the gradients land (AccumulateGrad, one per leaf)\n", style="bold")
+    text = Text(_("where the gradients land (AccumulateGrad, one per leaf)") + "\n", style="bold")
     for g in leaves:
-        parts = [f"{fmt_value(v)} (from {p.label or p.node}" + (f", {_edge(p, e).arg})" if _edge(p, e) else ")")
+        parts = [_(Msg("{value} (from {node}, {arg})", value=fmt_value(v), node=p.label or p.node, arg=_edge(p, e).arg)
+                   if _edge(p, e) else Msg("{value} (from {node})", value=fmt_value(v), node=p.label or p.node))
                  for p, e, v in contributions(report, g)]
         text.append(f"  {g.variable}.grad = ", style="bold magenta")
         if len(parts) > 1:
             text.append(" + ".join(parts) + f" = {fmt_value(g.grad_output)}")
-            text.append(f"\n    {g.variable} is used {len(parts)} times: each use sends its own gradient and "
-                        "AccumulateGrad adds them up", style="dim")
+            text.append("\n    " + _(Msg("{name} is used {n} times: each use sends its own gradient and "
+                                         "AccumulateGrad adds them up", name=g.variable, n=len(parts))), style="dim")
         else:
             text.append(fmt_value(g.grad_output))
         text.append("\n")
     first = next(g for g in leaves if g.grad_output is not None)
-    text.append(f"  .grad accumulates across backward() calls too: a second backward() would add again "
-                f"({first.variable}.grad = {fmt_value(first.grad_output * 2)}); that is why training loops call "
-                "optimizer.zero_grad() (or x.grad.zero_()) before each backward()", style="dim")
-    return text
+    text.append("  " + _(Msg(".grad accumulates across backward() calls too: a second backward() would add again "
+                             "({name}.grad = {twice}); that is why training loops call optimizer.zero_grad() (or "
+                             "x.grad.zero_()) before each backward()", name=first.variable,
+                             twice=fmt_value(first.grad_output * 2))), style="dim")
+    return Prose(text)
 
 
-def concepts_section(report: Report) -> Text | None:
+def concepts_section(report: Report) -> Prose | None:
     """Leaves vs non-leaves, where gradients live, and retain_graph — in this expression's names."""
     if not report.graph:
         return None
@@ -219,20 +226,21 @@ def concepts_section(report: Report) -> Text | None:
     steps = [f.name for f in report.forward if f.grad_fn]
     lines = []
     if leaves:
-        lines.append(f"leaves: {', '.join(leaves)} — made by you, requires_grad=True; backward() writes their "
-                     "gradient to .grad (gradients live in .grad, not in grad_fn: grad_fn is the recipe)")
+        lines.append(Msg("leaves: {names} — made by you, requires_grad=True; backward() writes their gradient to "
+                         ".grad (gradients live in .grad, not in grad_fn: grad_fn is the recipe)",
+                         names=", ".join(leaves)))
     if const:
-        lines.append(f"{', '.join(const)}: requires_grad=False (--const), so no gradient is computed and .grad "
-                     "stays None")
+        lines.append(Msg("{names}: requires_grad=False (--const), so no gradient is computed and .grad stays None",
+                         names=", ".join(const)))
     if steps:
-        lines.append(f"non-leaves: {', '.join(dict.fromkeys(steps))} — made by ops (they have a grad_fn); PyTorch "
-                     "drops their gradient once passed on, so their .grad is None unless you call .retain_grad() "
-                     "(gradexplain does: see the forward table's last column)")
+        lines.append(Msg("non-leaves: {names} — made by ops (they have a grad_fn); PyTorch drops their gradient once "
+                         "passed on, so their .grad is None unless you call .retain_grad() (gradexplain does: see the "
+                         "forward table's last column)", names=", ".join(dict.fromkeys(steps))))
     if any(g.saved for g in report.graph):
-        lines.append("retain_graph: backward() frees what the nodes saved; a second backward() through this graph "
-                     "raises \"Trying to backward through the graph a second time\" unless the first one was "
-                     "backward(retain_graph=True) — and then it adds the same gradients to .grad again")
-    return Text("\n".join(f"• {line}" for line in lines), style="dim") if lines else None
+        lines.append(Msg("retain_graph: backward() frees what the nodes saved; a second backward() through this graph "
+                         "raises \"Trying to backward through the graph a second time\" unless the first one was "
+                         "backward(retain_graph=True) — and then it adds the same gradients to .grad again"))
+    return Prose("\n".join(f"• {_(line)}" for line in lines), style="dim") if lines else None
 
 
 def _index_labels(name: str, shape: list[int]) -> list[str]:
@@ -246,10 +254,10 @@ def jacobian_matrix(report: Report, name: str, jac: Any, title: str) -> Table | 
     out_labels = _index_labels(report.output.name, report.output.shape)
     in_labels = _index_labels(name, report.inputs[name].shape)
     if len(out_labels) * len(in_labels) > JAC_CELLS or jac.numel() != len(out_labels) * len(in_labels):
-        return Text(f"{title}: {fmt_value(jac, JAC_CELLS)}")
+        return Text(f"{_(title)}: {fmt_value(jac, JAC_CELLS)}")
     matrix = jac.double().reshape(len(out_labels), len(in_labels))
     table = Table(box=box.SIMPLE_HEAD, show_edge=False)
-    table.add_column(title)
+    table.add_column(_(title))
     for label in in_labels:
         table.add_column(f"∂/∂{label}", justify="right")
     for r, label in enumerate(out_labels):
@@ -292,40 +300,43 @@ def jacobian_section(report: Report) -> Group | None:
         return None
     parts: list[Any] = []
     for name, j in report.jacobian.items():
-        parts.append(Text(f"Jacobian J = d{report.output.name}/d{name}, shape {report.output.shape} + "
-                          f"{report.inputs[name].shape} (row: an entry of {report.output.name}; column: an entry "
-                          f"of {name})", style="bold"))
+        parts.append(Prose(_(Msg("Jacobian J = d{output}/d{name}, shape {output_shape} + {input_shape} (row: an entry "
+                                "of {output}; column: an entry of {name})", output=report.output.name, name=name,
+                                output_shape=str(report.output.shape), input_shape=str(report.inputs[name].shape))),
+                          style="bold"))
         if j.torch is not None:
             parts.append(jacobian_matrix(report, name, j.torch, "torch"))
         sym = j.symbolic
         if sym is not None and sym.expr:
             grid = formula_matrix(report, name, sym.expr)
-            parts.append(grid if grid is not None else Text(f"symbolic (SymPy): {escape(sym.expr)}"))
+            parts.append(grid if grid is not None else Text(_(Msg("symbolic (SymPy): {formula}",
+                                                                      formula=escape(sym.expr)))))
             if sym.value is not None:
-                parts.append(jacobian_matrix(report, name, sym.value, "SymPy value"))
+                parts.append(jacobian_matrix(report, name, sym.value, N_("SymPy value")))
         elif j.reason:
-            parts.append(Text(j.reason, style="yellow"))
-        parts.append(Text(f"torch and SymPy Jacobians {'agree' if j.agree else 'disagree' if j.agree is False else '?'}",
-                          style="green" if j.agree else "yellow"))
+            parts.append(Text(_(j.reason), style="yellow"))
+        agreement = N_("torch and SymPy Jacobians agree") if j.agree else \
+            N_("torch and SymPy Jacobians disagree") if j.agree is False else N_("torch and SymPy Jacobians ?")
+        parts.append(Text(_(agreement), style="green" if j.agree else "yellow"))
         if report.grad_output is not None and j.torch is not None and name in report.grads:
             parts.append(vjp_explanation(report, name, j.torch))
     return Group(*parts)
 
 
-def vjp_explanation(report: Report, name: str, jac: Any) -> Text:
+def vjp_explanation(report: Report, name: str, jac: Any) -> Prose:
     """Spell out x.grad = vᵀ J: each entry as the sum of products (v is --grad-output)."""
     v = report.grad_output.double().reshape(-1)
     out_n = v.numel()
     j = jac.double().reshape(out_n, -1)
     grad = v @ j
     in_labels = _index_labels(f"{name}.grad", report.inputs[name].shape)
-    text = Text(f"vector-Jacobian product: backward(v) gives {name}.grad = vᵀ·J (v = {fmt_value(report.grad_output)}, "
-                "flattened); no Jacobian is ever built by PyTorch, each node applies its rule to g instead\n",
-                style="bold")
+    text = Text(_(Msg("vector-Jacobian product: backward(v) gives {name}.grad = vᵀ·J (v = {v}, flattened); no "
+                      "Jacobian is ever built by PyTorch, each node applies its rule to g instead", name=name,
+                      v=fmt_value(report.grad_output))) + "\n", style="bold")
     if j.shape[1] <= 16 and out_n <= 16:
         for col, label in enumerate(in_labels):
             terms = " + ".join(f"{number(float(v[r]))}·{number(float(j[r, col]))}" for r in range(out_n))
             text.append(f"  {label} = {terms} = {number(float(grad[col]))}\n")
     shape = report.inputs[name].shape
     text.append(f"  {name}.grad = {fmt_value(grad.reshape(shape) if shape else grad[0])}")
-    return text
+    return Prose(text)

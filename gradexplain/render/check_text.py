@@ -9,8 +9,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.text import Text
 
 from ..check import CheckResult
+from ..i18n import Msg, _
 from ..sanitize import visible  # names and messages are the file's text: never raw to the terminal
-from .style import make_console
+from .style import Prose, make_console
 
 SHOWN_FAILURES = 2  # per problem in the text view; JSON has them all
 
@@ -18,7 +19,7 @@ SHOWN_FAILURES = 2  # per problem in the text view; JSON has them all
 @contextmanager
 def check_progress(total: int) -> Iterator[Callable[[str], None]]:
     """A transient progress bar on stderr; the value is called with each problem's name as it starts."""
-    columns = (TextColumn("checking"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+    columns = (TextColumn(_("checking")), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TextColumn("{task.description}"))
     with Progress(*columns, transient=True, console=Console(stderr=True)) as progress:
         task = progress.add_task("", total=total)
@@ -40,19 +41,19 @@ def print_check(result: CheckResult, console: Console | None = None) -> None:
     for p in result.problems:
         if not p.passed:
             line = Text("✗ ", style="bold red").append(visible(p.name))
-            shown = "; ".join(visible(f) for f in p.failures[:SHOWN_FAILURES])
-            more = f" (+{len(p.failures) - SHOWN_FAILURES} more)" if len(p.failures) > SHOWN_FAILURES else ""
+            shown = "; ".join(visible(_(f)) for f in p.failures[:SHOWN_FAILURES])
+            more = _(Msg(" (+{n} more)", n=len(p.failures) - SHOWN_FAILURES)) if len(p.failures) > SHOWN_FAILURES else ""
             line.append(f": {shown}{more}", style="red")
         elif p.warnings:
             line = Text("? ", style="bold yellow").append(visible(p.name)).append(
-                ": " + "; ".join(visible(w) for w in p.warnings), style="yellow")
+                ": " + "; ".join(visible(_(w)) for w in p.warnings), style="yellow")
         else:
             line = Text("✓ ", style="bold green").append(visible(p.name))
-        console.print(line)
-    summary = f"{result.passed} passed, {result.failed} failed"
+        console.print(Prose(line))
+    summary = _(Msg("{passed} passed, {failed} failed", passed=result.passed, failed=result.failed))
     warned = sum(1 for p in result.problems if p.passed and p.warnings)
     if warned:
-        summary += f" ({warned} passed with warnings: see the ? lines)"
+        summary += _(Msg(" ({n} passed with warnings: see the ? lines)", n=warned))
     if result.failed:
-        summary += " — failed: " + ", ".join(visible(p.name) for p in result.problems if not p.passed)
-    console.print(Text(summary, style="bold green" if result.failed == 0 else "bold red"))
+        summary += _(Msg(" — failed: {names}", names=", ".join(visible(p.name) for p in result.problems if not p.passed)))
+    console.print(Prose(summary, style="bold green" if result.failed == 0 else "bold red"))

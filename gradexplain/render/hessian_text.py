@@ -17,8 +17,9 @@ from rich.text import Text
 from rich.tree import Tree
 
 from ..format import fmt_value, number
+from ..i18n import N_, Msg, _
 from ..report import HessianBlock, HessianInfo, HvpEntry, Report
-from .style import mark
+from .style import Prose, mark
 
 FORMULA_SHOWN = 400  # characters of a formula in the terminal; --json has all of it
 TREE_NODES = 40  # nodes of a gradient's grad_fn graph drawn
@@ -34,23 +35,28 @@ def matrix(t: Any, rows: int, indent: str = "    ", most: int = 8) -> str:
 
 
 def formula(text: str, most: int = FORMULA_SHOWN) -> str:
-    return text if len(text) <= most else text[:most] + f" … ({len(text):,} characters; all of it in --json)"
+    return text if len(text) <= most else text[:most] + " … " + _(Msg("({n} characters; all of it in --json)",
+                                                                      n=f"{len(text):,}"))
 
 
 def block_text(report: Report, a: str, b: str, h: HessianBlock) -> Text:
     """``H[a, b]``: torch's matrix, SymPy's formula (and value when they differ), finite differences, symmetry."""
     rows = math.prod(report.inputs[a].shape)
-    text = Text(f"H[{a}, {b}] = ∂²{report.output.name}/∂{a}∂{b}, shape {list(h.torch.shape)}  ")
+    text = Text(_(Msg("H[{a}, {b}] = ∂²{output}/∂{a}∂{b}, shape {shape}", a=a, b=b, output=report.output.name,
+                      shape=str(list(h.torch.shape)))) + "  ")
     text.append_text(mark(h.agree))
     sym = h.symbolic
-    lines = ["", matrix(h.torch, rows), f"  SymPy: {formula(sym.expr)}" if sym else f"  {h.reason}"]
+    lines = ["", matrix(h.torch, rows), f"  SymPy: {formula(sym.expr)}" if sym else f"  {_(h.reason)}"]
     if sym is not None and not h.agree:
-        lines += ["  its value:", matrix(sym.value, rows)]
+        lines += ["  " + _("its value:"), matrix(sym.value, rows)]
     if h.numeric is not None:
-        lines.append(f"  finite differences of torch's gradient: within {h.numeric_max_abs_diff:.2g}")
+        lines.append("  " + _(Msg("finite differences of torch's gradient: within {diff}",
+                                  diff=f"{h.numeric_max_abs_diff:.2g}")))
     if h.symmetric is not None:
-        lines.append("  symmetric" + (" ✓" if h.symmetric else ": NO ✗") + (
-            "; eigenvalues " + ", ".join(number(e) for e in h.eigenvalues) if h.eigenvalues else ""))
+        symmetry = _("symmetric ✓") if h.symmetric else _("symmetric: NO ✗")
+        eigen = _(Msg("; eigenvalues {values}", values=", ".join(number(e) for e in h.eigenvalues))) \
+            if h.eigenvalues else ""
+        lines.append(f"  {symmetry}{eigen}")
     text.append("\n".join(lines))
     return text
 
@@ -58,34 +64,35 @@ def block_text(report: Report, a: str, b: str, h: HessianBlock) -> Text:
 def whole_hessian(info: HessianInfo) -> list[Any]:
     """What the whole Hessian says about the point: definiteness (and the matrix, for several inputs)."""
     if info.definiteness and len(info.order) > 1:
-        return [Text(f"whole Hessian (inputs {', '.join(info.order)}, flattened):\n"
-                     f"{matrix(info.matrix, len(info.matrix), most=6)}\n"
-                     f"eigenvalues {', '.join(number(e) for e in info.eigenvalues)}: {info.definiteness}")]
+        return [Text(_(Msg("whole Hessian (inputs {names}, flattened):", names=", ".join(info.order))) + "\n"
+                     f"{matrix(info.matrix, len(info.matrix), most=6)}\n" +
+                     _(Msg("eigenvalues {values}: {definiteness}", values=", ".join(number(e) for e in info.eigenvalues),
+                           definiteness=_(info.definiteness))))]
     if info.definiteness:
-        return [Text(f"at this point the Hessian is {info.definiteness}")]
+        return [Text(_(Msg("at this point the Hessian is {definiteness}", definiteness=_(info.definiteness))))]
     return []
 
 
 def how_torch_did_it(info: HessianInfo) -> list[Any]:
     """create_graph=True in words, then each gradient's own grad_fn graph as a tree."""
-    parts: list[Any] = [Text(
+    parts: list[Any] = [Prose(_(
         "how PyTorch computed it: g = torch.autograd.grad(out, inputs, create_graph=True) records "
         "the backward pass itself as a graph, so each gradient has a grad_fn of its own; each row "
         "i of H[a, ·] is then torch.autograd.grad(g_a, inputs, grad_outputs=e_i), a backward pass "
-        "through that second graph (all rows at once with is_grads_batched=True):")]
+        "through that second graph (all rows at once with is_grads_batched=True):"))]
     for a, nodes in info.grad_graphs.items():
         parts.append(grad_graph_tree(a, nodes))
     return parts
 
 
 def grad_graph_tree(a: str, nodes: list[dict[str, Any]]) -> Tree:
-    tree = Tree(Text(f"g_{a} = {a}.grad with create_graph=True", style="bold"))
+    tree = Tree(Text(_(Msg("g_{name} = {name}.grad with create_graph=True", name=a)), style="bold"))
     by_id, shown = {n["id"]: n for n in nodes}, set()
 
     def grow(parent: Tree, node: dict[str, Any]) -> None:
         label = node["node"] + (f" → {node['variable']}" if node["variable"] else "")
         if node["id"] in shown or len(shown) >= TREE_NODES:
-            parent.add(Text(f"{label} (shown above)" if node["id"] in shown else "…", style="dim"))
+            parent.add(Text(_(Msg("{node} (shown above)", node=label)) if node["id"] in shown else "…", style="dim"))
             return
         shown.add(node["id"])
         branch = parent.add(Text(label, style="magenta" if node["variable"] else "cyan"))
@@ -96,19 +103,19 @@ def grad_graph_tree(a: str, nodes: list[dict[str, Any]]) -> Tree:
     if nodes:
         grow(tree, nodes[0])
     else:
-        tree.add(Text("no grad_fn: the gradient is a constant, so its derivatives are 0", style="dim"))
+        tree.add(Text(_("no grad_fn: the gradient is a constant, so its derivatives are 0"), style="dim"))
     return tree
 
 
 def hvp_table(hvp: dict[str, HvpEntry]) -> Table:
-    table = Table(title="Hessian-vector products H·v = torch.autograd.grad(g·v, inputs), no matrix built",
+    table = Table(title=_("Hessian-vector products H·v = torch.autograd.grad(g·v, inputs), no matrix built"),
                   box=box.SIMPLE_HEAD, title_justify="left", show_edge=False)
-    for col in ("input", "v", "torch", "symbolic formula", "its value", "finite diff.", "agree"):
-        table.add_column(col, overflow="fold")
+    for col in (N_("input"), "v", "torch", N_("symbolic formula"), N_("its value"), N_("finite diff."), N_("agree")):
+        table.add_column(_(col), overflow="fold")
     for b, e in hvp.items():
         sym = e.symbolic
         table.add_row(b, fmt_value(e.direction), fmt_value(e.torch),
-                      escape(formula(sym.expr) if sym and sym.expr else (e.reason or "—")),
+                      escape(formula(sym.expr) if sym and sym.expr else _(e.reason or "—")),
                       fmt_value(sym.value) if sym else "—", fmt_value(e.numeric), mark(e.agree))
     return table
 
@@ -117,7 +124,7 @@ def hessian_section(report: Report) -> Group | None:
     """``--hessian`` / ``--hvp``: the blocks, the whole Hessian, how torch got it, the products."""
     if not report.hessian and not report.hvp:
         return None
-    parts: list[Any] = [Text(f"second derivatives of {report.output.name}", style="bold")]
+    parts: list[Any] = [Text(_(Msg("second derivatives of {output}", output=report.output.name)), style="bold")]
     parts += [block_text(report, a, b, h) for a, row in (report.hessian or {}).items() for b, h in row.items()]
     if report.hessian_info is not None:
         parts += whole_hessian(report.hessian_info) + how_torch_did_it(report.hessian_info)

@@ -10,6 +10,7 @@ import shutil
 import html
 from typing import Any
 
+from ..i18n import N_, Msg, _
 from ..report import Report
 from .text import fmt_value
 from .dot import to_svg
@@ -36,7 +37,8 @@ def _mark(ok: bool | None) -> str:
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> str:
-    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
+    """``headers`` are English texts, said here in the reader's language; ``rows`` are HTML already."""
+    head = "".join(f"<th>{_e(_(h))}</th>" for h in headers)
     body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
@@ -68,7 +70,7 @@ def _graph(report: Report) -> str:
         label = f"{_e(g.node)}" + (f" [{_e(g.label)}]" if g.label else "") + \
             (f" g = {_e(fmt_value(g.grad_output))}" if g.grad_output is not None else "")
         if i in shown:
-            return f"<li>{label} (above)</li>"
+            return f"<li>{label} {_e(_('(above)'))}</li>"
         shown.add(i)
         kids = "".join(item(n) for n in g.next if n is not None)
         return f"<li>{label}" + (f"<ul>{kids}</ul>" if kids else "") + "</li>"
@@ -80,29 +82,35 @@ def render(report: Report) -> str:
     parts = [STYLE, '<div class="gx">', f"<h3>gradexplain <code>{_e(report.expr)}</code></h3>"]
     call = report.call
     if call is not None:
-        parts.append(f"<p>backward() #{call.index + 1} at line {_e(call.line)}: <code>{_e(call.code)}</code></p>")
+        parts.append(f"<p>{_e(_(Msg('backward() #{n} at line {line}:', n=call.index + 1, line=call.line)))} "
+                     f"<code>{_e(call.code)}</code></p>")
     parts.append(answer(report))
-    parts.append("<h4>inputs</h4>" + _table(["name", "shape", "value", "requires_grad"], [
-        [f"<code>{_e(n)}</code>", _e(i.shape), _e(fmt_value(i.value)), "yes" if i.requires_grad else "no"]
+    parts.append(_heading(N_("inputs")) + _table([N_("name"), N_("shape"), N_("value"), "requires_grad"], [
+        [f"<code>{_e(n)}</code>", _e(i.shape), _e(fmt_value(i.value)), _e(_("yes") if i.requires_grad else _("no"))]
         for n, i in report.inputs.items()]))
-    parts.append("<h4>forward</h4>" + _table(["line", "step", "shape", "value", "grad_fn", "grad"], [
+    parts.append(_heading(N_("forward")) + _table([N_("line"), N_("step"), N_("shape"), N_("value"), "grad_fn", "grad"], [
         [_e((getattr(f, "source", None) or {}).get("line", "")), f"<code>{_e(f.name)} = {_e(f.expr)}</code>",
          _e(f.shape), _e(fmt_value(f.value)), _e(f.grad_fn or "—"), _e(fmt_value(f.grad))] for f in report.forward]))
     if report.grads:
-        parts.append("<h4>gradients</h4>" + _table(["input", "torch (.grad)", "symbolic formula", "its value", "agree"], [
+        parts.append(_heading(N_("gradients")) + _table([N_("input"), "torch (.grad)", N_("symbolic formula"),
+                                                         N_("its value"), N_("agree")], [
             [f"<code>{_e(n)}</code>", _e(fmt_value(g.torch) if g.torch is not None else "None"),
-             f"<code>{_e(g.symbolic.expr)}</code>" if g.symbolic and g.symbolic.expr else _e(g.reason or "—"),
+             f"<code>{_e(g.symbolic.expr)}</code>" if g.symbolic and g.symbolic.expr else _e(_(g.reason or "—")),
              _e(fmt_value(g.symbolic.value)) if g.symbolic else "—", _mark(g.agree)] for n, g in report.grads.items()]))
     if report.jacobian:
-        parts.append("<h4>Jacobian</h4>" + _table(["input", "torch", "symbolic", "agree"], [
+        parts.append(_heading(N_("Jacobian")) + _table([N_("input"), "torch", N_("symbolic"), N_("agree")], [
             [f"<code>{_e(n)}</code>", _e(fmt_value(j.torch)), f"<code>{_e(j.symbolic.expr)}</code>" if j.symbolic else "—",
              _mark(j.agree)] for n, j in report.jacobian.items()]))
     graph = _graph(report)
     if graph:
-        parts.append(f"<details open><summary>backward graph</summary>{graph}</details>")
+        parts.append(f"<details open><summary>{_e(_('backward graph'))}</summary>{graph}</details>")
     if report.notes:
-        parts.append("<h4>notes</h4><ul>" + "".join(f"<li>{_e(n)}</li>" for n in report.notes) + "</ul>")
-    verdict = {True: "torch and SymPy agree", False: "torch and SymPy disagree",
-               None: "torch computed; symbolic check unavailable"}[report.agree]
-    parts.append(f"<p>{_mark(report.agree)} {_e(verdict)}</p></div>")
+        parts.append(_heading(N_("notes")) + "<ul>" + "".join(f"<li>{_e(_(n))}</li>" for n in report.notes) + "</ul>")
+    verdict = {True: N_("torch and SymPy agree"), False: N_("torch and SymPy disagree"),
+               None: N_("torch computed; symbolic check unavailable")}[report.agree]
+    parts.append(f"<p>{_mark(report.agree)} {_e(_(verdict))}</p></div>")
     return "".join(parts)
+
+
+def _heading(title: str) -> str:
+    return f"<h4>{_e(_(title))}</h4>"

@@ -7,6 +7,7 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
+from ..i18n import _
 from ..ops import REGISTRY, REQUIRED
 from .style import make_console
 
@@ -26,12 +27,12 @@ def print_ops(as_json: bool) -> None:
     if as_json:
         print(json.dumps(rows, indent=1))
         return
-    table = Table(title="gradexplain ops — each rule is the vector-Jacobian product in EXPR (g: incoming gradient)",
+    table = Table(title=_("gradexplain ops — each rule is the vector-Jacobian product in EXPR (g: incoming gradient)"),
                   box=box.SIMPLE_HEAD, title_justify="left")
     table.add_column("op", style="bold")
-    table.add_column("what it does")
-    table.add_column("backward rule per argument")
+    table.add_column(_("what it does"))
+    table.add_column(_("backward rule per argument"))
     for r in rows:
-        rules = "\n".join(f"{k}: {v}" for k, v in r["rules"].items()) or "(no gradient)"
-        table.add_row(escape(r["signature"]), escape(r["doc"]), escape(rules))
+        rules = "\n".join(f"{k}: {v}" for k, v in r["rules"].items()) or _("(no gradient)")
+        table.add_row(escape(r["signature"]), escape(_(r["doc"])), escape(rules))
     make_console().print(table)

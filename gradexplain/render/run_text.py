@@ -18,8 +18,10 @@ from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
+from ..i18n import N_, Msg, _
 from ..report import Report, to_plain
-from .text import fmt_value, inputs_table, make_console, mark, number, report_renderables, sections
+from .style import Prose, joined
+from .text import fmt_value, inputs_table, make_console, mark, number, output_line, report_renderables, sections
 from . import writeup
 from .json import dumps, render
 
@@ -32,7 +34,7 @@ def call_title(report: Report) -> str:
     if call is None:
         return "backward()"
     where = f"{_short_path(call.file)}:{call.line}" if call.line else "?"
-    return f"backward() #{call.index + 1} at {where}: {call.code}"
+    return _(Msg("backward() #{n} at {where}: {code}", n=call.index + 1, where=where, code=call.code))
 
 
 def _short_path(path: str | None) -> str:
@@ -54,23 +56,25 @@ def answer_lines(report: Report) -> list[Text]:
         text = Text(f"{name}.grad{vjp} = {fmt_value(g.torch) if g.torch is not None else 'None'}")
         if formula:
             text.append(f"  =  {formula}" if len(formula) <= FORMULA_SHOWN else
-                        f"  =  a closed form of {len(formula):,} characters (in the gradients table; all of it in --json)")
+                        "  =  " + _(Msg("a closed form of {n} characters (in the gradients table; all of it in --json)",
+                                        n=f"{len(formula):,}")))
         text.append("  ")
         text.append_text(mark(g.agree if g.agree is not None else g.numeric_agree))
         lines.append(text)
     if not report.grads and report.jacobian:
         for name, j in report.jacobian.items():
-            text = Text(f"∂{report.output.name}/∂{name} (Jacobian) = {fmt_value(j.torch)}  ")
+            text = Text(_(Msg("∂{output}/∂{name} (Jacobian) = {value}", output=report.output.name, name=name,
+                              value=fmt_value(j.torch))) + "  ")
             text.append_text(mark(j.agree))
             lines.append(text)
     return lines
 
 
 def forward_table(report: Report) -> Table:
-    table = Table(title="forward (your code, line by line)", box=box.SIMPLE_HEAD, title_justify="left",
+    table = Table(title=_("forward (your code, line by line)"), box=box.SIMPLE_HEAD, title_justify="left",
                   show_edge=False)
-    for col in ("line", "your code", "step", "shape", "value", "grad_fn", "grad (retain_grad)"):
-        table.add_column(col, overflow="fold")
+    for col in (N_("line"), N_("your code"), N_("step"), N_("shape"), N_("value"), "grad_fn", N_("grad (retain_grad)")):
+        table.add_column(_(col), overflow="fold")
     for f in report.forward:
         source = getattr(f, "source", None) or {}
         step = f.expr if f.expr.startswith(f"{f.name}[") else f"{f.name} = {f.expr}"
@@ -83,9 +87,8 @@ def full_renderables(report: Report, brief: bool) -> list[Any]:
     items: list[Any] = [Rule(Text(call_title(report), style="bold"), align="left"), *answer_lines(report)]
     if brief:
         return items
-    out = report.output
-    items += [inputs_table(report, "leaves and constants", "no (constant)"), forward_table(report),
-              Text(f"output {out.name}: shape {out.shape}, value {fmt_value(out.value)}, grad_fn {out.grad_fn or '—'}")]
+    items += [inputs_table(report, N_("leaves and constants"), N_("no (constant)")), forward_table(report),
+              output_line(report)]
     if report.grad_output is not None:
         items.append(Text(f"backward(gradient={fmt_value(report.grad_output)})"))
     return items + report_renderables(report, sections()[1:])
@@ -93,9 +96,9 @@ def full_renderables(report: Report, brief: bool) -> list[Any]:
 
 def summary_line(s: Any, previous_lr: list[float] | None = None) -> Text:
     """One line per repeated backward(): loss, gradient norms, the optimizer step (and a changed LR)."""
-    text = Text(f"#{s.index + 1} line {s.line}: ", style="bold")
+    text = Text(_(Msg("#{n} line {line}: ", n=s.index + 1, line=s.line)), style="bold")
     if s.loss is not None:
-        text.append(f"loss {number(s.loss)}  ")
+        text.append(_(Msg("loss {value}", value=number(s.loss))) + "  ")
     norms = ", ".join(f"{n} {number(v)}" for n, v in s.grad_norms.items())
     text.append(f"‖grad‖ {norms}")
     if s.step is not None:
@@ -103,12 +106,12 @@ def summary_line(s: Any, previous_lr: list[float] | None = None) -> Text:
         changes = ", ".join(f"{n} {number(v)}" for n, v in s.step.changes.items())
         text.append(f"  |  {s.step.optimizer}.step() lr {lr}")
         if previous_lr is not None and previous_lr != s.step.lr:
-            text.append(f" (was {', '.join(number(v) for v in previous_lr)}: changed by a scheduler or by hand)",
-                        style="cyan")
+            text.append(_(Msg(" (was {lr}: changed by a scheduler or by hand)",
+                              lr=", ".join(number(v) for v in previous_lr))), style="cyan")
         text.append(f": ‖Δ‖ {changes}")
     if s.accumulated:
-        text.append(f"  ⚠ .grad piled up for {', '.join(s.accumulated)}: no zero_grad() before this backward()",
-                    style="yellow")
+        text.append("  ⚠ " + _(Msg(".grad piled up for {names}: no zero_grad() before this backward()",
+                                   names=", ".join(s.accumulated))), style="yellow")
     return text
 
 
@@ -117,11 +120,16 @@ def verdict_line(items: list[Any]) -> Text:
     failed = sum(1 for i in items if hasattr(i, "error"))
     summaries = len(items) - len(reports) - failed
     flags = [r.agree for r in reports]
-    text = Text(f"{len(items)} backward() call{'s' if len(items) != 1 else ''}: {len(reports)} explained"
-                + (f", {summaries} summarised (--all explains every one)" if summaries else "")
-                + (f", {failed} could not be explained" if failed else "") + "  ")
     if not items:
-        return Text("the script made no backward() call: nothing to explain", style="yellow")
+        return Text(_("the script made no backward() call: nothing to explain"), style="yellow")
+    counts = [_(Msg("{n} backward() call: {explained} explained", n=len(items), explained=len(reports))
+                if len(items) == 1 else
+                Msg("{n} backward() calls: {explained} explained", n=len(items), explained=len(reports)))]
+    if summaries:
+        counts.append(_(Msg("{n} summarised (--all explains every one)", n=summaries)))
+    if failed:
+        counts.append(_(Msg("{n} could not be explained", n=failed)))
+    text = Text(joined(counts) + "  ")
     text.append_text(mark(False if False in flags else None if None in flags else True))
     return text
 
@@ -138,19 +146,21 @@ def print_run(items: Iterable[Any], brief: bool = False, console: Console | None
                 console.print(part)
             previous_summary = False
         elif hasattr(item, "error"):
-            console.print(Text(f"backward() #{item.index + 1} at line {item.line}: {item.code} — could not be "
-                               f"explained: {item.error}", style="yellow"))
+            console.print(Prose(_(Msg("backward() #{n} at line {line}: {code} — could not be explained: {error}",
+                                     n=item.index + 1, line=item.line, code=item.code, error=item.error)),
+                               style="yellow"))
             previous_summary = False
         else:
             if not previous_summary:
-                console.print(Text(f"repeats of line {item.line} ({item.code}), one line each:", style="dim"))
-            console.print(summary_line(item, lr))
+                console.print(Text(_(Msg("repeats of line {line} ({code}), one line each:", line=item.line,
+                                         code=item.code)), style="dim"))
+            console.print(Prose(summary_line(item, lr)))
             previous_summary = True
             lr = item.step.lr if item.step is not None else lr
-    console.print(verdict_line(seen))
+    console.print(Prose(verdict_line(seen)))
     if failures:
-        console.print(Text(f"note: {failures} torch call(s) could not be recorded; the script ran unchanged, but "
-                           "explanations that reach them may lack a step", style="yellow"))
+        console.print(Prose(_(Msg("note: {n} torch call(s) could not be recorded; the script ran unchanged, but "
+                                 "explanations that reach them may lack a step", n=failures)), style="yellow"))
 
 
 def summary_dict(s: Any) -> dict[str, Any]:
@@ -180,12 +190,13 @@ def markdown(items: Iterable[Any]) -> str:
         if isinstance(item, Report):
             parts.append(f"## {call_title(item)}\n\n" + writeup.markdown(item, level=3))
         elif hasattr(item, "error"):
-            parts.append(f"## backward() #{item.index + 1} at line {item.line}\n\nCould not be explained: {item.error}\n")
+            parts.append(_(Msg("## backward() #{n} at line {line}\n\nCould not be explained: {error}\n", n=item.index + 1,
+                               line=item.line, error=item.error)))
         else:
             rows.append(f"| {item.index + 1} | {item.line} | {number(item.loss) if item.loss is not None else '—'} | "
                         + ", ".join(f"{n} {number(v)}" for n, v in item.grad_norms.items()) + " |")
     if rows:
-        parts.append("## Repeated backward() calls\n\n| # | line | loss | gradient norms |\n|---|---|---|---|\n"
+        parts.append(_("## Repeated backward() calls\n\n| # | line | loss | gradient norms |\n|---|---|---|---|\n")
                      + "\n".join(rows) + "\n")
     return "\n".join(parts)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from rich import box
+from rich.cells import cell_len
 from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
@@ -17,16 +18,16 @@ from rich.table import Table
 from rich.text import Text
 
 from ..format import fmt_value, number
+from ..i18n import N_, Msg, _
 from ..report import Report, exact_text, has_fraction
 from .backward import concepts_section, graph_tree, jacobian_section, leaves_section
 from .hessian_text import hessian_section
-from .style import make_console, mark
+from .style import Prose, joined, make_console, mark
 from .train_text import train_section
 
 
 ANSWER_FORMULA_MAX = 60  # a longer formula is not repeated in the answer line: the program below holds it
 ANSWER_WIDTH = 72  # torch value and formula on one line up to this; else the formula goes on the next
-LAYOUT = "a gradient has the shape of its input"
 
 
 def formula_of(sym: Any) -> str | None:
@@ -36,7 +37,7 @@ def formula_of(sym: Any) -> str | None:
     if sym.expr and len(sym.expr) <= ANSWER_FORMULA_MAX:
         return sym.expr
     if sym.program:
-        return "(see its program below)"
+        return _("(see its program below)")
     return sym.expr
 
 
@@ -59,10 +60,10 @@ def answer_lines(report: Report) -> list[Text]:
             v = report.grad_output.double().reshape(1, -1)
             j = jac.torch.double().reshape(v.shape[1], -1)
             line.append(f"vᵀ·J = {fmt_value(v)} · {fmt_value(j, limit=64)} = ")
-        line.append(fmt_value(g.torch) if g.torch is not None else "None (no path to the output)")
+        line.append(fmt_value(g.torch) if g.torch is not None else _("None (no path to the output)"))
         formula = formula_of(g.symbolic)
         if formula:
-            joint = "\n    =  " if len(line) + len(formula) > ANSWER_WIDTH else "  =  "
+            joint = "\n    =  " if line.cell_len + cell_len(formula) > ANSWER_WIDTH else "  =  "
             line.append(f"{joint}{formula}", style="cyan")
         line.append("  ").append_text(mark(g.agree))
         lines.append(line)
@@ -79,8 +80,11 @@ def answer_block(report: Report) -> list[Any]:
     """The answer lines, then the layout convention, said once."""
     lines: list[Any] = answer_lines(report)
     if lines:
-        shapes = ", ".join(f"{n}.grad is {report.inputs[n].shape} like {n}" for n in report.grads if n in report.inputs)
-        lines.append(Text(f"({LAYOUT}{': ' + shapes if shapes else ''})", style="dim"))
+        shapes = joined(_(Msg("{name}.grad is {shape} like {name}", name=n, shape=str(report.inputs[n].shape)))
+                        for n in report.grads if n in report.inputs)
+        layout = Msg("(a gradient has the shape of its input: {shapes})", shapes=shapes) if shapes else \
+            Msg("(a gradient has the shape of its input)")
+        lines.append(Prose(_(layout), style="dim"))
     return lines
 
 
@@ -97,10 +101,12 @@ def program_section(report: Report) -> list[Any] | None:
         if len(lines) < 2:
             continue
         if not parts:
-            parts.append(Text(f"the gradients as programs in your names (g_NAME = the gradient of "
-                              f"{report.output.name} at NAME; each program reads back with `eval`)", style="bold"))
+            parts.append(Prose(_(Msg("the gradients as programs in your names (g_NAME = the gradient of {output} at "
+                                    "NAME; each program reads back with `eval`)", output=report.output.name)),
+                              style="bold"))
         reused = [shown[line] for line in lines[:-1] if line in shown]
-        head = f"∂{report.output.name}/∂{name}" + (f" (uses lines {min(reused)}–{max(reused)} above)" if reused else "")
+        head = f"∂{report.output.name}/∂{name}" + (_(Msg(" (uses lines {first}–{last} above)", first=min(reused),
+                                                         last=max(reused))) if reused else "")
         parts.append(Text(head, style="bold"))
         for line in lines[:-1]:
             if line not in shown:
@@ -110,20 +116,21 @@ def program_section(report: Report) -> list[Any] | None:
     return parts or None
 
 
-def inputs_table(report: Report, title: str = "inputs", constant: str = "no (--const)") -> Table:
-    """The inputs (eval) or the leaves and constants a script's backward() saw (run: ``constant`` says why)."""
-    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", show_edge=False)
-    for col in ("name", "shape", "value", "requires_grad"):
-        table.add_column(col)
+def inputs_table(report: Report, title: str = N_("inputs"), constant: str = N_("no (--const)")) -> Table:
+    """The inputs (eval) or the leaves and constants a script's backward() saw (run: ``constant`` says why);
+    ``title`` and ``constant`` are English texts, said here in the reader's language."""
+    table = Table(title=_(title), box=box.SIMPLE_HEAD, title_justify="left", show_edge=False)
+    for col in (N_("name"), N_("shape"), N_("value"), "requires_grad"):
+        table.add_column(_(col))
     for name, info in report.inputs.items():
-        table.add_row(name, str(info.shape), fmt_value(info.value), "yes" if info.requires_grad else constant)
+        table.add_row(name, str(info.shape), fmt_value(info.value), _("yes") if info.requires_grad else _(constant))
     return table
 
 
 def forward_table(report: Report) -> Table:
-    table = Table(title="forward", box=box.SIMPLE_HEAD, title_justify="left", show_edge=False)
-    for col in ("step", "shape", "value", "grad_fn", "grad (retain_grad)"):
-        table.add_column(col, overflow="fold")
+    table = Table(title=_("forward"), box=box.SIMPLE_HEAD, title_justify="left", show_edge=False)
+    for col in (N_("step"), N_("shape"), N_("value"), "grad_fn", N_("grad (retain_grad)")):
+        table.add_column(_(col), overflow="fold")
     for f in report.forward:
         label = f.expr if f.expr.startswith(f"{f.name} ") or f.expr.startswith(f"{f.name}[") else f"{f.name} = {f.expr}"
         table.add_row(escape(label), str(f.shape), fmt_value(f.value), f.grad_fn or "—", fmt_value(f.grad))
@@ -131,15 +138,15 @@ def forward_table(report: Report) -> Table:
 
 
 def grads_table(report: Report) -> Table:
-    table = Table(title="gradients", box=box.SIMPLE_HEAD, title_justify="left", show_edge=False)
-    for col in ("input", "torch (.grad)", "symbolic formula", "its value", "finite diff.", "agree"):
-        table.add_column(col, overflow="fold")
+    table = Table(title=_("gradients"), box=box.SIMPLE_HEAD, title_justify="left", show_edge=False)
+    for col in (N_("input"), "torch (.grad)", N_("symbolic formula"), N_("its value"), N_("finite diff."), N_("agree")):
+        table.add_column(_(col), overflow="fold")
     for name, g in report.grads.items():
         sym = g.symbolic
-        formula = formula_of(sym) or (g.reason or (sym.note if sym else "—"))
+        formula = formula_of(sym) or _(g.reason or (sym.note if sym else "—"))
         value = fmt_value(sym.value) if sym else "—"
         if sym and sym.exact is not None and has_fraction(sym.exact):
-            value += f"  (exact {exact_text(sym.exact)})"
+            value += _(Msg("  (exact {value})", value=exact_text(sym.exact)))
         table.add_row(name, fmt_value(g.torch) if g.torch is not None else "None", escape(formula or "—"), value,
                       numeric_cell(g), mark(g.agree))
     return table
@@ -152,47 +159,54 @@ def numeric_cell(g: Any) -> Text:
         return Text("—")
     if isinstance(numeric, dict):
         pairs = zip(numeric.get("estimates", []), numeric.get("grad_dot_u", []))
-        text = Text("directional (estimate vs grad·u): " + ", ".join(f"{number(e)} vs {number(p)}" for e, p in pairs))
+        text = Text(_(Msg("directional (estimate vs grad·u): {pairs}",
+                          pairs=", ".join(f"{number(e)} vs {number(p)}" for e, p in pairs))))
     else:
         text = Text(fmt_value(numeric))
     if g.numeric_agree is False:
-        text.append("  ✗ disagrees", style="bold red")
+        text.append(_("  ✗ disagrees"), style="bold red")
     return text
 
 
 def verdict(report: Report) -> Text:
     if report.agree is None:
-        return Text("torch computed; symbolic check unavailable (see notes)", style="yellow")
+        return Text(_("torch computed; symbolic check unavailable (see notes)"), style="yellow")
     if report.agree:
-        return Text("✓ torch and SymPy agree", style="bold green")
-    return Text("✗ torch and SymPy disagree", style="bold red")
+        return Text(_("✓ torch and SymPy agree"), style="bold green")
+    return Text(_("✗ torch and SymPy disagree"), style="bold red")
 
 
 def header(report: Report) -> list[Any]:
-    out = report.output
     items: list[Any] = [Text(f"gradexplain  {report.expr}", style="bold"), inputs_table(report), forward_table(report),
-                        Text(f"output {out.name}: shape {out.shape}, value {fmt_value(out.value)}, "
-                             f"grad_fn {out.grad_fn or '—'}")]
+                        output_line(report)]
     if report.grad_output is not None:
         items.append(Text(f"backward(gradient={fmt_value(report.grad_output)})"))
     return items
 
 
+def output_line(report: Report) -> Text:
+    out = report.output
+    return Text(_(Msg("output {name}: shape {shape}, value {value}, grad_fn {grad_fn}", name=out.name,
+                      shape=str(out.shape), value=fmt_value(out.value), grad_fn=out.grad_fn or "—")))
+
+
 def expectations(report: Report) -> list[Any]:
     """One line per --expect: ✓ held (or proved), ? held numerically but not proved, ✗ failed."""
-    def line(e: Any) -> Text:
+    def line(e: Any) -> Prose:
+        message = _(e.message)
         if not e.passed:
-            return Text("✗ " + e.message, style="red")
-        return Text("? " + e.message, style="yellow") if e.outcome == "unproved" else Text("✓ " + e.message, style="green")
+            return Prose("✗ " + message, style="red")
+        return Prose("? " + message, style="yellow") if e.outcome == "unproved" else Prose("✓ " + message, style="green")
 
     return [line(e) for e in report.expect]
 
 
 def notes_panel(report: Report) -> Panel | None:
-    notes = list(report.notes) + [f"{n}: {g.note}" for n, g in report.grads.items() if g.note]
+    notes = [_(n) for n in report.notes] + [_(Msg("{name}: {note}", name=n, note=g.note)) for n, g in report.grads.items()
+                                            if g.note]
     if not notes:
         return None
-    return Panel("\n".join(f"• {escape(n)}" for n in notes), title="notes", title_align="left", border_style="dim")
+    return Panel(Prose("\n".join(f"• {n}" for n in notes)), title=_("notes"), title_align="left", border_style="dim")
 
 
 def sections() -> list[Callable[[Report], Any]]:
