@@ -221,24 +221,24 @@ def torch_run(program: Program, leaves: dict[str, torch.Tensor], grad_output: to
     return TorchRun(leaves, statements, output, graph, grads, backward_ran, notes, trace)
 
 
-JACOBIAN_WORK = 2**26  # tensor elements touched in all, over every pass that builds one Jacobian
 BATCH_WORK = 2**23  # elements one batched backward pass may hold (64 MiB of float64)
 
 
 class JacobianTooCostly(Exception):
-    """The Jacobian would cost more passes × elements than :data:`JACOBIAN_WORK`."""
+    """The Jacobian would cost more passes × elements than ``--max-jacobian`` (``Limits.max_jacobian``)."""
 
 
 def torch_jacobian(program: Program, leaves: dict[str, torch.Tensor], limits: Limits = DEFAULT,
-                   work: int = JACOBIAN_WORK) -> dict[str, torch.Tensor]:
+                   work: int | None = None) -> dict[str, torch.Tensor]:
     """d output / d input for every input that requires grad, shape ``out.shape + in.shape``.
 
     The cost is predicted before the work: a Jacobian takes one pass per output entry (reverse
     mode) or one per input entry (forward mode), each touching every element the program makes
     (its footprint, measured on one run).  The cheaper mode is used — ``x*ones(100000)`` is one
     forward-mode pass, not 10^5 backward passes — reverse passes are batched in chunks of
-    :data:`BATCH_WORK` elements, and past ``work`` elements in all :class:`JacobianTooCostly` is
-    raised instead of running for minutes."""
+    :data:`BATCH_WORK` elements, and past ``work`` elements in all (default ``limits.max_jacobian``)
+    :class:`JacobianTooCostly` is raised instead of running for minutes."""
+    work = limits.max_jacobian if work is None else work
     names = [n for n, t in leaves.items() if t.requires_grad]
     fixed = {n: t.detach() for n, t in leaves.items() if not t.requires_grad}
     footprint = [0]

@@ -136,7 +136,7 @@ def _explain_frozen(frozen: Frozen, grad_output: torch.Tensor | None, wrt: list[
     small = sum(values[n].numel() for n in values) <= NUMERIC_PER_ELEMENT
     if numeric and (small or opaque):  # a training step's program is dear to rerun: only where it is the check
         estimates = numeric_gradients(program, values, grad_output, wrt, run.grads,
-                                      per_element_max=None if small else 0)
+                                      per_element_max=None if small else 0, work_max=limits.max_numeric)
         report.notes.extend(attach_numeric(report.grads, estimates, tol))
     report.agree = all_agree(e.agree if e.agree is not None or not opaque else e.numeric_agree
                              for e in report.grads.values())

@@ -15,6 +15,7 @@ from typing import Any, Iterator
 from .bignum import json_exact
 
 from .errors import ExitCode
+from .limits import DEFAULT, Limits
 
 SCHEMA = "gradexplain/1"
 
@@ -222,20 +223,31 @@ def plain_number(v: Any) -> Any:
 
 
 BULK = 1024  # tensors this large stay numpy arrays, which render.json.dumps writes in bulk
-# Tensors with more elements than this are summarised in documents: 10^7 floats are ~200 MB of JSON
-# text per field, and a document repeats a tensor's size several times (input, gradient, formula
-# value, finite differences).
-VALUE_MAX = 10**6
-DOCUMENT_MAX = 4 * 10**6  # numbers one document writes in full; later tensors are summarised
+# Tensors with more elements than ``--max-json-values`` (10^6) are summarised in documents: 10^7
+# floats are ~200 MB of JSON text per field, and a document repeats a tensor's size several times
+# (input, gradient, formula value, finite differences).  ``--max-json-total`` (4·10^6) bounds the
+# numbers one document writes in full; later tensors are summarised.
+_caps: ContextVar[tuple[int, int]] = ContextVar("json_caps", default=(DEFAULT.max_json_values,
+                                                                       DEFAULT.max_json_total))
 _document_left: ContextVar[list[int] | None] = ContextVar("document_left", default=None)
 
 
 @contextmanager
-def document_budget(numbers: int = DOCUMENT_MAX) -> Iterator[None]:
+def json_caps(limits: Limits) -> Iterator[None]:
+    """Within this, documents are written under ``limits``' ``max_json_values``/``max_json_total``."""
+    token = _caps.set((limits.max_json_values, limits.max_json_total))
+    try:
+        yield
+    finally:
+        _caps.reset(token)
+
+
+@contextmanager
+def document_budget(numbers: int | None = None) -> Iterator[None]:
     """Within this, :func:`to_plain` writes at most ``numbers`` tensor entries in full (in document
-    order) and summarises the rest: ``--step adam --steps 8`` over 10^6 parameters would otherwise
-    write 64 full copies (> 1 GB of JSON text)."""
-    token = _document_left.set([numbers])
+    order; default ``--max-json-total``) and summarises the rest: ``--step adam --steps 8`` over
+    10^6 parameters would otherwise write 64 full copies (> 1 GB of JSON text)."""
+    token = _document_left.set([_caps.get()[1] if numbers is None else numbers])
     try:
         yield
     finally:
@@ -279,7 +291,7 @@ def to_plain(obj: Any) -> Any:
 
     if isinstance(obj, torch.Tensor):
         left = _document_left.get()
-        if obj.numel() > VALUE_MAX or (left is not None and obj.numel() > left[0]):
+        if obj.numel() > _caps.get()[0] or (left is not None and obj.numel() > left[0]):
             return summary(obj)
         if left is not None:
             left[0] -= obj.numel()

@@ -12,10 +12,11 @@ from dataclasses import dataclass, replace
 import torch
 
 from . import misconceptions
-from .autograd import JACOBIAN_WORK, JacobianTooCostly, TorchRun, make_leaves, torch_jacobian, torch_run
+from .autograd import JacobianTooCostly, TorchRun, make_leaves, torch_jacobian, torch_run
 from .compare import all_agree
 from .errors import GradexplainError
 from .execute import Shapes
+from .i18n import Msg
 from .ir import Const, Node, Program
 from .ops import REGISTRY
 from .options import DEFAULT_TOL, EvalOptions
@@ -203,8 +204,11 @@ def torch_jacobians(stage: TorchStage) -> dict[str, JacobianEntry]:
     try:
         jac = torch_jacobian(stage.program, leaves, stage.opts.limits)
     except JacobianTooCostly as e:
-        return {n: JacobianEntry(None, None, None, reason=f"the Jacobian is too costly to build ({e}, over the "
-                                 f"limit of {JACOBIAN_WORK:,} elements in all)") for n in wrt}
+        return {n: JacobianEntry(None, None, None, reason=Msg("the Jacobian is too costly to build ({cost}, over the "
+                                                              "limit of {limit} elements in all; raise it with "
+                                                              "--max-jacobian)", cost=str(e),
+                                                              limit=f"{stage.opts.limits.max_jacobian:,}"))
+                for n in wrt}
     return {n: JacobianEntry(jac[n], None, None) for n in wrt}
 
 

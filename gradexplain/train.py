@@ -25,10 +25,12 @@ import torch
 from .autograd import run_program
 from .compare import agrees, all_agree, compare
 from .errors import GradexplainError, LimitError
+from .i18n import Msg
 from .execute import Shapes, evaluate
 from .format import fmt_value
 from .formula import read_formula
 from .ir import Call, Node, Program, walk
+from .limits import DEFAULT
 from .ops import dropout_mask
 from .options import EvalOptions
 from .printer import to_text
@@ -38,7 +40,6 @@ MAX_STEPS = 1000
 # Each step records about this many tensors of the parameters' size (value, grad, own grad, after,
 # update, the SymPy value, the by-hand update, optimizer state), all kept for the report.
 RECORDED_PER_STEP = 8
-STEP_RECORD_MAX = 2**25  # recorded elements over all steps (256 MiB of float64)
 
 
 @dataclass
@@ -417,15 +418,18 @@ def _step_entry(k: int, rec: StepRecord, zeroed: StepRecord | None, sym: dict[st
     return entry
 
 
-def check_step_memory(param_elements: int, steps: int, runs: int) -> None:
+def check_step_memory(param_elements: int, steps: int, runs: int, most_recorded: int = DEFAULT.max_step_record) -> None:
     """Predict what the steps will record before running them (``--step adam --steps 1000`` on 10^6
-    parameters would keep ~8·10^9 numbers, 64 GB) and refuse past :data:`STEP_RECORD_MAX`."""
+    parameters would keep ~8·10^9 numbers, 64 GB) and refuse past ``most_recorded`` (``--max-step-record``)."""
     recorded = param_elements * steps * runs * RECORDED_PER_STEP
-    if recorded > STEP_RECORD_MAX:
-        most = max(1, STEP_RECORD_MAX // (param_elements * runs * RECORDED_PER_STEP))
-        raise LimitError(f"--steps {steps} on {param_elements:,} parameter elements would record {recorded:,} numbers "
-                         f"(about {RECORDED_PER_STEP} per parameter element per step), over the limit of "
-                         f"{STEP_RECORD_MAX:,}: lower --steps (at most {most} here) or train fewer elements")
+    if recorded > most_recorded:
+        most = most_recorded // (param_elements * runs * RECORDED_PER_STEP)
+        fewer = Msg("lower --steps (at most {most} here)", most=most) if most else Msg("even one step is over it")
+        raise LimitError(Msg("--steps {steps} on {elements} parameter elements would record {recorded} numbers "
+                             "(about {per} per parameter element per step), over the limit of {limit}: {fewer}, "
+                             "train fewer elements, or raise the limit with --max-step-record", steps=steps,
+                             elements=f"{param_elements:,}", recorded=f"{recorded:,}", per=RECORDED_PER_STEP,
+                             limit=f"{most_recorded:,}", fewer=fewer))
 
 
 def explain_steps(report: Report, program: Program, leaves: dict[str, torch.Tensor], wrt: list[str],
@@ -435,7 +439,8 @@ def explain_steps(report: Report, program: Program, leaves: dict[str, torch.Tens
     assert t is not None
     if not 1 <= t.steps <= MAX_STEPS:
         raise GradexplainError(f"--steps must be between 1 and {MAX_STEPS}, not {t.steps}")
-    check_step_memory(sum(leaves[n].numel() for n in wrt), t.steps, runs=1 if t.zero_grad else 2)
+    check_step_memory(sum(leaves[n].numel() for n in wrt), t.steps, runs=1 if t.zero_grad else 2,
+                      most_recorded=opts.limits.max_step_record)
     init = {n: v.detach().clone() for n, v in leaves.items()}
     records = run_steps(program, init, wrt, t, t.zero_grad, opts.seed, opts)
     zeroed = run_steps(program, init, wrt, t, True, opts.seed, opts) if not t.zero_grad else None
