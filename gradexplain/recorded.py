@@ -93,7 +93,9 @@ def _explain_frozen(frozen: Frozen, grad_output: torch.Tensor | None, wrt: list[
             return values
         return {k: v if v.requires_grad else v.clone() for k, v in values.items()}
 
-    run = torch_run(program, fresh(), grad_output, limits)
+    forward_notes: list[str] = []  # made from the forward values, before backward() lets them go
+    run = torch_run(program, fresh(), grad_output, limits,  # constants here are the script's, not --const
+                    on_forward=lambda trace: forward_notes.extend(misconceptions.notes(program, trace, set())))
     output = run.output
     report = Report(
         expr=program.text,
@@ -110,7 +112,7 @@ def _explain_frozen(frozen: Frozen, grad_output: torch.Tensor | None, wrt: list[
                for g in run.graph],
         grads={}, jacobian=None, agree=True, notes=list(frozen.notes), dtype=dtype_name, tol=tol,
     )
-    report.notes.extend(misconceptions.notes(program, run.trace, set()))  # constants here are the script's, not --const
+    report.notes.extend(forward_notes)
     if opaque:
         report.notes.append(f"{', '.join(frozen.opaque)}: not in gradexplain's registry, so an opaque step — torch "
                             "computes it as the script did, finite differences check it, and there is no closed "

@@ -13,6 +13,7 @@ from fractions import Fraction
 from typing import Any, Iterator
 
 from .bignum import json_exact
+from .bulk import Summary
 
 from .errors import ExitCode
 from .limits import DEFAULT, Limits
@@ -255,16 +256,13 @@ def document_budget(numbers: int | None = None) -> Iterator[None]:
 
 
 def summary(t: Any) -> dict[str, Any]:
-    """A tensor too large to write out: ``{"summary": true, "shape", "min", "max", "mean",
-    "nonfinite"}`` (statistics over the finite entries; ``nonfinite`` counts the others)."""
-    import torch  # heavy
-
-    flat = t.detach().reshape(-1)
-    flat = flat.double() if flat.is_floating_point() else flat.to(torch.float64)
-    finite = flat[torch.isfinite(flat)]
-    stats = {k: plain_number(float(f(finite))) if finite.numel() else None
-             for k, f in (("min", torch.min), ("max", torch.max), ("mean", torch.mean))}
-    return {"summary": True, "shape": list(t.shape), **stats, "nonfinite": int(flat.numel() - finite.numel())}
+    """A tensor too large to write out (or a :class:`~gradexplain.bulk.Summary` kept in its place):
+    ``{"summary": true, "shape", "min", "max", "mean", "nonfinite"}`` (statistics over the finite
+    entries; ``nonfinite`` counts the others)."""
+    s = t if isinstance(t, Summary) else Summary.of(t)
+    stats = {"min": s.finite_min, "max": s.finite_max, "mean": s.finite_mean}
+    return {"summary": True, "shape": list(s.shape), **{k: None if v is None else plain_number(v)
+                                                        for k, v in stats.items()}, "nonfinite": s.nonfinite}
 
 
 def exact_text(exact: Any) -> str:
@@ -289,6 +287,8 @@ def to_plain(obj: Any) -> Any:
     arrays directly."""
     import torch  # heavy
 
+    if isinstance(obj, Summary):
+        return summary(obj)
     if isinstance(obj, torch.Tensor):
         left = _document_left.get()
         if obj.numel() > _caps.get()[0] or (left is not None and obj.numel() > left[0]):

@@ -132,7 +132,9 @@ def run_torch(opts: EvalOptions) -> TorchStage:
     # an in-place statement may change a --const input (torch changes the caller's tensor): the torch run
     # gets its own copy, so the symbolic and numeric sides still see the values as given
     own = {n: t.clone() if program.in_place and not t.requires_grad else t for n, t in leaves.items()}
-    run = torch_run(program, own, grad_output.tensor if grad_output is not None else None, opts.limits)
+    forward_notes: list[str] = []  # made from the forward values, before backward() lets them go
+    run = torch_run(program, own, grad_output.tensor if grad_output is not None else None, opts.limits,
+                    on_forward=lambda trace: forward_notes.extend(misconceptions.notes(program, trace, opts.const)))
     wrt = [n for n in program.inputs if n not in opts.const]
     if opts.train is not None:
         check_trainable(run.output, wrt, opts.grad_output)
@@ -141,7 +143,7 @@ def run_torch(opts: EvalOptions) -> TorchStage:
     if unused:
         report.notes.append(f"{', '.join(unused)} given but not used by the expression")
     report.notes.extend(misconceptions.integer_input_note([n for n, v in used.items() if v.integers], opts.dtype))
-    report.notes.extend(misconceptions.notes(program, run.trace, opts.const))
+    report.notes.extend(forward_notes)
     report.dropout = dropout_masks(program, shapes.shape)
     return TorchStage(opts, program, used, leaves, shapes, grad_output, run, wrt, tol, report)
 

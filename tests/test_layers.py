@@ -30,7 +30,7 @@ PACKAGE = ROOT / "gradexplain"
 # Lowest first.  A module may import modules of its own layer or of a lower one.  A package name
 # (``ops``, ``render``) stands for the package and every module inside it.
 LAYERS: list[tuple[str, set[str]]] = [
-    ("base: errors, limits, comparison, formatting, options", {"__init__", "errors", "limits", "compare", "format", "sample_files", "bignum", "files", "sanitize",
+    ("base: errors, limits, comparison, formatting, options", {"__init__", "errors", "limits", "compare", "format", "sample_files", "bignum", "files", "sanitize", "bulk",
                                                                "i18n", "options"}),
     ("IR", {"ir"}),
     ("the op registry", {"ops", "symfuncs"}),
