@@ -173,6 +173,8 @@ COST_HELP = {  # the cost limits eval and check share: parameter → (option, de
     "max_json_values": ("--max-json-values", 10**6, "Entries of one tensor a document writes out (more: a summary)."),
     "max_json_total": ("--max-json-total", 4 * 10**6, "Tensor entries one document writes in full (later ones: "
                        "summaries)."),
+    "max_memory": ("--max-memory", 768, "MiB of tensors the torch run may hold at once, predicted from the shapes "
+                   "before the work."),
 }
 
 
@@ -239,6 +241,7 @@ def eval_command(
                                         "(about 8 per parameter element per step)."),
     max_json_values: int = cost_option("max_json_values"),
     max_json_total: int = cost_option("max_json_total"),
+    max_memory: int = cost_option("max_memory"),
     expect: List[str] = typer.Option([], "--expect", metavar="NAME=VALUE|FORMULA",
                                      help="The gradient you expect (repeatable); mismatch → exit 1."),
     tol: Optional[float] = typer.Option(None, "--tol", help="Agreement tolerance (default 1e-6; 1e-4 for float32)."),
@@ -418,11 +421,12 @@ def check_command(
     max_numeric: int = cost_option("max_numeric"),
     max_json_values: int = cost_option("max_json_values"),
     max_json_total: int = cost_option("max_json_total"),
+    max_memory: int = cost_option("max_memory"),
     debug: bool = typer.Option(False, "--debug", help="Show Python tracebacks."),
     lang: Optional[str] = lang_option(),
 ) -> None:
     costs = dict(max_jacobian=max_jacobian, max_numeric=max_numeric, max_json_values=max_json_values,
-                 max_json_total=max_json_total)
+                 max_json_total=max_json_total, max_memory=max_memory)
 
     def body() -> int:
         from .check import run_check  # heavy

@@ -44,12 +44,15 @@ class Evaluator:
     """
 
     def __init__(self, inputs: dict[str, Any], limits: Limits = DEFAULT,
-                 on_value: Callable[[Node, Any], None] | None = None):
+                 on_value: Callable[[Node, Any], None] | None = None, uses: dict[int, int] | None = None):
         self.on_value = on_value  # called with (node, value) as each node is computed
         self.inputs = inputs
         self.limits = limits
         self.memo: dict[int, Any] = {}
         self.alive: list[Node] = []  # memo keys are ids: keep their nodes alive so ids are not reused
+        # uses: id(node) → how many consumers will still read it; a value is let go when that reaches 0
+        # (a run that needs only its output, not a memo of every intermediate: see autograd.run_output)
+        self.uses = uses
 
     def __call__(self, root: Node) -> Any:
         for node in walk(root, done=self.memo):
@@ -58,7 +61,16 @@ class Evaluator:
                 self.alive.append(node)
                 if self.on_value is not None:
                     self.on_value(node, value)
+                if self.uses is not None:
+                    self._release(node)
         return self.memo[id(root)]
+
+    def _release(self, node: Node) -> None:
+        assert self.uses is not None
+        for child in node.children():
+            self.uses[id(child)] -= 1
+            if self.uses[id(child)] == 0:
+                self.memo[id(child)] = None  # kept as a key (done), its value gone
 
     def _eval(self, node: Node) -> Any:
         if isinstance(node, Input):
@@ -218,8 +230,14 @@ class Shapes:
 def evaluate(node: Node, inputs: dict[str, torch.Tensor], limits: Limits = DEFAULT) -> torch.Tensor:
     """The value of a formula, no autograd, as a tensor."""
     # a formula can hold the program's own in-place nodes (x += 1): they must not change the caller's inputs
-    in_place = any(isinstance(n, Call) and n.inplace for n in walk(node))
+    nodes = list(walk(node))
+    in_place = any(isinstance(n, Call) and n.inplace for n in nodes)
+    uses = {id(n): 0 for n in nodes}  # each intermediate let go after its last use: a formula over 10^7
+    for n in nodes:                   # entries holds a few tensors at a time, not one per subexpression
+        for child in n.children():
+            uses[id(child)] += 1
+    uses[id(node)] += 1
     with torch.no_grad():
         v = Evaluator({k: (t.detach().clone() if in_place else t.detach()) if isinstance(t, torch.Tensor) else t
-                       for k, t in inputs.items()}, limits)(node)
+                       for k, t in inputs.items()}, limits, uses=uses)(node)
     return v if isinstance(v, torch.Tensor) else torch.tensor(v, dtype=torch.get_default_dtype())

@@ -23,6 +23,7 @@ class Limits:
     max_step_record: int = 2**25  # numbers --step records over all steps (--max-step-record)
     max_json_values: int = 10**6  # entries of one tensor written out in a document (--max-json-values)
     max_json_total: int = 4 * 10**6  # tensor entries one document writes in full (--max-json-total)
+    max_memory: int = 768  # MiB of tensors the torch run may hold at once, predicted from shapes (--max-memory)
 
 
 DEFAULT = Limits()

@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-from .autograd import run_program
+from .autograd import run_output
 from .bulk import pieces
 from .compare import agrees
 from .errors import GradexplainError
@@ -46,7 +46,7 @@ NUMERIC_TOL = 1e-5  # relative+absolute, as compare.compare; finite differences 
 
 def _objective(program: Program, env: dict[str, torch.Tensor], weight: torch.Tensor | None) -> float:
     # only tensors a statement may change in place need a fresh copy per run
-    out = run_program(program, {k: v.clone() for k, v in env.items()} if program.in_place else env)[program.output]
+    out = run_output(program, {k: v.clone() for k, v in env.items()} if program.in_place else env)
     out = out if isinstance(out, torch.Tensor) else torch.tensor(float(out))
     return float((out.double() * weight).sum()) if weight is not None else float(out.double().sum())
 
@@ -62,7 +62,7 @@ def footprint(program: Program, env: dict[str, torch.Tensor]) -> int:
             made[0] += value.numel()
 
     try:
-        run_program(program, {k: v.clone() for k, v in env.items()} if program.in_place else env, on_value=count)
+        run_output(program, {k: v.clone() for k, v in env.items()} if program.in_place else env, on_value=count)
     except GradexplainError:
         pass  # the estimates themselves will say why
     return made[0]

@@ -14,10 +14,11 @@ import torch
 from . import misconceptions
 from .autograd import JacobianTooCostly, TorchRun, make_leaves, torch_jacobian, torch_run
 from .compare import all_agree
-from .errors import GradexplainError
+from .errors import GradexplainError, LimitError
 from .execute import Shapes
 from .i18n import Msg
-from .ir import Const, Node, Program
+from .ir import Const, Node, Program, walk
+from .limits import Limits
 from .ops import REGISTRY
 from .options import DEFAULT_TOL, EvalOptions
 from .parse import parse_program
@@ -128,6 +129,7 @@ def run_torch(opts: EvalOptions) -> TorchStage:
     shapes = Shapes(leaves, opts.limits)
     for stmt in program.statements:  # shape errors and size limits before any real work
         shapes.shape(stmt.node)
+    check_memory(program, shapes, opts.limits)
     grad_output = parse_value(opts.grad_output, opts.limits, dtype) if opts.grad_output is not None else None
     # an in-place statement may change a --const input (torch changes the caller's tensor): the torch run
     # gets its own copy, so the symbolic and numeric sides still see the values as given
@@ -146,6 +148,36 @@ def run_torch(opts: EvalOptions) -> TorchStage:
     report.notes.extend(forward_notes)
     report.dropout = dropout_masks(program, shapes.shape)
     return TorchStage(opts, program, used, leaves, shapes, grad_output, run, wrt, tol, report)
+
+
+GRADIENTS_AT_ONCE = 3  # tensors of the largest size backward() holds besides the saved ones (in, out ×2)
+
+
+def predicted_bytes(program: Program, shapes: Shapes) -> tuple[int, int, int]:
+    """What the torch run will hold at its peak, from the shapes alone: every value the program makes
+    (autograd may save each one for backward) plus :data:`GRADIENTS_AT_ONCE` gradients of the largest
+    size.  Returns (bytes, values counted, largest value in elements).  Views are counted as copies:
+    the prediction errs on the safe side."""
+    total, largest, count = 0, 0, 0
+    for node in walk([s.node for s in program.statements]):
+        v = shapes.value(node)
+        for t in (v if isinstance(v, (tuple, list)) else (v,)):  # max(x, dim) gives values and indices
+            if isinstance(t, torch.Tensor):
+                total += t.numel() * t.element_size()
+                largest = max(largest, t.numel() * t.element_size())
+                count += 1
+    return total + GRADIENTS_AT_ONCE * largest, count, largest
+
+
+def check_memory(program: Program, shapes: Shapes, limits: Limits) -> None:
+    """Refuse before the work a run whose tensors alone would pass ``--max-memory`` MiB (with the
+    ~250 MiB torch and SymPy take, the default keeps a whole run under 1 GiB)."""
+    need, count, largest = predicted_bytes(program, shapes)
+    if need > limits.max_memory * 2**20:
+        raise LimitError(Msg("this program would hold about {need} MiB of tensors at once ({count} values of up "
+                             "to {largest} MiB each, and their gradients), over the limit of {limit} MiB (raise it "
+                             "with --max-memory)", need=f"{-(-need // 2**20):,}", count=count,
+                             largest=f"{largest / 2**20:,.0f}", limit=f"{limits.max_memory:,}"))
 
 
 def torch_sections(opts: EvalOptions, program: Program, used: dict[str, Value], run: TorchRun,
