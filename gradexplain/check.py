@@ -20,6 +20,7 @@ from .explain import explain
 from .format import short
 from .limits import DEFAULT, Limits
 from .options import EvalOptions
+from .report import compact
 from .values import parse_value
 from .files import check_toml_nesting, read_regular_file
 
@@ -135,7 +136,8 @@ def run_problem(problem: Any, index: int, tol: float | None, limits: Limits = DE
     if report.agree is False:
         bad = [n for n, g in report.grads.items() if g.agree is False]
         failures.append(f"torch and sympy disagree on {', '.join(bad) or 'the Jacobian'}")
-    return ProblemResult(name, not failures, failures, report, warnings=problem_warnings(report))
+    warnings = problem_warnings(report)
+    return ProblemResult(name, not failures, failures, compact(report, limits.max_json_values), warnings=warnings)
 
 
 def check_output(report: Any, expected: Any) -> str | None:

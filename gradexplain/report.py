@@ -265,6 +265,29 @@ def summary(t: Any) -> dict[str, Any]:
                                                         for k, v in stats.items()}, "nonfinite": s.nonfinite}
 
 
+def compact(obj: Any, most: int) -> Any:
+    """``obj`` (a Report, or any part of one) with every tensor past ``most`` elements replaced, in
+    place, by its :class:`~gradexplain.bulk.Summary` — all a document shows of it: ``check`` keeps
+    each problem's Report until the end, and ten 10^7-element problems must not keep 3 GB."""
+    import torch  # heavy
+
+    def small(v: Any) -> Any:
+        if isinstance(v, torch.Tensor):  # a meta tensor (a saved tensor's shape) holds no memory
+            return Summary.of(v) if v.numel() > most and v.device.type != "meta" else v
+        compact(v, most)
+        return v
+
+    if hasattr(obj, "__dataclass_fields__") and not obj.__dataclass_params__.frozen:
+        for k in obj.__dataclass_fields__:
+            setattr(obj, k, small(getattr(obj, k)))
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            obj[k] = small(v)
+    elif isinstance(obj, list):
+        obj[:] = [small(v) for v in obj]
+    return obj
+
+
 def exact_text(exact: Any) -> str:
     """Exact values as text: ``[16/3, 4]``."""
     if isinstance(exact, list):

@@ -93,3 +93,18 @@ def test_a_summary_says_what_torch_says(monkeypatch):
         assert s.finite_mean == pytest.approx(float(finite.mean()), rel=1e-12)
         assert list(s.head) == flat[:4].tolist()
         assert (math.isnan(s.min) and math.isnan(float(flat.min()))) or s.min == float(flat.min())
+
+
+def test_check_keeps_big_tensors_of_finished_problems_as_summaries(tmp_path):
+    from gradexplain.check import run_check
+    from gradexplain.limits import Limits
+
+    f = tmp_path / "p.toml"
+    f.write_text('[[problem]]\nname = "sq"\nexpr = "(x*x).sum()"\ninputs = { x = "arange(50)" }\nexpect = { x = "2*x" }\n')
+    result = run_check(str(f), limits=Limits(max_json_values=10))
+    report = result.problems[0].result
+    assert result.passed == 1 and isinstance(report.inputs["x"].value, Summary)
+    assert isinstance(report.grads["x"].torch, Summary) and report.grads["x"].torch.finite_max == 98.0
+    for fmt in ("markdown", "text", "latex"):
+        r = run_cli("check", str(f), "--format", fmt, "--max-json-values", "10")
+        assert r.code == 0, (fmt, r.stdout, r.stderr)
