@@ -12,9 +12,9 @@ from typing import Any, Callable
 import torch
 
 from .errors import GradexplainError
-from .execute import Evaluator
+from .execute import Evaluator, use_counts
 from .graph_link import Trace, link
-from .ir import Call, Node, Program, walk
+from .ir import Call, Node, Program
 from .limits import DEFAULT, Limits
 from .bulk import Summary
 
@@ -94,24 +94,15 @@ def run_output(program: Program, env: dict[str, torch.Tensor], limits: Limits = 
     """The output's value, each statement run in order as :func:`run_program` does, but every
     intermediate let go once its last consumer has run: a finite-difference run of
     ``(x*x*x*x*x*x).sum()`` over 10^7 entries holds two tensors at a time, not six."""
-    nodes: dict[int, Node] = {}
-    for stmt in program.statements:
-        nodes.update((id(n), n) for n in walk(stmt.node, done=nodes))
-    uses: dict[int, int] = {i: 0 for i in nodes}
-    for n in nodes.values():
-        for child in n.children():
-            uses[id(child)] += 1
-    output = program.output_node
-    uses[id(output)] += 1  # read at the end
-    for stmt in program.statements:
-        uses[id(stmt.node)] += 1  # each statement's own value is read once it has run (in-place ones by later ones)
+    uses = use_counts([s.node for s in program.statements])  # each statement's value is read once it has run
+    uses[id(program.output_node)] += 1  # and the output's at the end
     evaluator = Evaluator(env, limits, on_value=on_value, uses=uses)
     for stmt in program.statements:
         evaluator(stmt.node)
         uses[id(stmt.node)] -= 1
         if uses[id(stmt.node)] == 0:
             evaluator.memo[id(stmt.node)] = None
-    return evaluator.memo[id(output)]
+    return evaluator.memo[id(program.output_node)]
 
 
 SHARE_ABOVE = 10**6  # elements: larger recorded tensors are shared, never copied

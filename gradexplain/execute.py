@@ -227,17 +227,27 @@ class Shapes:
         return math.prod(self.shape(node))
 
 
+def use_counts(roots: list[Node]) -> dict[int, int]:
+    """id(node) → how many times it will be read: once per consumer edge, and once more for each
+    root (whose value the caller reads) — the ``uses`` of an :class:`Evaluator` that lets go of
+    intermediates."""
+    uses: dict[int, int] = {}
+    nodes = list(walk(roots))
+    for n in nodes:
+        uses.setdefault(id(n), 0)
+        for child in n.children():
+            uses[id(child)] = uses.get(id(child), 0) + 1
+    for r in roots:
+        uses[id(r)] += 1
+    return uses
+
+
 def evaluate(node: Node, inputs: dict[str, torch.Tensor], limits: Limits = DEFAULT) -> torch.Tensor:
     """The value of a formula, no autograd, as a tensor."""
     # a formula can hold the program's own in-place nodes (x += 1): they must not change the caller's inputs
-    nodes = list(walk(node))
-    in_place = any(isinstance(n, Call) and n.inplace for n in nodes)
-    uses = {id(n): 0 for n in nodes}  # each intermediate let go after its last use: a formula over 10^7
-    for n in nodes:                   # entries holds a few tensors at a time, not one per subexpression
-        for child in n.children():
-            uses[id(child)] += 1
-    uses[id(node)] += 1
-    with torch.no_grad():
+    in_place = any(isinstance(n, Call) and n.inplace for n in walk(node))
+    uses = use_counts([node])  # each intermediate let go after its last use: a formula over 10^7 entries
+    with torch.no_grad():       # holds a few tensors at a time, not one per subexpression
         v = Evaluator({k: (t.detach().clone() if in_place else t.detach()) if isinstance(t, torch.Tensor) else t
                        for k, t in inputs.items()}, limits, uses=uses)(node)
     return v if isinstance(v, torch.Tensor) else torch.tensor(v, dtype=torch.get_default_dtype())

@@ -23,7 +23,7 @@ from .ops import REGISTRY
 from .options import DEFAULT_TOL, EvalOptions
 from .parse import parse_program
 from .report import ForwardEntry, GradEntry, GraphEntry, InputInfo, JacobianEntry, OutputInfo, Report
-from .train import check_trainable, dropout_masks
+from .train import check_steps, check_trainable, dropout_masks
 from .values import Value, clip, parse_value, split_assignment
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
@@ -130,6 +130,8 @@ def run_torch(opts: EvalOptions) -> TorchStage:
     for stmt in program.statements:  # shape errors and size limits before any real work
         shapes.shape(stmt.node)
     check_memory(program, shapes, opts.limits)
+    if opts.train is not None:  # what the steps will record, before the run they follow
+        check_steps(opts, sum(t.numel() for n, t in leaves.items() if t.requires_grad and n in program.inputs))
     grad_output = parse_value(opts.grad_output, opts.limits, dtype) if opts.grad_output is not None else None
     # an in-place statement may change a --const input (torch changes the caller's tensor): the torch run
     # gets its own copy, so the symbolic and numeric sides still see the values as given

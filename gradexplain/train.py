@@ -432,15 +432,22 @@ def check_step_memory(param_elements: int, steps: int, runs: int, most_recorded:
                              limit=f"{most_recorded:,}", fewer=fewer))
 
 
+def check_steps(opts: EvalOptions, param_elements: int) -> None:
+    """``--steps`` in range, and what the steps will record within ``--max-step-record``: checked
+    before any work (run_torch), and again before the steps."""
+    t = opts.train
+    assert t is not None
+    if not 1 <= t.steps <= MAX_STEPS:
+        raise GradexplainError(f"--steps must be between 1 and {MAX_STEPS}, not {t.steps}")
+    check_step_memory(param_elements, t.steps, runs=1 if t.zero_grad else 2, most_recorded=opts.limits.max_step_record)
+
+
 def explain_steps(report: Report, program: Program, leaves: dict[str, torch.Tensor], wrt: list[str],
                   opts: EvalOptions, tol: float) -> None:
     """Fill the Report's ``steps`` and ``training``, and fold the checks into ``report.agree``."""
     t = opts.train
     assert t is not None
-    if not 1 <= t.steps <= MAX_STEPS:
-        raise GradexplainError(f"--steps must be between 1 and {MAX_STEPS}, not {t.steps}")
-    check_step_memory(sum(leaves[n].numel() for n in wrt), t.steps, runs=1 if t.zero_grad else 2,
-                      most_recorded=opts.limits.max_step_record)
+    check_steps(opts, sum(leaves[n].numel() for n in wrt))
     init = {n: v.detach().clone() for n, v in leaves.items()}
     records = run_steps(program, init, wrt, t, t.zero_grad, opts.seed, opts)
     zeroed = run_steps(program, init, wrt, t, True, opts.seed, opts) if not t.zero_grad else None
