@@ -278,8 +278,9 @@ def compact(obj: Any, most: int) -> Any:
         return v
 
     if hasattr(obj, "__dataclass_fields__") and not obj.__dataclass_params__.frozen:
+        fields = vars(obj)  # the instance's own fields, by their names
         for k in obj.__dataclass_fields__:
-            setattr(obj, k, small(getattr(obj, k)))
+            fields[k] = small(fields[k])
     elif isinstance(obj, dict):
         for k, v in obj.items():
             obj[k] = small(v)
