@@ -12,12 +12,12 @@ from typing import Any, Callable
 import torch
 
 from .errors import GradexplainError
-from .i18n import Msg
-from .execute import Evaluator
+from .execute import Evaluator, use_counts
 from .graph_link import Trace, link
 from .i18n import Msg
 from .ir import Call, Node, Program
 from .limits import DEFAULT, Limits
+from .bulk import Summary
 
 
 @dataclass
@@ -68,7 +68,9 @@ def make_leaves(values: dict[str, torch.Tensor], const: set[str], dtype: torch.d
         if not v.is_floating_point():
             leaves[name] = v.detach().clone()
             continue
-        t = v.detach().clone().to(dtype)
+        # a big value is not copied: a leaf that requires grad cannot change in place, and a --const one
+        # that an in-place statement changes is copied by the torch run (run_torch's ``own``)
+        t = v.detach().to(dtype) if v.numel() > SHARE_ABOVE else v.detach().clone().to(dtype)
         leaves[name] = t.requires_grad_(name not in const)
     return leaves
 
@@ -88,23 +90,53 @@ def run_program(program: Program, leaves: dict[str, torch.Tensor], limits: Limit
     return values
 
 
-SHARE_ABOVE = 10**6  # elements: larger recorded tensors are shared, not copied
+def run_output(program: Program, env: dict[str, torch.Tensor], limits: Limits = DEFAULT,
+               on_value: Callable[[Node, Any], None] | None = None) -> Any:
+    """The output's value, each statement run in order as :func:`run_program` does, but every
+    intermediate let go once its last consumer has run: a finite-difference run of
+    ``(x*x*x*x*x*x).sum()`` over 10^7 entries holds two tensors at a time, not six."""
+    uses = use_counts([s.node for s in program.statements])  # each statement's value is read once it has run
+    uses[id(program.output_node)] += 1  # and the output's at the end
+    evaluator = Evaluator(env, limits, on_value=on_value, uses=uses)
+    for stmt in program.statements:
+        evaluator(stmt.node)
+        uses[id(stmt.node)] -= 1
+        if uses[id(stmt.node)] == 0:
+            evaluator.memo[id(stmt.node)] = None
+    return evaluator.memo[id(program.output_node)]
 
 
-def _keep(t: torch.Tensor) -> torch.Tensor:
-    """A recorded tensor, safe from later changes.  Small ones are copied; large ones are shared:
-    autograd never changes a saved tensor or a gradient it handed to a hook (holding a reference
-    stops AccumulateGrad from stealing one), and copying would materialise expanded gradients
-    (``sum()``'s is one number seen 10^7 times) — gigabytes for a 10^7-element program."""
+SHARE_ABOVE = 10**6  # elements: larger recorded tensors are shared, never copied
+
+
+def _keep(t: torch.Tensor, most: int) -> Any:
+    """A recorded tensor, safe from later changes.  Small ones are copied; one past ``most``
+    elements (``--max-json-values``: no document writes it out) is kept as its summary, which is
+    all the report shows of it, so that autograd can free the tensor — a 10^7-element program
+    would otherwise hold every gradient of every node; in between they are shared (autograd never
+    changes a gradient it handed to a hook, and copying would materialise expanded gradients:
+    ``sum()``'s is one number seen 10^7 times)."""
     t = t.detach()
+    if t.numel() > most:
+        return Summary.of(t)
     return t if t.numel() > SHARE_ABOVE else t.clone()
 
 
-def _snapshot(v: Any, in_place: bool = True) -> Any:
-    """A statement's value as it stands now (a copy when a later in-place statement may change it)."""
+def _snapshot(v: Any, most: int, in_place: bool = True) -> Any:
+    """A statement's value as it stands now (a copy, or a summary, when a later in-place
+    statement may change it)."""
     if not isinstance(v, torch.Tensor):
         return v
-    return v.detach().clone() if in_place else _keep(v)
+    if in_place and v.numel() <= most:
+        return v.detach().clone()
+    return _keep(v, most)
+
+
+def _shape_only(v: Any) -> Any:
+    """A big saved tensor once the graph is linked: the report shows its shape only."""
+    if isinstance(v, torch.Tensor) and v.numel() > SHARE_ABOVE:
+        return torch.empty(v.shape, dtype=v.dtype, device="meta")
+    return v
 
 
 def _saved(node: Any) -> dict[str, Any]:
@@ -117,8 +149,8 @@ def _saved(node: Any) -> dict[str, Any]:
             value = getattr(node, attr)  # names come from dir(node), never from the user
         except RuntimeError:
             continue
-        if isinstance(value, torch.Tensor):
-            saved[attr[len("_saved_"):]] = _keep(value)
+        if isinstance(value, torch.Tensor):  # shared until link() has named it, then its shape only
+            saved[attr[len("_saved_"):]] = value.detach() if value.numel() > SHARE_ABOVE else value.detach().clone()
         elif isinstance(value, (int, float, bool, str, tuple, list)) or value is None:
             saved[attr[len("_saved_"):]] = value
     return saved
@@ -151,22 +183,28 @@ def walk_graph(output: torch.Tensor, leaf_names: dict[int, str], labels: dict[An
     return nodes, index
 
 
-def record_flow(index: dict[Any, GraphNode]) -> list[Any]:
-    """Hook every node: what arrives (grad_outputs) and what leaves along each edge (grad_inputs)."""
+def record_flow(index: dict[Any, GraphNode], most: int) -> list[Any]:
+    """Hook every node: what arrives (grad_outputs) and what leaves along each edge (grad_inputs);
+    past ``most`` elements, their summaries."""
     handles = []
     for fn, entry in index.items():
         def hook(grad_inputs: tuple, grad_outputs: tuple, entry: GraphNode = entry) -> None:
-            entry.grad_output = _keep(grad_outputs[0]) if grad_outputs and grad_outputs[0] is not None else None
+            entry.grad_output = _keep(grad_outputs[0], most) if grad_outputs and grad_outputs[0] is not None else None
             if entry.node == "AccumulateGrad":
                 entry.grad_output = entry.grad_output if entry.grad_output is not None else (
-                    _keep(grad_inputs[0]) if grad_inputs and grad_inputs[0] is not None else None)
-            entry.grad_inputs = [_keep(g) if g is not None else None for g in grad_inputs]
+                    _keep(grad_inputs[0], most) if grad_inputs and grad_inputs[0] is not None else None)
+            entry.grad_inputs = [_keep(g, most) if g is not None else None for g in grad_inputs]
         handles.append(fn.register_hook(hook))
     return handles
 
 
 def torch_run(program: Program, leaves: dict[str, torch.Tensor], grad_output: torch.Tensor | None,
-              limits: Limits = DEFAULT) -> TorchRun:
+              limits: Limits = DEFAULT, on_forward: Callable[[Trace], None] | None = None) -> TorchRun:
+    """One real run and its backward().  ``on_forward(trace)`` reads the forward values before
+    backward (misconceptions: kinks, ties); after it the trace keeps only small values, and no
+    recorded tensor past ``--max-json-values`` elements is kept whole, so a 10^7-element program
+    holds little more than plain torch would."""
+    most = limits.max_json_values
     labels: dict[Any, tuple[str, str]] = {}
     trace = Trace.of(program)
 
@@ -180,7 +218,7 @@ def torch_run(program: Program, leaves: dict[str, torch.Tensor], grad_output: to
     def after(i: int, value: Any) -> None:
         stmt = program.statements[i]
         grad_fn = value.grad_fn if isinstance(value, torch.Tensor) else None
-        statements.append(StatementRun(stmt.name, stmt.src, _snapshot(value, program.in_place),
+        statements.append(StatementRun(stmt.name, stmt.src, _snapshot(value, most, program.in_place),
                                        type(grad_fn).__name__ if grad_fn else None))
 
     values = run_program(program, leaves, limits, on_value, after)
@@ -201,6 +239,12 @@ def torch_run(program: Program, leaves: dict[str, torch.Tensor], grad_output: to
     leaf_names = {id(t): name for name, t in leaves.items()}
     graph, index = walk_graph(output, leaf_names, labels)
     link(index, trace)
+    for entry in graph:
+        entry.saved = {k: _shape_only(v) for k, v in entry.saved.items()}
+    if on_forward is not None:
+        on_forward(trace)
+    trace.forget_values(SHARE_ABOVE)
+    del values  # the statements' tensors: retained (for .grad) or recorded; the rest may go
     notes: list[str] = []
     backward_ran = False
     if output.requires_grad and (output.numel() == 1 and output.dim() == 0 or grad_output is not None):
@@ -208,7 +252,7 @@ def torch_run(program: Program, leaves: dict[str, torch.Tensor], grad_output: to
             raise GradexplainError(Msg("--grad-output has shape {shape} but the output has shape {expected}: "
                                        "backward() needs a gradient of the output's shape",
                                        shape=list(grad_output.shape), expected=list(output.shape)))
-        handles = record_flow(index)
+        handles = record_flow(index, most)
         try:
             output.backward(grad_output.to(output.dtype) if grad_output is not None else None)
         except RuntimeError as e:
@@ -218,30 +262,39 @@ def torch_run(program: Program, leaves: dict[str, torch.Tensor], grad_output: to
                 h.remove()
         backward_ran = True
         for i, t in retained.items():
-            statements[i].grad = t.grad.detach().clone() if t.grad is not None else None
-    grads = {name: (t.grad.detach().clone() if t.grad is not None else None)
-             for name, t in leaves.items() if t.requires_grad}
+            statements[i].grad = _keep(t.grad, most) if t.grad is not None else None
+    grads = {name: (_own(t) if t.grad is not None else None) for name, t in leaves.items() if t.requires_grad}
     return TorchRun(leaves, statements, output, graph, grads, backward_ran, notes, trace)
 
 
-JACOBIAN_WORK = 2**26  # tensor elements touched in all, over every pass that builds one Jacobian
+def _own(leaf: torch.Tensor) -> torch.Tensor:
+    """A leaf's .grad, taken: the leaf lets go of it (a later backward() starts a new one rather
+    than adding into the tensor the report holds), so a big gradient is not copied."""
+    grad = leaf.grad.detach()
+    if grad.numel() <= SHARE_ABOVE:
+        return grad.clone()
+    leaf.grad = None
+    return grad
+
+
 BATCH_WORK = 2**23  # elements one batched backward pass may hold (64 MiB of float64)
 
 
 class JacobianTooCostly(Exception):
-    """The Jacobian would cost more passes × elements than :data:`JACOBIAN_WORK`."""
+    """The Jacobian would cost more passes × elements than ``--max-jacobian`` (``Limits.max_jacobian``)."""
 
 
 def torch_jacobian(program: Program, leaves: dict[str, torch.Tensor], limits: Limits = DEFAULT,
-                   work: int = JACOBIAN_WORK) -> dict[str, torch.Tensor]:
+                   work: int | None = None) -> dict[str, torch.Tensor]:
     """d output / d input for every input that requires grad, shape ``out.shape + in.shape``.
 
     The cost is predicted before the work: a Jacobian takes one pass per output entry (reverse
     mode) or one per input entry (forward mode), each touching every element the program makes
     (its footprint, measured on one run).  The cheaper mode is used — ``x*ones(100000)`` is one
     forward-mode pass, not 10^5 backward passes — reverse passes are batched in chunks of
-    :data:`BATCH_WORK` elements, and past ``work`` elements in all :class:`JacobianTooCostly` is
-    raised instead of running for minutes."""
+    :data:`BATCH_WORK` elements, and past ``work`` elements in all (default ``limits.max_jacobian``)
+    :class:`JacobianTooCostly` is raised instead of running for minutes."""
+    work = limits.max_jacobian if work is None else work
     names = [n for n, t in leaves.items() if t.requires_grad]
     fixed = {n: t.detach() for n, t in leaves.items() if not t.requires_grad}
     footprint = [0]

@@ -19,9 +19,10 @@ from .i18n import Msg
 from .expect import differing
 from .explain import explain
 from .format import short
-from .i18n import Msg
+from .limits import DEFAULT, Limits
 from .options import EvalOptions
 from .phrases import COMMA, joined
+from .report import compact
 from .values import parse_value
 from .files import check_toml_nesting, read_regular_file
 
@@ -81,7 +82,7 @@ def problem_name(problem: Any, index: int) -> str:
     return str(name) if name is not None else f"problem {index + 1}"
 
 
-def problem_options(problem: Any, tol: float | None) -> EvalOptions:
+def problem_options(problem: Any, tol: float | None, limits: Limits = DEFAULT) -> EvalOptions:
     """A problem table → EvalOptions, or a GradexplainError naming what is wrong with it."""
     if not isinstance(problem, dict):
         raise GradexplainError(Msg("a [[problem]] must be a table"))
@@ -109,7 +110,7 @@ def problem_options(problem: Any, tol: float | None) -> EvalOptions:
         expr=problem["expr"], values=[f"{k}={_text(v)}" for k, v in inputs.items()],
         const={str(c) for c in const}, grad_output=_text(problem["grad_output"]) if "grad_output" in problem else None,
         expect=[f"{k}={_text(v)}" for k, v in expect.items()], tol=ptol,
-        dtype=str(problem.get("dtype", "float64")), seed=seed, output=problem.get("output_name"),
+        dtype=str(problem.get("dtype", "float64")), seed=seed, output=problem.get("output_name"), limits=limits,
     )
 
 
@@ -119,11 +120,11 @@ def expected_output(problem: dict[str, Any]) -> str | None:
     return _text(value) if value is not None else None
 
 
-def run_problem(problem: Any, index: int, tol: float | None) -> ProblemResult:
+def run_problem(problem: Any, index: int, tol: float | None, limits: Limits = DEFAULT) -> ProblemResult:
     """One problem; every failure (bad table, bad EXPR, even an internal error) stays inside it."""
     name = problem_name(problem, index)
     try:
-        report = explain(problem_options(problem, tol))
+        report = explain(problem_options(problem, tol, limits))
         text = expected_output(problem)
         expected = parse_value(text).tensor if text is not None else None
     except GradexplainError as e:
@@ -142,7 +143,8 @@ def run_problem(problem: Any, index: int, tol: float | None) -> ProblemResult:
         bad = [n for n, g in report.grads.items() if g.agree is False]
         failures.append(Msg("torch and sympy disagree on {names}", names=joined(bad, COMMA)) if bad else
                         Msg("torch and sympy disagree on the Jacobian"))
-    return ProblemResult(name, not failures, failures, report, warnings=problem_warnings(report))
+    warnings = problem_warnings(report)
+    return ProblemResult(name, not failures, failures, compact(report, limits.max_json_values), warnings=warnings)
 
 
 def check_output(report: Any, expected: Any) -> str | None:
@@ -169,7 +171,8 @@ def problem_warnings(report: Any) -> list[str]:
     return warnings
 
 
-def run_check(path: str, tol: float | None = None, progress: Progress | None = None) -> CheckResult:
+def run_check(path: str, tol: float | None = None, progress: Progress | None = None,
+              limits: Limits = DEFAULT) -> CheckResult:
     """Every problem of the file, in order.  ``progress(total)`` (a renderer's progress bar) gives a
     context whose value is called with each problem's name before that problem runs."""
     problems = load_problems(path)
@@ -177,7 +180,7 @@ def run_check(path: str, tol: float | None = None, progress: Progress | None = N
     with (progress(len(problems)) if progress is not None else nullcontext(_no_progress)) as starting:
         for i, p in enumerate(problems):
             starting(problem_name(p, i))
-            result.problems.append(run_problem(p, i, tol))
+            result.problems.append(run_problem(p, i, tol, limits))
     return result
 
 

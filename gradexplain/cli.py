@@ -171,10 +171,30 @@ def split_names(values: list[str]) -> set[str]:
     return {n.strip() for v in values for n in v.split(",") if n.strip()}
 
 
+COST_HELP = {  # the cost limits eval and check share: parameter → (option, default, help)
+    "max_jacobian": ("--max-jacobian", 2**26, "Limit on elements touched building a Jacobian (passes × elements)."),
+    "max_numeric": ("--max-numeric", 2**26, "Limit on elements touched by per-entry finite differences "
+                    "(past it: random directions)."),
+    "max_json_values": ("--max-json-values", 10**6, "Entries of one tensor a document writes out (more: a summary)."),
+    "max_json_total": ("--max-json-total", 4 * 10**6, "Tensor entries one document writes in full (later ones: "
+                       "summaries)."),
+    "max_memory": ("--max-memory", 768, "MiB of tensors the torch run may hold at once, predicted from the shapes "
+                   "before the work."),
+}
+
+
+def cost_option(name: str) -> Any:
+    flag, default, text = COST_HELP[name]
+    return typer.Option(default, flag, help=text)
+
+
 def build_limits(max_elements: int, max_chars: int, max_depth: int, max_statements: int, max_exponent: int,
-                 symbolic_timeout: float, max_hessian: int = 10**6) -> Any:
+                 symbolic_timeout: float, max_hessian: int = 10**6, **costs: int) -> Any:
+    """The Limits the options ask for; ``costs``: ``max_jacobian``, ``max_numeric``, ``max_step_record``,
+    ``max_json_values``, ``max_json_total`` (each 0 or more, as every count)."""
     counts = {"--max-elements": max_elements, "--max-chars": max_chars, "--max-depth": max_depth,
-              "--max-statements": max_statements, "--max-exponent": max_exponent, "--max-hessian": max_hessian}
+              "--max-statements": max_statements, "--max-exponent": max_exponent, "--max-hessian": max_hessian,
+              **{"--" + k.replace("_", "-"): v for k, v in costs.items()}}
     negative = next((name for name, v in counts.items() if v < 0), None)
     if negative:
         raise GradexplainError(Msg("{option} must be 0 or more, not {value}", option=negative, value=counts[negative]))
@@ -183,7 +203,7 @@ def build_limits(max_elements: int, max_chars: int, max_depth: int, max_statemen
                                    value=symbolic_timeout))
     return Limits(max_elements=max_elements, max_chars=max_chars, max_depth=max_depth,
                   max_statements=max_statements, max_exponent=max_exponent, symbolic_timeout=symbolic_timeout,
-                  max_hessian=max_hessian)
+                  max_hessian=max_hessian, **costs)
 
 
 def resolve_format(fmt: str, as_json: bool) -> str:
@@ -192,11 +212,14 @@ def resolve_format(fmt: str, as_json: bool) -> str:
     return resolve(fmt, as_json)
 
 
-def emit(result: Any, fmt: str, brief: bool = False) -> None:
-    """Write a Report (or a check result) in the chosen format to stdout."""
+def emit(result: Any, fmt: str, brief: bool = False, limits: Limits | None = None) -> None:
+    """Write a Report (or a check result) in the chosen format to stdout (documents within ``limits``'
+    --max-json-values and --max-json-total)."""
     from .render.output import emit as write  # heavy
+    from .report import json_caps  # heavy
 
-    write(result, fmt, brief)
+    with json_caps(limits or Limits()):
+        write(result, fmt, brief)
 
 
 @app.command("eval", cls=LocalizedCommand, help=EVAL_HELP, context_settings={"allow_interspersed_args": True})
@@ -217,6 +240,13 @@ def eval_command(
     hvp: List[str] = typer.Option([], "--hvp", metavar="V|NAME=V", help="Hessian-vector product H·v without building "
                                   "the matrix (repeatable: one NAME=V per input)."),
     max_hessian: int = typer.Option(10**6, "--max-hessian", help="Limit on Hessian entries (--hessian)."),
+    max_jacobian: int = cost_option("max_jacobian"),
+    max_numeric: int = cost_option("max_numeric"),
+    max_step_record: int = typer.Option(2**25, "--max-step-record", help="Limit on numbers --step records "
+                                        "(about 8 per parameter element per step)."),
+    max_json_values: int = cost_option("max_json_values"),
+    max_json_total: int = cost_option("max_json_total"),
+    max_memory: int = cost_option("max_memory"),
     expect: List[str] = typer.Option([], "--expect", metavar="NAME=VALUE|FORMULA",
                                      help="The gradient you expect (repeatable); mismatch → exit 1."),
     tol: Optional[float] = typer.Option(None, "--tol", help="Agreement tolerance (default 1e-6; 1e-4 for float32)."),
@@ -256,7 +286,7 @@ def eval_command(
             return run_batch_command(batch, params)
         opts, chosen = eval_options(params)
         report = explain(opts)
-        emit(report, chosen, brief)
+        emit(report, chosen, brief, opts.limits)
         return report.exit_code
 
     guarded(body, debug, json_errors=as_json or fmt.lower() == "json" or batch is not None, lang=lang)
@@ -276,7 +306,8 @@ def eval_options(p: dict[str, Any]) -> tuple[Any, str]:
                        jacobian=p["jacobian"], expect=list(p["expect"]), tol=p["tol"], dtype=p["dtype"],
                        seed=p["seed"], output=p["output"],
                        limits=build_limits(p["max_elements"], p["max_chars"], p["max_depth"], p["max_statements"],
-                                           p["max_exponent"], p["symbolic_timeout"], p["max_hessian"]),
+                                           p["max_exponent"], p["symbolic_timeout"], p["max_hessian"],
+                                           **{k: p[k] for k in (*COST_HELP, "max_step_record")}),
                        numeric=not p["no_numeric"], hessian=p["hessian"], hvp=list(p["hvp"]),
                        train=train_options(p["step"], p["lr"], p["steps"], p["momentum"], p["nesterov"], p["betas"],
                                            p["eps"], p["weight_decay"], p["no_zero_grad"], p["schedule"]))
@@ -292,6 +323,7 @@ def run_batch_command(source: str, params: dict[str, Any]) -> int:
     from .batch import run_batch  # heavy
     from .explain import explain  # heavy
     from .render.json import dumps, report_dict  # heavy
+    from .report import document_budget, json_caps  # heavy
 
     ctx = click.get_current_context()
     shared = [p.opts[0] for p in ctx.command.params if p.name not in BATCH_WIDE
@@ -312,7 +344,8 @@ def run_batch_command(source: str, params: dict[str, Any]) -> int:
         if chosen != "json":
             raise GradexplainError(Msg("--format {format}: a batch writes JSON lines only", format=chosen))
         report = explain(opts)
-        return dumps({**report_dict(report), **extra}), report.exit_code
+        with json_caps(opts.limits), document_budget():  # each line's document is bounded on its own
+            return dumps({**report_dict(report), **extra}), report.exit_code
 
     def write(text: str) -> None:
         sys.stdout.write(text + "\n")
@@ -390,16 +423,28 @@ def check_command(
     as_json: bool = typer.Option(False, "--json", help="One JSON report (schema gradexplain-check/1)."),
     fmt: str = typer.Option("text", "--format", help="text | json | markdown | latex"),
     tol: Optional[float] = typer.Option(None, "--tol", help="Agreement tolerance."),
+    max_jacobian: int = cost_option("max_jacobian"),
+    max_numeric: int = cost_option("max_numeric"),
+    max_json_values: int = cost_option("max_json_values"),
+    max_json_total: int = cost_option("max_json_total"),
+    max_memory: int = cost_option("max_memory"),
     debug: bool = typer.Option(False, "--debug", help="Show Python tracebacks."),
     lang: Optional[str] = lang_option(),
 ) -> None:
+    costs = dict(max_jacobian=max_jacobian, max_numeric=max_numeric, max_json_values=max_json_values,
+                 max_json_total=max_json_total, max_memory=max_memory)
+
     def body() -> int:
         from .check import run_check  # heavy
         from .render.check_text import check_progress  # heavy
 
         chosen = resolve_format(fmt, as_json)
-        result = run_check(file, tol=tol, progress=check_progress if chosen == "text" and sys.stderr.isatty() else None)
-        emit(result, chosen)
+        d = Limits()
+        limits = build_limits(d.max_elements, d.max_chars, d.max_depth, d.max_statements, d.max_exponent,
+                              d.symbolic_timeout, d.max_hessian, **costs)
+        result = run_check(file, tol=tol, progress=check_progress if chosen == "text" and sys.stderr.isatty() else None,
+                           limits=limits)
+        emit(result, chosen, limits=limits)
         return ExitCode.OK if result.failed == 0 else ExitCode.DISAGREE
 
     guarded(body, debug, json_errors=as_json or fmt.lower() == "json", lang=lang)

@@ -63,12 +63,15 @@ class Evaluator:
     """
 
     def __init__(self, inputs: dict[str, Any], limits: Limits = DEFAULT,
-                 on_value: Callable[[Node, Any], None] | None = None):
+                 on_value: Callable[[Node, Any], None] | None = None, uses: dict[int, int] | None = None):
         self.on_value = on_value  # called with (node, value) as each node is computed
         self.inputs = inputs
         self.limits = limits
         self.memo: dict[int, Any] = {}
         self.alive: list[Node] = []  # memo keys are ids: keep their nodes alive so ids are not reused
+        # uses: id(node) → how many consumers will still read it; a value is let go when that reaches 0
+        # (a run that needs only its output, not a memo of every intermediate: see autograd.run_output)
+        self.uses = uses
 
     def __call__(self, root: Node) -> Any:
         for node in walk(root, done=self.memo):
@@ -77,7 +80,16 @@ class Evaluator:
                 self.alive.append(node)
                 if self.on_value is not None:
                     self.on_value(node, value)
+                if self.uses is not None:
+                    self._release(node)
         return self.memo[id(root)]
+
+    def _release(self, node: Node) -> None:
+        assert self.uses is not None
+        for child in node.children():
+            self.uses[id(child)] -= 1
+            if self.uses[id(child)] == 0:
+                self.memo[id(child)] = None  # kept as a key (done), its value gone
 
     def _eval(self, node: Node) -> Any:
         if isinstance(node, Input):
@@ -156,25 +168,74 @@ class Evaluator:
         return value
 
 
+STAND_IN_ABOVE = 2**20  # elements: a larger value in the shape pass is kept as a meta tensor (shape, no data)
+
+
+def _stand_in(v: Any) -> Any:
+    """A big tensor as the shape pass keeps it: on the meta device, shape and dtype without data."""
+    if isinstance(v, torch.Tensor) and v.numel() > STAND_IN_ABOVE and v.device.type != "meta":
+        return torch.empty(v.shape, dtype=v.dtype, device="meta")
+    return v
+
+
+class _ShapeEvaluator(Evaluator):
+    """The shape pass: big values are meta stand-ins (what torch's shape functions compute on), so
+    a program over 10^7-element tensors costs no memory here; an op that cannot run on meta (a
+    data-dependent one, a check that reads values) is computed for real from the real inputs, once."""
+
+    def __init__(self, real: dict[str, Any], limits: Limits):
+        super().__init__({k: _stand_in(v) for k, v in real.items()}, limits)
+        self.real = real
+        self.bound: dict[str, Node] = {}  # let-bindings, in order (Shapes.bind)
+
+    def _eval(self, node: Node) -> Any:
+        if not (isinstance(node, Call) and any(_is_meta(self.memo.get(id(a))) for a in node.args)):
+            return _stand_in(super()._eval(node))
+        try:
+            return _stand_in(super()._eval(node))
+        except LimitError:
+            raise
+        except (GradexplainError, RuntimeError, NotImplementedError, TypeError, ValueError):
+            return _stand_in(self._for_real(node))
+
+    def _for_real(self, node: Node) -> Any:
+        """``node`` over the real inputs (and real let-bindings), in a throwaway evaluator."""
+        in_place = any(isinstance(n, Call) and n.inplace for n in walk(node)) or \
+            any(isinstance(n, Call) and n.inplace for b in self.bound.values() for n in walk(b))
+        real = Evaluator({k: v.clone() if in_place and isinstance(v, torch.Tensor) else v
+                          for k, v in self.real.items()}, self.limits)
+        for name, bound in self.bound.items():
+            real.inputs[name] = real(bound)
+        return real(node)
+
+
+def _is_meta(v: Any) -> bool:
+    return isinstance(v, torch.Tensor) and v.device.type == "meta"
+
+
 class Shapes:
     """Shape and dtype of any IR node over the given inputs.
 
-    Found by evaluating (without autograd, memoised) on copies of the real inputs: the meta
-    device would avoid the arithmetic but its first use imports ~1 s of torch internals, more
-    than the work it saves here.
+    Found by evaluating (without autograd, memoised) on copies of the real inputs, except that a
+    value of more than :data:`STAND_IN_ABOVE` elements is kept as a meta tensor: the meta device's
+    first use imports ~1 s of torch internals, more than the arithmetic of small programs costs,
+    but for big ones it is the difference between no memory and a copy of every intermediate.
     """
 
     def __init__(self, inputs: dict[str, torch.Tensor], limits: Limits = DEFAULT):
-        copies = {k: (v.detach().clone() if isinstance(v, torch.Tensor) else v) for k, v in inputs.items()}
-        self.evaluator = Evaluator(copies, limits)
+        copies = {k: (v.detach().clone() if isinstance(v, torch.Tensor) and v.numel() <= STAND_IN_ABOVE
+                      else v.detach() if isinstance(v, torch.Tensor) else v) for k, v in inputs.items()}
+        self.evaluator = _ShapeEvaluator(copies, limits)
 
     def value(self, node: Node) -> Any:
+        """The node's value, or a meta stand-in (shape and dtype only) for a big one."""
         with torch.no_grad():
             return self.evaluator(node)
 
     def bind(self, name: str, node: Node) -> None:
         """Let ``Input(name)`` stand for ``node``'s value (a let-binding of a gradient program)."""
         self.evaluator.inputs[name] = self.value(node)
+        self.evaluator.bound[name] = node
 
     def shape(self, node: Node) -> tuple[int, ...]:
         v = self.value(node)
@@ -190,11 +251,27 @@ class Shapes:
         return math.prod(self.shape(node))
 
 
+def use_counts(roots: list[Node]) -> dict[int, int]:
+    """id(node) → how many times it will be read: once per consumer edge, and once more for each
+    root (whose value the caller reads) — the ``uses`` of an :class:`Evaluator` that lets go of
+    intermediates."""
+    uses: dict[int, int] = {}
+    nodes = list(walk(roots))
+    for n in nodes:
+        uses.setdefault(id(n), 0)
+        for child in n.children():
+            uses[id(child)] = uses.get(id(child), 0) + 1
+    for r in roots:
+        uses[id(r)] += 1
+    return uses
+
+
 def evaluate(node: Node, inputs: dict[str, torch.Tensor], limits: Limits = DEFAULT) -> torch.Tensor:
     """The value of a formula, no autograd, as a tensor."""
     # a formula can hold the program's own in-place nodes (x += 1): they must not change the caller's inputs
     in_place = any(isinstance(n, Call) and n.inplace for n in walk(node))
-    with torch.no_grad():
+    uses = use_counts([node])  # each intermediate let go after its last use: a formula over 10^7 entries
+    with torch.no_grad():       # holds a few tensors at a time, not one per subexpression
         v = Evaluator({k: (t.detach().clone() if in_place else t.detach()) if isinstance(t, torch.Tensor) else t
-                       for k, t in inputs.items()}, limits)(node)
+                       for k, t in inputs.items()}, limits, uses=uses)(node)
     return v if isinstance(v, torch.Tensor) else torch.tensor(v, dtype=torch.get_default_dtype())

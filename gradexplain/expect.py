@@ -27,7 +27,6 @@ from .i18n import Msg
 from .execute import Shapes, evaluate
 from .format import fmt_number, short
 from .formula import read_formula
-from .i18n import Msg
 from .ir import Call, Const, Node, Program, inputs_of
 from .limits import Limits
 from .parse import parse_expression

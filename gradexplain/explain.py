@@ -19,7 +19,6 @@ from .expect import check_expectation
 from .formula import read_formula
 from .ir import Node, Program
 from .hessian import second_order
-from .i18n import Msg
 from .limits import Limits, run_budget
 from .numeric import attach_numeric, numeric_gradients
 from .options import EvalOptions
@@ -63,7 +62,7 @@ def _explain(opts: EvalOptions) -> Report:
         exact_values(report, stage.used, opts.limits)
     if opts.numeric:
         numeric = numeric_gradients(stage.program, stage.leaves, stage.seed, stage.wrt, stage.run.grads,
-                                    notes=report.notes)
+                                    notes=report.notes, work_max=opts.limits.max_numeric)
         report.notes.extend(attach_numeric(report.grads, numeric, stage.tol))
     report.agree = all_agree(e.agree for e in report.grads.values())
     if opts.hessian or opts.hvp:

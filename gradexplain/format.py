@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .bulk import Summary
+
 SHOW_MAX = 24  # elements printed in full; more are summarised
 
 
@@ -27,20 +29,20 @@ def fmt_value(v: Any, limit: int = SHOW_MAX) -> str:
 
     if v is None:
         return "—"
+    if isinstance(v, Summary) or isinstance(v, torch.Tensor) and v.numel() > limit:
+        s = v if isinstance(v, Summary) else Summary.of(v)
+        head = ", ".join(number(x) for x in s.head)
+        return f"shape {list(s.shape)}: [{head}, …] min {number(s.min)} max {number(s.max)} mean {number(s.mean)}"
     if not isinstance(v, torch.Tensor):
         return number(float(v)) if isinstance(v, (int, float)) else str(v)
     t = v.detach()
     if t.dtype == torch.bool:
         t = t.to(torch.int64)
-    if t.numel() <= limit:
-        def nest(x: Any) -> str:
-            return "[" + ", ".join(nest(i) for i in x) + "]" if isinstance(x, list) else number(float(x))
 
-        return nest(t.double().tolist())
-    flat = t.double().reshape(-1)
-    head = ", ".join(number(float(x)) for x in flat[:4])
-    return (f"shape {list(t.shape)}: [{head}, …] min {number(float(flat.min()))} max {number(float(flat.max()))} "
-            f"mean {number(float(flat.mean()))}")
+    def nest(x: Any) -> str:
+        return "[" + ", ".join(nest(i) for i in x) + "]" if isinstance(x, list) else number(float(x))
+
+    return nest(t.double().tolist())
 
 
 def fmt_number(v: float) -> str:

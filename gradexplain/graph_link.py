@@ -66,6 +66,14 @@ class Trace:
             self.snapshots[value.grad_fn] = _small(value)
             self.shapes[value.grad_fn] = list(value.shape)
 
+    def forget_values(self, above: int) -> None:
+        """Keep only shape and dtype (a meta tensor) of values past ``above`` elements: once the graph
+        is linked and the forward notes are made, holding every intermediate of a big program would
+        double what its run needs."""
+        for key, v in self.values.items():
+            if isinstance(v, torch.Tensor) and v.numel() > above and v.device.type != "meta":
+                self.values[key] = torch.empty(v.shape, dtype=v.dtype, device="meta")
+
     def source(self, node: Node) -> str:
         if id(node) in self.names:
             return self.names[id(node)]

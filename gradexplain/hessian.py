@@ -25,7 +25,6 @@ import torch
 from .autograd import make_leaves, run_program, walk_graph
 from .compare import agrees, compare
 from .errors import GradexplainError, LimitError
-from .i18n import Msg
 from .execute import Shapes, evaluate
 from .formula import read_formula
 from .i18n import Msg, N_

@@ -17,6 +17,13 @@ class Limits:
     symbolic_timeout: float = 10.0  # seconds of SymPy work (--symbolic-timeout)
     max_per_element: int = 4096  # entries of a per-element formula or symbolic Jacobian
     max_hessian: int = 10**6  # Hessian entries (--max-hessian)
+    # costs that grow with the work rather than with one tensor, predicted before the work:
+    max_jacobian: int = 2**26  # elements touched by all the passes that build one Jacobian (--max-jacobian)
+    max_numeric: int = 2**26  # elements touched by per-entry finite differences (--max-numeric)
+    max_step_record: int = 2**25  # numbers --step records over all steps (--max-step-record)
+    max_json_values: int = 10**6  # entries of one tensor written out in a document (--max-json-values)
+    max_json_total: int = 4 * 10**6  # tensor entries one document writes in full (--max-json-total)
+    max_memory: int = 768  # MiB of tensors the torch run may hold at once, predicted from shapes (--max-memory)
 
 
 DEFAULT = Limits()

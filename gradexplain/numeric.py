@@ -26,18 +26,20 @@ from typing import Any
 
 import torch
 
-from .autograd import run_program
+from .autograd import run_output
+from .bulk import pieces
 from .compare import agrees
 from .errors import GradexplainError
 from .i18n import Msg
 from .ir import Program
+from .limits import DEFAULT
 from .phrases import message_of
 from .report import GradEntry
 
 PER_ELEMENT_MAX = 4096  # above this, a few random directional derivatives instead
 # Each per-element run touches every element the program makes (a 1000×1000 W next to a 1000-vector
-# x makes 2000 runs over 10^6 entries), so per-element is also limited by runs × elements per run.
-WORK_MAX = 2**26
+# x makes 2000 runs over 10^6 entries), so per-element is also limited by runs × elements per run:
+# ``--max-numeric`` (Limits.max_numeric, 2^26 by default).
 DIRECTIONS = 3
 STEP = torch.finfo(torch.float64).eps ** (1 / 3)  # ≈ 6e-6
 NUMERIC_TOL = 1e-5  # relative+absolute, as compare.compare; finite differences are not exact
@@ -45,7 +47,7 @@ NUMERIC_TOL = 1e-5  # relative+absolute, as compare.compare; finite differences 
 
 def _objective(program: Program, env: dict[str, torch.Tensor], weight: torch.Tensor | None) -> float:
     # only tensors a statement may change in place need a fresh copy per run
-    out = run_program(program, {k: v.clone() for k, v in env.items()} if program.in_place else env)[program.output]
+    out = run_output(program, {k: v.clone() for k, v in env.items()} if program.in_place else env)
     out = out if isinstance(out, torch.Tensor) else torch.tensor(float(out))
     return float((out.double() * weight).sum()) if weight is not None else float(out.double().sum())
 
@@ -61,7 +63,7 @@ def footprint(program: Program, env: dict[str, torch.Tensor]) -> int:
             made[0] += value.numel()
 
     try:
-        run_program(program, {k: v.clone() for k, v in env.items()} if program.in_place else env, on_value=count)
+        run_output(program, {k: v.clone() for k, v in env.items()} if program.in_place else env, on_value=count)
     except GradexplainError:
         pass  # the estimates themselves will say why
     return made[0]
@@ -74,11 +76,13 @@ class OutsideDomain(Exception):
 
 def numeric_gradients(program: Program, leaves: dict[str, torch.Tensor], grad_output: torch.Tensor | None,
                       wrt: list[str], grads: dict[str, torch.Tensor | None],
-                      per_element_max: int | None = None, notes: list[str] | None = None) -> dict[str, Any]:
+                      per_element_max: int | None = None, notes: list[str] | None = None,
+                      work_max: int = DEFAULT.max_numeric) -> dict[str, Any]:
     """``d(v · out)/d input`` by central differences for each name in ``wrt`` (``dropout`` masks are
     reproducible from the seed, so every run sees the same mask as autograd did).  ``per_element_max``
-    lowers :data:`PER_ELEMENT_MAX` where runs are dear (a recorded training step).  One-sided
-    estimates and omitted ones are explained in ``notes``."""
+    lowers :data:`PER_ELEMENT_MAX` where runs are dear (a recorded training step); ``work_max``
+    (``--max-numeric``) bounds runs × elements per run of the per-entry estimates.  One-sided
+    estimates, omitted ones and directions chosen for the cost are explained in ``notes``."""
     most = PER_ELEMENT_MAX if per_element_max is None else per_element_max
     previous = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
@@ -97,10 +101,16 @@ def numeric_gradients(program: Program, leaves: dict[str, torch.Tensor], grad_ou
             touched = footprint(program, env)
 
             def small(x: torch.Tensor) -> bool:  # 2 runs per entry, each touching `touched` elements
-                return x.numel() <= most and 2 * x.numel() * touched <= WORK_MAX
+                return x.numel() <= most and 2 * x.numel() * touched <= work_max
 
             out: dict[str, Any] = {}
             for name in wrt:
+                if env[name].numel() <= most and not small(env[name]):
+                    notes.append(Msg("{name}: finite differences along {n} random directions instead of every "
+                                     "entry: {runs} runs over {touched} elements each ({work} in all) would exceed "
+                                     "the limit of {limit} elements (raise it with --max-numeric)", name=name,
+                                     n=DIRECTIONS, runs=f"{2 * env[name].numel():,}", touched=f"{touched:,}",
+                                     work=f"{2 * env[name].numel() * touched:,}", limit=f"{work_max:,}"))
                 try:
                     out[name] = _per_element(f, name, env[name], notes) if small(env[name]) \
                         else _directional(f, name, env[name], grads.get(name))
@@ -169,8 +179,10 @@ def _directional(f: Any, name: str, x: torch.Tensor, grad: torch.Tensor | None) 
     for _ in range(DIRECTIONS):
         u = torch.randn(x.shape, generator=gen, dtype=torch.float64)
         u /= u.norm()
-        projections.append(float((grad.double() * u).sum()) if grad is not None else 0.0)
-        estimates.append((f(name, x + h * u) - f(name, x - h * u)) / (2 * h))
+        projections.append(sum(float((g.double() * v).sum()) for g, v in pieces(grad, u)) if grad is not None
+                           else 0.0)
+        # x ± h·u made in one step each and dropped at once: a 10^7-entry input holds three copies, not five
+        estimates.append((f(name, torch.add(x, u, alpha=h)) - f(name, torch.add(x, u, alpha=-h))) / (2 * h))
     return {"method": Msg("{n} random unit directions u (seed 0), step {h:.3g}", n=DIRECTIONS, h=h),
             "estimates": estimates,
             "grad_dot_u": projections}

@@ -95,7 +95,9 @@ def _explain_frozen(frozen: Frozen, grad_output: torch.Tensor | None, wrt: list[
             return values
         return {k: v if v.requires_grad else v.clone() for k, v in values.items()}
 
-    run = torch_run(program, fresh(), grad_output, limits)
+    forward_notes: list[str] = []  # made from the forward values, before backward() lets them go
+    run = torch_run(program, fresh(), grad_output, limits,  # constants here are the script's, not --const
+                    on_forward=lambda trace: forward_notes.extend(misconceptions.notes(program, trace, set())))
     output = run.output
     report = Report(
         expr=program.text,
@@ -112,7 +114,7 @@ def _explain_frozen(frozen: Frozen, grad_output: torch.Tensor | None, wrt: list[
                for g in run.graph],
         grads={}, jacobian=None, agree=True, notes=list(frozen.notes), dtype=dtype_name, tol=tol,
     )
-    report.notes.extend(misconceptions.notes(program, run.trace, set()))  # constants here are the script's, not --const
+    report.notes.extend(forward_notes)
     if opaque:
         report.notes.append(Msg("{names}: not in gradexplain's registry, so an opaque step — torch computes it as "
                                 "the script did, finite differences check it, and there is no closed form (see "
@@ -138,7 +140,7 @@ def _explain_frozen(frozen: Frozen, grad_output: torch.Tensor | None, wrt: list[
     small = sum(values[n].numel() for n in values) <= NUMERIC_PER_ELEMENT
     if numeric and (small or opaque):  # a training step's program is dear to rerun: only where it is the check
         estimates = numeric_gradients(program, values, grad_output, wrt, run.grads,
-                                      per_element_max=None if small else 0)
+                                      per_element_max=None if small else 0, work_max=limits.max_numeric)
         report.notes.extend(attach_numeric(report.grads, estimates, tol))
     report.agree = all_agree(e.agree if e.agree is not None or not opaque else e.numeric_agree
                              for e in report.grads.values())

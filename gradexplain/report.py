@@ -13,8 +13,10 @@ from fractions import Fraction
 from typing import Any, Iterator
 
 from .bignum import json_exact
+from .bulk import Summary
 
 from .errors import ExitCode
+from .limits import DEFAULT, Limits
 
 SCHEMA = "gradexplain/1"
 
@@ -222,20 +224,31 @@ def plain_number(v: Any) -> Any:
 
 
 BULK = 1024  # tensors this large stay numpy arrays, which render.json.dumps writes in bulk
-# Tensors with more elements than this are summarised in documents: 10^7 floats are ~200 MB of JSON
-# text per field, and a document repeats a tensor's size several times (input, gradient, formula
-# value, finite differences).
-VALUE_MAX = 10**6
-DOCUMENT_MAX = 4 * 10**6  # numbers one document writes in full; later tensors are summarised
+# Tensors with more elements than ``--max-json-values`` (10^6) are summarised in documents: 10^7
+# floats are ~200 MB of JSON text per field, and a document repeats a tensor's size several times
+# (input, gradient, formula value, finite differences).  ``--max-json-total`` (4·10^6) bounds the
+# numbers one document writes in full; later tensors are summarised.
+_caps: ContextVar[tuple[int, int]] = ContextVar("json_caps", default=(DEFAULT.max_json_values,
+                                                                       DEFAULT.max_json_total))
 _document_left: ContextVar[list[int] | None] = ContextVar("document_left", default=None)
 
 
 @contextmanager
-def document_budget(numbers: int = DOCUMENT_MAX) -> Iterator[None]:
+def json_caps(limits: Limits) -> Iterator[None]:
+    """Within this, documents are written under ``limits``' ``max_json_values``/``max_json_total``."""
+    token = _caps.set((limits.max_json_values, limits.max_json_total))
+    try:
+        yield
+    finally:
+        _caps.reset(token)
+
+
+@contextmanager
+def document_budget(numbers: int | None = None) -> Iterator[None]:
     """Within this, :func:`to_plain` writes at most ``numbers`` tensor entries in full (in document
-    order) and summarises the rest: ``--step adam --steps 8`` over 10^6 parameters would otherwise
-    write 64 full copies (> 1 GB of JSON text)."""
-    token = _document_left.set([numbers])
+    order; default ``--max-json-total``) and summarises the rest: ``--step adam --steps 8`` over
+    10^6 parameters would otherwise write 64 full copies (> 1 GB of JSON text)."""
+    token = _document_left.set([_caps.get()[1] if numbers is None else numbers])
     try:
         yield
     finally:
@@ -243,16 +256,37 @@ def document_budget(numbers: int = DOCUMENT_MAX) -> Iterator[None]:
 
 
 def summary(t: Any) -> dict[str, Any]:
-    """A tensor too large to write out: ``{"summary": true, "shape", "min", "max", "mean",
-    "nonfinite"}`` (statistics over the finite entries; ``nonfinite`` counts the others)."""
+    """A tensor too large to write out (or a :class:`~gradexplain.bulk.Summary` kept in its place):
+    ``{"summary": true, "shape", "min", "max", "mean", "nonfinite"}`` (statistics over the finite
+    entries; ``nonfinite`` counts the others)."""
+    s = t if isinstance(t, Summary) else Summary.of(t)
+    stats = {"min": s.finite_min, "max": s.finite_max, "mean": s.finite_mean}
+    return {"summary": True, "shape": list(s.shape), **{k: None if v is None else plain_number(v)
+                                                        for k, v in stats.items()}, "nonfinite": s.nonfinite}
+
+
+def compact(obj: Any, most: int) -> Any:
+    """``obj`` (a Report, or any part of one) with every tensor past ``most`` elements replaced, in
+    place, by its :class:`~gradexplain.bulk.Summary` — all a document shows of it: ``check`` keeps
+    each problem's Report until the end, and ten 10^7-element problems must not keep 3 GB."""
     import torch  # heavy
 
-    flat = t.detach().reshape(-1)
-    flat = flat.double() if flat.is_floating_point() else flat.to(torch.float64)
-    finite = flat[torch.isfinite(flat)]
-    stats = {k: plain_number(float(f(finite))) if finite.numel() else None
-             for k, f in (("min", torch.min), ("max", torch.max), ("mean", torch.mean))}
-    return {"summary": True, "shape": list(t.shape), **stats, "nonfinite": int(flat.numel() - finite.numel())}
+    def small(v: Any) -> Any:
+        if isinstance(v, torch.Tensor):  # a meta tensor (a saved tensor's shape) holds no memory
+            return Summary.of(v) if v.numel() > most and v.device.type != "meta" else v
+        compact(v, most)
+        return v
+
+    if hasattr(obj, "__dataclass_fields__") and not obj.__dataclass_params__.frozen:
+        fields = vars(obj)  # the instance's own fields, by their names
+        for k in obj.__dataclass_fields__:
+            fields[k] = small(fields[k])
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            obj[k] = small(v)
+    elif isinstance(obj, list):
+        obj[:] = [small(v) for v in obj]
+    return obj
 
 
 def exact_text(exact: Any) -> str:
@@ -277,9 +311,11 @@ def to_plain(obj: Any) -> Any:
     arrays directly."""
     import torch  # heavy
 
+    if isinstance(obj, Summary):
+        return summary(obj)
     if isinstance(obj, torch.Tensor):
         left = _document_left.get()
-        if obj.numel() > VALUE_MAX or (left is not None and obj.numel() > left[0]):
+        if obj.numel() > _caps.get()[0] or (left is not None and obj.numel() > left[0]):
             return summary(obj)
         if left is not None:
             left[0] -= obj.numel()

@@ -12,19 +12,19 @@ from dataclasses import dataclass, replace
 import torch
 
 from . import misconceptions
-from .autograd import JACOBIAN_WORK, JacobianTooCostly, TorchRun, make_leaves, torch_jacobian, torch_run
+from .autograd import JacobianTooCostly, TorchRun, make_leaves, torch_jacobian, torch_run
 from .compare import all_agree
-from .errors import GradexplainError
-from .i18n import Msg
+from .errors import GradexplainError, LimitError
 from .execute import Shapes
 from .i18n import Msg
-from .ir import Const, Node, Program
+from .ir import Const, Node, Program, walk
+from .limits import Limits
 from .ops import REGISTRY
 from .options import DEFAULT_TOL, EvalOptions
 from .parse import parse_program
 from .phrases import COMMA, joined, message_of, symbolic_reason
 from .report import ForwardEntry, GradEntry, GraphEntry, InputInfo, JacobianEntry, OutputInfo, Report
-from .train import check_trainable, dropout_masks
+from .train import check_steps, check_trainable, dropout_masks
 from .values import Value, clip, parse_value, split_assignment
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
@@ -134,11 +134,16 @@ def run_torch(opts: EvalOptions) -> TorchStage:
     shapes = Shapes(leaves, opts.limits)
     for stmt in program.statements:  # shape errors and size limits before any real work
         shapes.shape(stmt.node)
+    check_memory(program, shapes, opts.limits)
+    if opts.train is not None:  # what the steps will record, before the run they follow
+        check_steps(opts, sum(t.numel() for n, t in leaves.items() if t.requires_grad and n in program.inputs))
     grad_output = parse_value(opts.grad_output, opts.limits, dtype) if opts.grad_output is not None else None
     # an in-place statement may change a --const input (torch changes the caller's tensor): the torch run
     # gets its own copy, so the symbolic and numeric sides still see the values as given
     own = {n: t.clone() if program.in_place and not t.requires_grad else t for n, t in leaves.items()}
-    run = torch_run(program, own, grad_output.tensor if grad_output is not None else None, opts.limits)
+    forward_notes: list[str] = []  # made from the forward values, before backward() lets them go
+    run = torch_run(program, own, grad_output.tensor if grad_output is not None else None, opts.limits,
+                    on_forward=lambda trace: forward_notes.extend(misconceptions.notes(program, trace, opts.const)))
     wrt = [n for n in program.inputs if n not in opts.const]
     if opts.train is not None:
         check_trainable(run.output, wrt, opts.grad_output)
@@ -147,9 +152,39 @@ def run_torch(opts: EvalOptions) -> TorchStage:
     if unused:
         report.notes.append(Msg("{names} given but not used by the expression", names=joined(unused, COMMA)))
     report.notes.extend(misconceptions.integer_input_note([n for n, v in used.items() if v.integers], opts.dtype))
-    report.notes.extend(misconceptions.notes(program, run.trace, opts.const))
+    report.notes.extend(forward_notes)
     report.dropout = dropout_masks(program, shapes.shape)
     return TorchStage(opts, program, used, leaves, shapes, grad_output, run, wrt, tol, report)
+
+
+GRADIENTS_AT_ONCE = 3  # tensors of the largest size backward() holds besides the saved ones (in, out ×2)
+
+
+def predicted_bytes(program: Program, shapes: Shapes) -> tuple[int, int, int]:
+    """What the torch run will hold at its peak, from the shapes alone: every value the program makes
+    (autograd may save each one for backward) plus :data:`GRADIENTS_AT_ONCE` gradients of the largest
+    size.  Returns (bytes, values counted, largest value in elements).  Views are counted as copies:
+    the prediction errs on the safe side."""
+    total, largest, count = 0, 0, 0
+    for node in walk([s.node for s in program.statements]):
+        v = shapes.value(node)
+        for t in (v if isinstance(v, (tuple, list)) else (v,)):  # max(x, dim) gives values and indices
+            if isinstance(t, torch.Tensor):
+                total += t.numel() * t.element_size()
+                largest = max(largest, t.numel() * t.element_size())
+                count += 1
+    return total + GRADIENTS_AT_ONCE * largest, count, largest
+
+
+def check_memory(program: Program, shapes: Shapes, limits: Limits) -> None:
+    """Refuse before the work a run whose tensors alone would pass ``--max-memory`` MiB (with the
+    ~250 MiB torch and SymPy take, the default keeps a whole run under 1 GiB)."""
+    need, count, largest = predicted_bytes(program, shapes)
+    if need > limits.max_memory * 2**20:
+        raise LimitError(Msg("this program would hold about {need} MiB of tensors at once ({count} values of up "
+                             "to {largest} MiB each, and their gradients), over the limit of {limit} MiB (raise it "
+                             "with --max-memory)", need=f"{-(-need // 2**20):,}", count=count,
+                             largest=f"{largest / 2**20:,.0f}", limit=f"{limits.max_memory:,}"))
 
 
 def torch_sections(opts: EvalOptions, program: Program, used: dict[str, Value], run: TorchRun,
@@ -212,9 +247,11 @@ def torch_jacobians(stage: TorchStage) -> dict[str, JacobianEntry]:
     try:
         jac = torch_jacobian(stage.program, leaves, stage.opts.limits)
     except JacobianTooCostly as e:
-        return {n: JacobianEntry(None, None, None, reason=Msg("the Jacobian is too costly to build ({why}, over the "
-                                                              "limit of {limit:,} elements in all)", why=message_of(e),
-                                                              limit=JACOBIAN_WORK)) for n in wrt}
+        return {n: JacobianEntry(None, None, None, reason=Msg("the Jacobian is too costly to build ({cost}, over the "
+                                                              "limit of {limit} elements in all; raise it with "
+                                                              "--max-jacobian)", cost=message_of(e),
+                                                              limit=f"{stage.opts.limits.max_jacobian:,}"))
+                for n in wrt}
     return {n: JacobianEntry(jac[n], None, None) for n in wrt}
 
 

@@ -29,8 +29,8 @@ from .i18n import Msg
 from .execute import Shapes, evaluate
 from .format import fmt_value
 from .formula import read_formula
-from .i18n import Msg
 from .ir import Call, Node, Program, walk
+from .limits import DEFAULT
 from .ops import dropout_mask
 from .options import EvalOptions
 from .printer import to_text
@@ -40,7 +40,6 @@ MAX_STEPS = 1000
 # Each step records about this many tensors of the parameters' size (value, grad, own grad, after,
 # update, the SymPy value, the by-hand update, optimizer state), all kept for the report.
 RECORDED_PER_STEP = 8
-STEP_RECORD_MAX = 2**25  # recorded elements over all steps (256 MiB of float64)
 
 
 @dataclass
@@ -424,17 +423,28 @@ def _step_entry(k: int, rec: StepRecord, zeroed: StepRecord | None, sym: dict[st
     return entry
 
 
-def check_step_memory(param_elements: int, steps: int, runs: int) -> None:
+def check_step_memory(param_elements: int, steps: int, runs: int, most_recorded: int = DEFAULT.max_step_record) -> None:
     """Predict what the steps will record before running them (``--step adam --steps 1000`` on 10^6
-    parameters would keep ~8·10^9 numbers, 64 GB) and refuse past :data:`STEP_RECORD_MAX`."""
+    parameters would keep ~8·10^9 numbers, 64 GB) and refuse past ``most_recorded`` (``--max-step-record``)."""
     recorded = param_elements * steps * runs * RECORDED_PER_STEP
-    if recorded > STEP_RECORD_MAX:
-        most = max(1, STEP_RECORD_MAX // (param_elements * runs * RECORDED_PER_STEP))
-        raise LimitError(Msg("--steps {steps} on {elements:,} parameter elements would record {recorded:,} numbers "
-                             "(about {per} per parameter element per step), over the limit of {limit:,}: lower "
-                             "--steps (at most {most} here) or train fewer elements", steps=steps,
-                             elements=param_elements, recorded=recorded, per=RECORDED_PER_STEP, limit=STEP_RECORD_MAX,
-                             most=most))
+    if recorded > most_recorded:
+        most = most_recorded // (param_elements * runs * RECORDED_PER_STEP)
+        fewer = Msg("lower --steps (at most {most} here)", most=most) if most else Msg("even one step is over it")
+        raise LimitError(Msg("--steps {steps} on {elements} parameter elements would record {recorded} numbers "
+                             "(about {per} per parameter element per step), over the limit of {limit}: {fewer}, "
+                             "train fewer elements, or raise the limit with --max-step-record", steps=steps,
+                             elements=f"{param_elements:,}", recorded=f"{recorded:,}", per=RECORDED_PER_STEP,
+                             limit=f"{most_recorded:,}", fewer=fewer))
+
+
+def check_steps(opts: EvalOptions, param_elements: int) -> None:
+    """``--steps`` in range, and what the steps will record within ``--max-step-record``: checked
+    before any work (run_torch), and again before the steps."""
+    t = opts.train
+    assert t is not None
+    if not 1 <= t.steps <= MAX_STEPS:
+        raise GradexplainError(Msg("--steps must be between 1 and {most}, not {steps}", most=MAX_STEPS, steps=t.steps))
+    check_step_memory(param_elements, t.steps, runs=1 if t.zero_grad else 2, most_recorded=opts.limits.max_step_record)
 
 
 def explain_steps(report: Report, program: Program, leaves: dict[str, torch.Tensor], wrt: list[str],
@@ -442,9 +452,7 @@ def explain_steps(report: Report, program: Program, leaves: dict[str, torch.Tens
     """Fill the Report's ``steps`` and ``training``, and fold the checks into ``report.agree``."""
     t = opts.train
     assert t is not None
-    if not 1 <= t.steps <= MAX_STEPS:
-        raise GradexplainError(Msg("--steps must be between 1 and {most}, not {steps}", most=MAX_STEPS, steps=t.steps))
-    check_step_memory(sum(leaves[n].numel() for n in wrt), t.steps, runs=1 if t.zero_grad else 2)
+    check_steps(opts, sum(leaves[n].numel() for n in wrt))
     init = {n: v.detach().clone() for n, v in leaves.items()}
     records = run_steps(program, init, wrt, t, t.zero_grad, opts.seed, opts)
     zeroed = run_steps(program, init, wrt, t, True, opts.seed, opts) if not t.zero_grad else None

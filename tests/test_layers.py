@@ -30,9 +30,8 @@ PACKAGE = ROOT / "gradexplain"
 # Lowest first.  A module may import modules of its own layer or of a lower one.  A package name
 # (``ops``, ``render``) stands for the package and every module inside it.
 LAYERS: list[tuple[str, set[str]]] = [
-    ("base: errors, limits, comparison, formatting, options", {"__init__", "errors", "limits", "compare", "format", "sample_files", "bignum", "files", "sanitize",
-                                                               "i18n", "options",
-                                                               "phrases"}),
+    ("base: errors, limits, comparison, formatting, options", {"__init__", "errors", "limits", "compare", "format", "sample_files", "bignum", "files", "sanitize", "bulk",
+                                                               "i18n", "options", "phrases"}),
     ("IR", {"ir"}),
     ("the op registry", {"ops", "symfuncs"}),
     ("text ↔ IR", {"binding", "parse", "printer", "rules", "formula"}),

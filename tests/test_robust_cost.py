@@ -56,18 +56,16 @@ def test_jacobian_past_the_work_cap_is_a_reason_not_minutes():
         torch_jacobian(program, _leaves(x=[1.0] * 100), work=10_000)
 
 
-def test_finite_differences_are_capped_by_evaluations(monkeypatch):
+def test_finite_differences_are_capped_by_evaluations():
     # per-element FD on outer(x, y) would be 2·n runs of n² elements: the footprint makes it directional
-    import gradexplain.numeric as numeric
-
-    monkeypatch.setattr(numeric, "WORK_MAX", 10_000)
-    r = run_cli("eval", "--json", "outer(x, y).sum()", "x=ones(40)", "y=ones(40)")
+    r = run_cli("eval", "--json", "outer(x, y).sum()", "x=ones(40)", "y=ones(40)", "--max-numeric", "10000")
     assert r.code == 0, r.stderr
     x = torch.ones(40, dtype=torch.float64, requires_grad=True)
     torch.outer(x, torch.ones(40, dtype=torch.float64)).sum().backward()
     grad = r.json()["grads"]["x"]
     assert grad["torch"] == x.grad.tolist()
     assert isinstance(grad["numeric"], dict) and "directions" in grad["numeric"]["method"]
+    assert any("--max-numeric" in n for n in r.json()["notes"])
 
 
 def test_training_memory_is_predicted_and_refused():
@@ -75,11 +73,8 @@ def test_training_memory_is_predicted_and_refused():
     assert r.code == 2 and "--steps" in r.stderr and "limit" in r.stderr
 
 
-def test_big_tensors_are_summarised_in_json(monkeypatch):
-    import gradexplain.report as report
-
-    monkeypatch.setattr(report, "VALUE_MAX", 100)
-    r = run_cli("eval", "--json", "(x*x).sum()", "x=arange(1000)")
+def test_big_tensors_are_summarised_in_json():
+    r = run_cli("eval", "--json", "(x*x).sum()", "x=arange(1000)", "--max-json-values", "100")
     assert r.code == 0, r.stderr
     value = r.json()["inputs"]["x"]["value"]
     x = torch.arange(1000, dtype=torch.float64)
@@ -93,3 +88,34 @@ def test_document_budget_summarises_later_tensors():
     with document_budget(10):
         first, second = to_plain(torch.ones(8)), to_plain(torch.ones(8))
     assert first == [1.0] * 8 and second["summary"] is True
+
+
+def test_jacobian_cap_is_an_option_named_in_the_reason():
+    r = run_cli("eval", "--json", "x*2", "x=ones(30)", "--max-jacobian", "100")
+    assert r.code == 0, r.stderr
+    entry = r.json()["jacobian"]["x"]
+    assert entry["torch"] is None and "--max-jacobian" in entry["reason"]
+    r = run_cli("eval", "--json", "x*2", "x=ones(30)")  # the default builds it (torch: 2·I)
+    assert r.json()["jacobian"]["x"]["torch"] == (2 * torch.eye(30, dtype=torch.float64)).tolist()
+
+
+def test_step_record_cap_is_an_option():
+    args = ("eval", "(w*w).sum()", "w=ones(1000)", "--step", "sgd", "--steps", "10")
+    refused = run_cli(*args, "--max-step-record", "40000")  # 8 numbers per element per step: 5 steps fit
+    assert refused.code == 2 and "--max-step-record" in refused.stderr and "at most 5 here" in refused.stderr
+    assert "even one step" in run_cli(*args, "--max-step-record", "1000").stderr
+    assert run_cli(*args).code == 0
+
+
+def test_cost_options_must_not_be_negative():
+    r = run_cli("eval", "2*x", "x=1", "--max-numeric", "-1")
+    assert r.code == 2 and "--max-numeric must be 0 or more" in r.stderr
+
+
+def test_check_takes_the_json_caps(tmp_path):
+    f = tmp_path / "p.toml"
+    f.write_text('[[problem]]\nname = "sq"\nexpr = "(x*x).sum()"\ninputs = { x = "arange(50)" }\n')
+    r = run_cli("check", str(f), "--json", "--max-json-values", "10")
+    assert r.code == 0, r.stdout
+    value = r.json()["problems"][0]["result"]["inputs"]["x"]["value"]
+    assert value["summary"] is True and value["max"] == 49.0

@@ -17,7 +17,7 @@ there, the formulas above give inf/nan, and the comparison reports it.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Callable
 
 import torch
 
@@ -134,7 +134,7 @@ def _power_rule(c: RuleContext) -> str:
         return "zeros_like(A)"
     base, g = ("A", "g") if n > 0 else ("inv(A)", "g")
     m = abs(n)
-    bt = _mT(c, base) if base == "A" else f"inv(A).transpose(-2, -1)"
+    bt = _mT(c, base) if base == "A" else "inv(A).transpose(-2, -1)"
     terms = []
     for k in range(m):
         left = "" if k == 0 else (f"{bt} @ " if k == 1 else f"matrix_power({bt}, {k}) @ ")

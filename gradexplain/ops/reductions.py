@@ -373,7 +373,7 @@ def _median_torch(a: torch.Tensor, dim: Any = None, keepdim: bool = False) -> An
 
 _selecting("median", "dim=None, keepdim=False", _median_torch, when=lambda p, n: p.get("dim") is not None,
            doc="lower median of all elements (ties share g), or median(a, dim) → (values, indices)",
-           rules={"a": lambda c: f"g*where(a >= out, where(a <= out, 1, 0), 0)/where(a >= out, where(a <= out, 1, 0), 0).sum()"},
+           rules={"a": lambda c: "g*where(a >= out, where(a <= out, 1, 0), 0)/where(a >= out, where(a <= out, 1, 0), 0).sum()"},
            shown={"a": "g*where(a == out, 1, 0)/count  (ties share g)"}, linear=NONLINEAR,
            samples=(sample("a.median(1).values", lambda a: a.median(1).values, a=In(2, 3)),
                     sample("torch.median(a, 0, keepdim=True)[0]", lambda a: torch.median(a, 0, keepdim=True)[0],
