@@ -14,7 +14,9 @@ def _like(fill: Any) -> Callable[..., Any]:
         a = as_tensor(a)
         value = fill if fill is not None else v
         dtype = a.dtype if a.is_floating_point() else torch.get_default_dtype()
-        return torch.full_like(a, float(value) if isinstance(value, (int, float)) else value.item(), dtype=dtype)
+        # a tensor fill value goes to torch as it is, so torch's own check fires (a 0-d tensor without grad
+        # is a Number to torch; one that requires grad, or has more elements, is refused)
+        return torch.full_like(a, float(value) if isinstance(value, (int, float)) else value, dtype=dtype)
 
     return apply
 

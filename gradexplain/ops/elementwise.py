@@ -78,7 +78,7 @@ op("pow", "a, b", torch=operator.pow, rules={"a": _pow_rule("a"), "b": _pow_rule
    samples=(sample("a ** b", lambda a, b: a ** b, a=In(2, 3, domain="pos"), b=In(3)),
             sample("a.pow(3)", lambda a: a.pow(3), a=In(4)),
             sample("2 ** a", lambda a: 2 ** a, a=In(3))))
-op("neg", "a", torch=operator.neg, rules={"a": "-g"}, elementwise=True, sym=operator.neg, linear=Linear("a"), doc="-a",
+op("neg", "a", torch=operator.neg, number_first=True, rules={"a": "-g"}, elementwise=True, sym=operator.neg, linear=Linear("a"), doc="-a",
    samples=(sample("-a", lambda a: -a, a=In(2, 3)), sample("neg(a) * b", lambda a, b: -a * b, a=In(3), b=In(3))))
 
 # ------------------------------------------------------------------------------- functions
@@ -347,7 +347,7 @@ op("hypot", "a, b", torch=lambda a, b: torch.hypot(as_tensor(a), as_tensor(b)), 
    rules={"a": "g*a/sqrt(a**2 + b**2)", "b": "g*b/sqrt(a**2 + b**2)"},
    sym=lambda a, b: _sp("sqrt")(a ** 2 + b ** 2), doc="sqrt(a**2 + b**2)",
    samples=(sample("hypot(a, b)", torch.hypot, a=In(2, 3, domain="nz"), b=In(3, domain="nz")),))
-op("xlogy", "a, b", torch=lambda a, b: torch.xlogy(as_tensor(a), as_tensor(b)), method=True, elementwise=True,
+op("xlogy", "a, b", torch=lambda a, b: torch.xlogy(as_tensor(a), as_tensor(b)), method=True, number_first=True, elementwise=True,
    rules={"a": "where(a*a > 0, g*log(b), where(b > 0, g*log(b), 0))", "b": "g*a/b"},
    sym=lambda a, b: a * _sp("log")(b), linear=Linear("a"), doc="a*log(b), 0 where a == 0 (gradient 0 in a there when b <= 0, as torch)",
    kinks=(Kink("a = 0, b <= 0: gradient 0 in a", {"a": "[[0, 0, 2], [1, 0, 1]]", "b": "[0.5, 1, 2]"}),),
@@ -357,7 +357,7 @@ op("fmod", "a, b", torch=lambda a, b: torch.fmod(as_tensor(a), b), method=True, 
    doc="a - b*trunc(a/b) (C's fmod; FmodBackward0 for a number b)",
    samples=(sample("fmod(a, 0.7)", lambda a: torch.fmod(a, 0.7), a=In(2, 3, domain="nz")),
             sample("fmod(a, b)", torch.fmod, a=In(2, 3), b=In(3, domain="pos"))))
-op("remainder", "a, b", torch=lambda a, b: torch.remainder(as_tensor(a), b), method=True, elementwise=True,
+op("remainder", "a, b", torch=lambda a, b: torch.remainder(as_tensor(a), b), method=True, number_first=True, elementwise=True,
    rules={"a": "g", "b": "-g*floor(a/b)"}, sym=lambda a, b: a - b * _sp("floor")(a / b),
    doc="a - b*floor(a/b) (Python's %)",
    samples=(sample("remainder(a, 0.7)", lambda a: torch.remainder(a, 0.7), a=In(2, 3, domain="nz")),

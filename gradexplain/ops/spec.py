@@ -228,6 +228,9 @@ class OpSpec:
     samples: tuple[Sample, ...] = ()
     value_samples: tuple[ValueSample, ...] = ()
     reductions: tuple[str, ...] = ("mean", "sum", "none")  # the reduction= values a loss accepts
+    # torch takes a Python number as the first tensor argument too (``2 * x``, ``torch.pow(2, x)``); other
+    # ops refuse one read off a tensor there (``exp(x.numel())``), as torch does
+    number_first: bool = False
 
     @property
     def param_names(self) -> tuple[str, ...]:
@@ -285,6 +288,8 @@ def op(name: str, tensor_args: str, params: str = "", **kw: Any) -> OpSpec:
                   params=tuple(parsed), **kw)
     if spec.elementwise and spec.predict is None:
         spec.predict = broadcast_predict
+    if spec.infix not in (None, "@"):
+        spec.number_first = True  # a Python operator takes a number on either side (2 * x, n > 0)
     spec.torch, spec.obj = with_slots(spec.torch), with_slots(spec.obj)
     assert name not in REGISTRY, f"op {name} registered twice"
     REGISTRY[name] = spec
