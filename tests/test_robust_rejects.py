@@ -117,3 +117,29 @@ def test_sizes_and_numbers_where_torch_takes_them_still_work(expr, ref):
 
 def test_a_size_output_is_shown_as_its_values():
     assert _value("x.size()", "x=[[1,2,3]]")["output"]["value"] == list(torch.ones(1, 3).size())
+
+
+# -------------------------------------------- accepted on purpose (README, "deviations"), as torch computes
+
+
+def test_softmax_without_dim_is_torch_functional_implicit_dim():
+    x = torch.tensor([[[1.0, 2.0], [3.0, 4.0]], [[0.0, 1.0], [5.0, 2.0]]], dtype=torch.float64)
+    with pytest.warns(UserWarning, match="Implicit dimension"):
+        expected = F.softmax(x)
+    got = _value("softmax(x)", "x=[[[1,2],[3,4]],[[0,1],[5,2]]]", "--const", "x")["output"]["value"]
+    assert torch.allclose(torch.tensor(got, dtype=torch.float64), expected, rtol=1e-12)
+
+
+def test_batch_norm_without_running_statistics_is_none_for_them():
+    x = _leaf([[1.0, 2.0], [3.0, 5.0], [0.0, 1.0]])
+    (F.batch_norm(x, None, None, training=True) ** 3).sum().backward()
+    doc = _value("(batch_norm(x, training=True) ** 3).sum()", "x=[[1,2],[3,5],[0,1]]")
+    assert torch.allclose(torch.tensor(doc["grads"]["x"]["torch"], dtype=torch.float64), x.grad, rtol=1e-12)
+
+
+def test_heaviside_has_torch_heaviside_value_and_a_zero_gradient_in_its_input():
+    a = torch.tensor([float("nan"), -0.0, 2.0, -1.0], dtype=torch.float64)
+    doc = _value("heaviside(a, v).sum()", "a=[nan,-0.0,2,-1]", "v=0.5")
+    assert doc["output"]["value"] == torch.heaviside(a, torch.tensor(0.5, dtype=torch.float64)).sum().item()
+    assert doc["grads"]["a"]["torch"] == [0.0, 0.0, 0.0, 0.0]
+    assert doc["grads"]["v"]["torch"] == float((a == 0).sum())  # g where a == 0
