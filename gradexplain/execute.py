@@ -97,7 +97,9 @@ class Evaluator:
                 raise GradexplainError(Msg("in {expr}: {arg} is a torch.Size (a tuple of ints), not a tensor, "
                                            "and PyTorch takes no torch.Size where a tensor goes",
                                            expr=node.src or to_text(node), arg=arg_text(arg)))
-            if i == 0 and isinstance(value, (int, float)) and not REGISTRY[node.op].number_first \
+            spec = REGISTRY[node.op]
+            name = spec.tensor_args[i] if i < len(spec.tensor_args) and not spec.variadic else None
+            if isinstance(value, (int, float)) and spec.number_args != "*" and name not in spec.number_args \
                     and any(isinstance(self.memo.get(id(n)), torch.Tensor) for n in walk(arg)):
                 raise GradexplainError(Msg("in {expr}: {arg} is a Python number read off a tensor, not a tensor, "
                                            "and PyTorch's {op}() takes a tensor there",
@@ -123,6 +125,8 @@ class Evaluator:
             if node.op == "setitem":
                 params["inplace"] = node.inplace
             result = spec.torch(*args, **params)
+            if node.function and isinstance(result, (int, float)) and not isinstance(result, bool):
+                result = torch.tensor(result)  # torch.sub(1, 1) is tensor(0); 1 - 1 is 0
         except GradexplainError:
             raise
         except ZeroDivisionError as e:

@@ -93,6 +93,8 @@ def test_a_torch_size_where_a_tensor_goes_is_refused(expr, call):
     ("exp(x.numel())", lambda x: torch.exp(x.numel())),
     ("hardtanh(x.dim())", lambda x: F.hardtanh(x.dim())),
     ("exp(x.sum().item())", lambda x: torch.exp(x.sum().item())),
+    ("maximum(x, x.numel()).sum()", lambda x: torch.maximum(x, x.numel())),  # not only as the first
+    ("s = x.dim(); s = s*1; s += s; s.sum()", lambda x: (x.dim() * 1 + x.dim()).sum()),
 ])
 def test_a_number_read_off_a_tensor_as_the_tensor_of_an_op_is_refused(expr, call):
     with pytest.raises((TypeError, AttributeError)):
@@ -108,6 +110,11 @@ def test_a_number_read_off_a_tensor_as_the_tensor_of_an_op_is_refused(expr, call
     ("clamp(x, max=numel(x)).sum()", lambda x: torch.clamp(x, max=x.numel()).sum()),
     ("(-x.size(0) * x / len(x)).sum()", lambda x: (-x.size(0) * x / len(x)).sum()),
     ("x.view(x.size()).sum()", lambda x: x.view(x.size()).sum()),
+    ("where(x > 1, numel(x), x).sum()", lambda x: torch.where(x > 1, x.numel(), x).sum()),
+    ("lerp(x, 2*x, x.dim()).sum()", lambda x: torch.lerp(x, 2 * x, x.dim()).sum()),
+    # torch's function on two numbers gives a tensor (the operator a number): .sum() works on it
+    ("s = sub(x.dim(), 3); s = s*1; s += 1; (s.sum() * x).sum()",
+     lambda x: (torch.sub(x.dim(), 3).add_(1).sum() * x).sum()),
 ])
 def test_sizes_and_numbers_where_torch_takes_them_still_work(expr, ref):
     x = _leaf([1.0, 3.0])
@@ -143,3 +150,10 @@ def test_heaviside_has_torch_heaviside_value_and_a_zero_gradient_in_its_input():
     assert doc["output"]["value"] == torch.heaviside(a, torch.tensor(0.5, dtype=torch.float64)).sum().item()
     assert doc["grads"]["a"]["torch"] == [0.0, 0.0, 0.0, 0.0]
     assert doc["grads"]["v"]["torch"] == float((a == 0).sum())  # g where a == 0
+
+
+def test_index_put_with_a_tensor_for_its_tuple_of_indices_is_refused():
+    y = _leaf(3.0)
+    with pytest.raises(TypeError, match="must be tuple of Tensors, not Tensor"):
+        torch.index_put(y, y, y)
+    assert "must be tuple of Tensors" in _refused("index_put(y, y, y)", "y=3")
