@@ -157,3 +157,13 @@ def test_index_put_with_a_tensor_for_its_tuple_of_indices_is_refused():
     with pytest.raises(TypeError, match="must be tuple of Tensors, not Tensor"):
         torch.index_put(y, y, y)
     assert "must be tuple of Tensors" in _refused("index_put(y, y, y)", "y=3")
+
+
+def test_gaussian_nll_loss_takes_a_float_var_and_refuses_an_int_one_as_torch():
+    x = _leaf([1.0, 2.0])
+    F.gaussian_nll_loss(x, x * 2, x.sum().item() / 12).backward()
+    doc = _value("gaussian_nll_loss(x, x*2, x.sum().item()/12)", "x=1,2")
+    assert doc["grads"]["x"]["torch"] == pytest.approx(x.grad.tolist())
+    with pytest.raises(TypeError):
+        F.gaussian_nll_loss(x, x * 2, x.dim())
+    _refused("gaussian_nll_loss(x, x*2, x.dim())", "x=1,2")
