@@ -3,6 +3,7 @@ plain torch run directly.
 
     python bench/differential.py               # 10,000 cases, seed 0 (the run recorded in the README)
     python bench/differential.py -n 500 --seed 7 -v
+    python bench/differential.py -n 3000 --dump cases.jsonl   # every case that is not ok, one JSON line each
 
 Programs are generated from :data:`gradexplain.ops.REGISTRY` (an op added later is covered with
 no change here): one to three statements calling random user ops on inputs of random shapes
@@ -10,7 +11,9 @@ no change here): one to three statements calling random user ops on inputs of ra
 magnitudes, NaN/Inf, ties and kinks, sometimes an in-place statement, usually reduced to a
 scalar.  The EXPR text is also Python, so its plain-torch twin is that text evaluated with each
 op name bound to torch's own function (``torch.nn.functional.NAME``, else ``torch.NAME``, or
-the tensor method) — not gradexplain's evaluator.  For each case:
+the tensor method; see :func:`twin_function`) — not gradexplain's evaluator.  Where EXPR
+deliberately differs from torch (README, "deviations": ``heaviside`` has a gradient), the twin is
+written out in plain torch (:data:`TWIN_DEFINED`).  For each case:
 
 * exit 0 ⇒ the output and every ``.grad`` equal the twin's, and SymPy's value agrees with it;
 * exit 1 ⇒ SymPy's value really differs from torch's gradient;
@@ -20,6 +23,7 @@ the tensor method) — not gradexplain's evaluator.  For each case:
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import math
 import random
@@ -54,21 +58,53 @@ def user_ops() -> list[Any]:
 
 
 def twin_function(spec: Any) -> Any:
-    """The op as plain torch spells it: the tensor method for a method op called on a tensor (as
-    EXPR allows ``reshape(y, -1)`` like ``y.reshape(-1)``), else ``torch.nn.functional.NAME``
-    (``softmax(x)`` with torch's implicit dim) or ``torch.NAME``."""
-    fn = next((getattr(home, spec.name) for home in (torch.nn.functional, torch, torch.special, torch.linalg)
-               if callable(getattr(home, spec.name, None))), None)
+    """The op as plain torch spells it: ``torch.nn.functional.NAME`` where it exists (``softmax(x)``
+    with its implicit dim, as a user calls the function), the torch function the registry names
+    where torch has two (``solve`` is ``torch.linalg.solve``: ``torch.solve`` was removed), the
+    tensor method for a method op (EXPR allows ``reshape(y, -1)`` like ``y.reshape(-1)``), else
+    ``torch.NAME``.  A tensor argument torch requires positionally but EXPR lets one leave out
+    (``batch_norm(x)``'s running statistics, documented in the README) is passed as None.  What it
+    returns is torch's own: a size or a number stays a Python value (``x.numel().sum()`` raises)."""
+    if spec.name in TWIN_DEFINED:
+        return TWIN_DEFINED[spec.name]
+    own = getattr(spec.torch, "__wrapped__", None)
+    homes = (torch.nn.functional, torch, torch.special, torch.linalg)
+    fn = next((getattr(home, spec.name) for home in homes if callable(getattr(home, spec.name, None))), None)
+    functional = fn is not None and fn is getattr(torch.nn.functional, spec.name, None)
+    if own is not None and own is getattr(torch.linalg, spec.name, None):
+        fn = own
+    required = omitted_required(fn, spec) if functional else set()
 
     def call(*args: Any, **kw: Any) -> Any:
-        if (spec.method or fn is None) and args and isinstance(args[0], torch.Tensor) and hasattr(args[0], spec.name):
-            out = getattr(args[0], spec.name)(*args[1:], **kw)
-        else:
-            out = fn(*args, **kw)
-        # numel(): an EXPR number is a floating tensor
-        return torch.tensor(float(out), dtype=torch.float64) if isinstance(out, (int, float)) else out
+        if not functional and (spec.method or fn is None) and args and isinstance(args[0], torch.Tensor) \
+                and hasattr(args[0], spec.name):
+            return getattr(args[0], spec.name)(*args[1:], **kw)
+        given = len(args) - (1 if spec.variadic else 0)
+        fill = {a: None for i, a in enumerate(spec.tensor_args) if i >= given and a in required}
+        return fn(*args, **fill, **kw)
 
     return call
+
+
+def omitted_required(fn: Any, spec: Any) -> set[str]:
+    """Optional tensor args of the registry that torch's function requires (no default)."""
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):  # a builtin without a signature
+        return set()
+    return {a for a in spec.optional_args if a in params and params[a].default is inspect.Parameter.empty}
+
+
+def twin_heaviside(a: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """EXPR's heaviside (README, deviations): torch.heaviside's value, slope 0 in ``a`` and 1 in ``values``
+    where ``a == 0``; torch's own has no backward, yet gradient formulas (``relu`` → ``heaviside(x, 0)``)
+    must read back through eval."""
+    step = torch.heaviside(a.detach(), torch.as_tensor(values).detach())
+    everywhere = torch.ones_like(step, dtype=torch.bool)
+    return torch.where(a == 0, values, torch.where(everywhere, step, a))  # a's graph kept, gradient 0
+
+
+TWIN_DEFINED = {"heaviside": twin_heaviside}
 
 
 def value_text(rng: random.Random, shape: tuple[int, ...]) -> str:
@@ -162,7 +198,8 @@ def plain_torch(expr: str, inputs: dict[str, str]) -> tuple[torch.Tensor, dict[s
     for s in stmts:
         exec(s, {"__builtins__": {}}, env)  # noqa: S102 - the generator's own text, never user input
     out = eval(last, {"__builtins__": {}}, env)  # noqa: S307
-    out = out if isinstance(out, torch.Tensor) else torch.tensor(float(out), dtype=torch.float64)
+    # an output that is a number or a size (numel(x), x.size()) is shown as a constant tensor
+    out = out if isinstance(out, torch.Tensor) else torch.tensor(out, dtype=torch.float64)
     grads: dict[str, torch.Tensor | None] = {n: None for n in leaves}
     if out.requires_grad and out.dim() == 0:
         got = torch.autograd.grad(out, list(leaves.values()), allow_unused=True)
@@ -205,10 +242,13 @@ def agrees(a: torch.Tensor, b: torch.Tensor, tol: float = 1e-6) -> bool:
     return bool(ok.all())
 
 
-def judge(expr: str, inputs: dict[str, str]) -> str:
-    """One case's verdict: ok-0 / ok-1 / ok-2 / ok-2-limit, or what went wrong."""
+def judge(expr: str, inputs: dict[str, str], detail: dict[str, Any] | None = None) -> str:
+    """One case's verdict: ok-0 / ok-1 / ok-2 / ok-2-limit, or what went wrong.  ``detail``, when
+    given, receives gradexplain's exit code and stderr and the twin's exception (for ``--dump``)."""
     args = ["eval", "--json", "--symbolic-timeout", "5", expr, *[f"{n}={v}" for n, v in inputs.items()]]
     out = run_main(args)
+    if detail is not None:
+        detail.update(code=out.code, stderr=out.stderr.strip()[-2000:], twin=None)
     if out.exception is not None or "Traceback" in out.stderr + out.stdout or "rerun with --debug" in out.stderr:
         return "internal error"
     if out.wall > TIME_LIMIT_S:
@@ -218,6 +258,8 @@ def judge(expr: str, inputs: dict[str, str]) -> str:
         twin_error = None
     except Exception as e:  # noqa: BLE001 - torch rejecting the program is an outcome
         twin_error = e
+        if detail is not None:
+            detail["twin"] = f"{type(e).__name__}: {e}"[:2000]
     if out.code == 2:
         if twin_error is not None:
             return "ok-2"
@@ -239,15 +281,19 @@ def judge(expr: str, inputs: dict[str, str]) -> str:
     return "ok-1" if not sym_ok or doc["agree"] is False and doc.get("jacobian") else "false disagreement (exit 1)"
 
 
-def run(n: int, seed: int = 0, verbose: bool = False) -> Counter:
+def run(n: int, seed: int = 0, verbose: bool = False, dump: Any = None) -> Counter:
+    """``dump``: a text file that gets one JSON line per case that is not ok."""
     rng = random.Random(seed)
     counts: Counter = Counter()
     examples: dict[str, list[str]] = {}
     start = time.monotonic()
     for _ in range(n):
         expr, inputs = program(rng)
-        verdict = judge(expr, inputs)
+        detail: dict[str, Any] = {}
+        verdict = judge(expr, inputs, detail)
         counts[verdict] += 1
+        if dump is not None and not verdict.startswith("ok"):
+            dump.write(json.dumps({"verdict": verdict, "expr": expr, "inputs": inputs, **detail}) + "\n")
         if (verdict == "ok-1" or not verdict.startswith("ok")) and \
                 len(examples.setdefault(verdict, [])) < (8 if verbose else 1):
             examples[verdict].append(f"{expr!r} {inputs}")
@@ -267,8 +313,11 @@ def main() -> int:
     ap.add_argument("-n", type=int, default=10_000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("-v", action="store_true")
+    ap.add_argument("--dump", type=argparse.FileType("w"), metavar="FILE",
+                    help="write every case that is not ok as a JSON line (verdict, expr, inputs, exit code, "
+                         "gradexplain's stderr, the twin's exception)")
     a = ap.parse_args()
-    counts = run(a.n, a.seed, a.v)
+    counts = run(a.n, a.seed, a.v, a.dump)
     for k, v in sorted(counts.items()):
         print(f"{k:40s} {v}")
     bad = sum(v for k, v in counts.items() if not k.startswith("ok") and k not in ("peak RSS MiB", "seconds"))

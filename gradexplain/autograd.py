@@ -81,7 +81,7 @@ def run_program(program: Program, leaves: dict[str, torch.Tensor], limits: Limit
     """Evaluate each statement in order (in-place statements mutate, as in PyTorch).
 
     ``after(i, value)`` sees each statement's value as it stands right after it ran."""
-    evaluator = Evaluator(leaves, limits, on_value=on_value)
+    evaluator = Evaluator(leaves, limits, on_value=on_value, as_torch=True)
     values = []
     for i, stmt in enumerate(program.statements):
         values.append(evaluator(stmt.node))

@@ -15,7 +15,7 @@ import torch
 from .bignum import torch_scalar
 from .errors import GradexplainError, LimitError
 from .i18n import Msg
-from .ir import Call, Const, Input, Node, walk
+from .ir import Call, Const, Input, Node, first_slot, walk
 from .printer import to_text
 from .limits import DEFAULT, Limits
 from .ops import REGISTRY, as_tensor
@@ -54,6 +54,10 @@ def first_line(e: Exception) -> str:
     return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
 
 
+def arg_text(node: Node) -> str:
+    return node.src if isinstance(node, Call) and node.src else to_text(node)
+
+
 class Evaluator:
     """Evaluate IR nodes against input values, memoised by node identity.
 
@@ -63,8 +67,12 @@ class Evaluator:
     """
 
     def __init__(self, inputs: dict[str, Any], limits: Limits = DEFAULT,
-                 on_value: Callable[[Node, Any], None] | None = None, uses: dict[int, int] | None = None):
+                 on_value: Callable[[Node, Any], None] | None = None, uses: dict[int, int] | None = None,
+                 as_torch: bool = False):
         self.on_value = on_value  # called with (node, value) as each node is computed
+        # the user's own program: Python values are refused where torch refuses them (gradient
+        # formulas, evaluated without it, may apply an op to a size: log(x.numel()))
+        self.as_torch = as_torch
         self.inputs = inputs
         self.limits = limits
         self.memo: dict[int, Any] = {}
@@ -100,8 +108,33 @@ class Evaluator:
             return const_value(node)
         assert isinstance(node, Call)
         args = [self.memo[id(a)] for a in node.args]
+        if self.as_torch:
+            self._refuse_python_values(node, args)
         self._predict(node, args)
         return self._check(node, self._apply(node, args))
+
+    def _refuse_python_values(self, node: Call, args: list[Any]) -> None:
+        """Sizes and numbers read off a tensor (``x.size()``, ``x.numel()``, ``x.sum().item()``) are Python
+        values in PyTorch, not tensors: torch takes them as shapes (``view(x.size())``, a param) and
+        numbers as operands (``x.numel() * x``), but refuses a torch.Size where a tensor goes and a number
+        as the tensor an op works on (``x.size().sum()``, ``exp(x.numel())``).  gradexplain refuses them
+        there too, rather than making a tensor torch never would.  A constant (``exp(-1/2)`` in a
+        gradient formula) is not read off a tensor and stays a convenience."""
+        start = first_slot(node.params)
+        own = node.args if start is None else node.args[:start]  # slot arguments fill params
+        for i, (arg, value) in enumerate(zip(own, args)):
+            # (a tuple of tensors, index_put's indices, is a tensor argument as torch has it)
+            if isinstance(value, tuple) and all(isinstance(v, int) for v in value):
+                raise GradexplainError(Msg("in {expr}: {arg} is a torch.Size (a tuple of ints), not a tensor, "
+                                           "and PyTorch takes no torch.Size where a tensor goes",
+                                           expr=node.src or to_text(node), arg=arg_text(arg)))
+            spec = REGISTRY[node.op]
+            name = spec.tensor_args[i] if i < len(spec.tensor_args) and not spec.variadic else None
+            if isinstance(value, (int, float)) and spec.number_args != "*" and name not in spec.number_args \
+                    and any(isinstance(self.memo.get(id(n)), torch.Tensor) for n in walk(arg)):
+                raise GradexplainError(Msg("in {expr}: {arg} is a Python number read off a tensor, not a tensor, "
+                                           "and PyTorch's {op}() takes a tensor there",
+                                           expr=node.src or to_text(node), arg=arg_text(arg), op=node.op))
 
     def _predict(self, node: Call, args: list[Any]) -> None:
         spec = REGISTRY[node.op]
@@ -123,6 +156,8 @@ class Evaluator:
             if node.op == "setitem":
                 params["inplace"] = node.inplace
             result = spec.torch(*args, **params)
+            if node.function and isinstance(result, (int, float)) and not isinstance(result, bool):
+                result = torch.tensor(result)  # torch.sub(1, 1) is tensor(0); 1 - 1 is 0
         except GradexplainError:
             raise
         except ZeroDivisionError as e:

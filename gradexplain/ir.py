@@ -151,6 +151,9 @@ class Call(Node):
     params: dict[str, Any] = field(default_factory=dict)
     src: str | None = None
     inplace: bool = False
+    # an operator spelled as torch's function (``torch.sub(a, b)``, not ``a - b``): on two Python numbers
+    # the function gives a tensor, the operator a number
+    function: bool = False
 
     def children(self) -> tuple[Node, ...]:
         return self.args

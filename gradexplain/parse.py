@@ -451,6 +451,8 @@ class _Parser:
             raise self.error(Msg("where's condition must be a comparison such as x > 0"),
                              node.args[0] if node.args else node)
         call = with_slots(spec.name, args, params, self.src(node))
+        if spec.infix and isinstance(call, Call):
+            call.function = True
         if spec.outputs is not None and spec.outputs.applies(params, len(args)):
             return Several(spec, call)
         return call

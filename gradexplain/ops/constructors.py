@@ -14,7 +14,9 @@ def _like(fill: Any) -> Callable[..., Any]:
         a = as_tensor(a)
         value = fill if fill is not None else v
         dtype = a.dtype if a.is_floating_point() else torch.get_default_dtype()
-        return torch.full_like(a, float(value) if isinstance(value, (int, float)) else value.item(), dtype=dtype)
+        # a tensor fill value goes to torch as it is, so torch's own check fires (a 0-d tensor without grad
+        # is a Number to torch; one that requires grad, or has more elements, is refused)
+        return torch.full_like(a, float(value) if isinstance(value, (int, float)) else value, dtype=dtype)
 
     return apply
 
@@ -36,7 +38,7 @@ op("zeros_like", "a", torch=_like(0), obj=_obj_like(0), fill=0, doc="zeros of a'
 op("ones_like", "a", torch=_like(1), obj=_obj_like(1), fill=1, doc="ones of a's shape (constant)",
    samples=(sample("a + ones_like(a)", lambda a: a + torch.ones_like(a), a=In(3)),),
    value_samples=(ValueSample(("ones_like(a)", "a=[[1, 2]]"), [[1.0, 1.0]]),))
-op("full_like", "a, v", torch=_like(None), obj=_obj_like(None), doc="a's shape filled with v (constant)",
+op("full_like", "a, v", torch=_like(None), obj=_obj_like(None), number_args="v", doc="a's shape filled with v (constant)",
    samples=(sample("a * full_like(a, 2.5)", lambda a: a * torch.full_like(a, 2.5), a=In(3)),),
    value_samples=(ValueSample(("full_like(a, 7)", "a=[1, 2]"), [7.0, 7.0]),))
 

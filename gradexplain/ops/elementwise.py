@@ -78,7 +78,7 @@ op("pow", "a, b", torch=operator.pow, rules={"a": _pow_rule("a"), "b": _pow_rule
    samples=(sample("a ** b", lambda a, b: a ** b, a=In(2, 3, domain="pos"), b=In(3)),
             sample("a.pow(3)", lambda a: a.pow(3), a=In(4)),
             sample("2 ** a", lambda a: 2 ** a, a=In(3))))
-op("neg", "a", torch=operator.neg, rules={"a": "-g"}, elementwise=True, sym=operator.neg, linear=Linear("a"), doc="-a",
+op("neg", "a", torch=operator.neg, number_args="*", rules={"a": "-g"}, elementwise=True, sym=operator.neg, linear=Linear("a"), doc="-a",
    samples=(sample("-a", lambda a: -a, a=In(2, 3)), sample("neg(a) * b", lambda a, b: -a * b, a=In(3), b=In(3))))
 
 # ------------------------------------------------------------------------------- functions
@@ -154,7 +154,7 @@ _compare("le", operator.le, "<=")
 
 op("where", "cond, a, b", torch=lambda c, a, b: torch.where(torch.tensor(c) if isinstance(c, bool) else c,
                                                           as_tensor(a), as_tensor(b)),
-   rules={"a": "where(cond, g, 0)", "b": "where(cond, 0, g)"}, elementwise=True, sym="where",
+   rules={"a": "where(cond, g, 0)", "b": "where(cond, 0, g)"}, elementwise=True, sym="where", number_args="a, b",
    linear=Linear("a, b", joint=True), doc="a where cond holds, else b (cond is a comparison)",
    samples=(sample("where(a > b, a*a, b)", lambda a, b: torch.where(a > b, a * a, b), a=In(2, 3), b=In(3)),
             sample("where(a <= 0.5, sin(a), 2*a)", lambda a: torch.where(a <= 0.5, torch.sin(a), 2 * a),
@@ -329,7 +329,7 @@ op("gelu", "a", "approximate='none'", torch=lambda a, approximate="none": F.gelu
 op("atan2", "a, b", torch=lambda a, b: torch.atan2(as_tensor(a), as_tensor(b)), method=True, elementwise=True,
    rules={"a": "g*b/(a**2 + b**2)", "b": "-g*a/(a**2 + b**2)"}, sym="sympy.atan2", doc="angle of (b, a)",
    samples=(sample("atan2(a, b)", torch.atan2, a=In(2, 3), b=In(3, domain="nz")),))
-op("copysign", "a, b", torch=lambda a, b: torch.copysign(as_tensor(a), b), method=True, elementwise=True,
+op("copysign", "a, b", torch=lambda a, b: torch.copysign(as_tensor(a), b), method=True, number_args="b", elementwise=True,
    rules={"a": "g*sign(a)*(2*heaviside(b, 1) - 1)"},
    sym=lambda a, b: _sp("abs")(a) * (2 * _sp("heaviside")(b, 1) - 1),
    doc="|a| with b's sign (gradient 0 in b, and in a where a == 0, as torch)",
@@ -347,22 +347,23 @@ op("hypot", "a, b", torch=lambda a, b: torch.hypot(as_tensor(a), as_tensor(b)), 
    rules={"a": "g*a/sqrt(a**2 + b**2)", "b": "g*b/sqrt(a**2 + b**2)"},
    sym=lambda a, b: _sp("sqrt")(a ** 2 + b ** 2), doc="sqrt(a**2 + b**2)",
    samples=(sample("hypot(a, b)", torch.hypot, a=In(2, 3, domain="nz"), b=In(3, domain="nz")),))
-op("xlogy", "a, b", torch=lambda a, b: torch.xlogy(as_tensor(a), as_tensor(b)), method=True, elementwise=True,
+op("xlogy", "a, b", torch=lambda a, b: torch.xlogy(as_tensor(a), as_tensor(b)), method=True, number_args="*", elementwise=True,
    rules={"a": "where(a*a > 0, g*log(b), where(b > 0, g*log(b), 0))", "b": "g*a/b"},
    sym=lambda a, b: a * _sp("log")(b), linear=Linear("a"), doc="a*log(b), 0 where a == 0 (gradient 0 in a there when b <= 0, as torch)",
    kinks=(Kink("a = 0, b <= 0: gradient 0 in a", {"a": "[[0, 0, 2], [1, 0, 1]]", "b": "[0.5, 1, 2]"}),),
    samples=(sample("xlogy(a, b)", torch.xlogy, a=In(2, 3), b=In(3, domain="pos")),))
-op("fmod", "a, b", torch=lambda a, b: torch.fmod(as_tensor(a), b), method=True, elementwise=True,
+op("fmod", "a, b", torch=lambda a, b: torch.fmod(as_tensor(a), b), method=True, number_args="b", elementwise=True,
    rules={"a": "g", "b": "-g*trunc(a/b)"}, sym=lambda a, b: a - b * _sp("trunc")(a / b),
    doc="a - b*trunc(a/b) (C's fmod; FmodBackward0 for a number b)",
    samples=(sample("fmod(a, 0.7)", lambda a: torch.fmod(a, 0.7), a=In(2, 3, domain="nz")),
             sample("fmod(a, b)", torch.fmod, a=In(2, 3), b=In(3, domain="pos"))))
-op("remainder", "a, b", torch=lambda a, b: torch.remainder(as_tensor(a), b), method=True, elementwise=True,
+op("remainder", "a, b", torch=lambda a, b: torch.remainder(as_tensor(a), b), method=True, number_args="*", elementwise=True,
    rules={"a": "g", "b": "-g*floor(a/b)"}, sym=lambda a, b: a - b * _sp("floor")(a / b),
    doc="a - b*floor(a/b) (Python's %)",
    samples=(sample("remainder(a, 0.7)", lambda a: torch.remainder(a, 0.7), a=In(2, 3, domain="nz")),
             sample("remainder(a, b)", torch.remainder, a=In(2, 3), b=In(3, domain="pos"))))
 op("lerp", "a, b, weight", torch=lambda a, b, weight: torch.lerp(as_tensor(a), as_tensor(b), weight), method=True,
+   number_args="weight",
    elementwise=True, rules={"a": "g*(1 - weight)", "b": "g*weight", "weight": "g*(b - a)"},
    sym=lambda a, b, w: a + w * (b - a), linear=Linear("a, b", joint=True), doc="a + weight*(b - a)",
    samples=(sample("lerp(a, b, 0.3)", lambda a, b: torch.lerp(a, b, 0.3), a=In(2, 3), b=In(3)),
@@ -409,6 +410,7 @@ def _clamp_rule(c: Any, arg: str) -> str:
 
 
 op("clamp", "a, min, max", torch=_clamp_torch, method=True, elementwise=True, optional_args=("min", "max"),
+   number_args="min, max",
    fill_missing={"min": -math.inf, "max": math.inf},
    rules={"a": lambda c: _clamp_rule(c, "a"), "min": lambda c: _clamp_rule(c, "min"),
           "max": lambda c: _clamp_rule(c, "max")},

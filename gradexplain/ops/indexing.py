@@ -240,7 +240,9 @@ def _index_put_batch(node: Call, ks: list[Any], lead: Shape, shape: Callable[[An
 
 
 def _torch_index_put(a: Any, indices: tuple, values: Any, accumulate: bool = False) -> torch.Tensor:
-    return torch.index_put(as_tensor(a), tuple(indices), as_tensor(values), accumulate)
+    # a lone tensor goes to torch as it is: torch wants a tuple of tensors and says so
+    indices = indices if isinstance(indices, torch.Tensor) else tuple(indices)
+    return torch.index_put(as_tensor(a), indices, as_tensor(values), accumulate)
 
 
 def _obj_index_put_fn(a: Any, indices: tuple, values: Any, accumulate: bool = False) -> Any:

@@ -348,12 +348,15 @@ def _pointwise(d: Callable[[RuleContext], str] | str, *args: str) -> Callable[[R
     return rule
 
 
-def _plain(fn: Callable[..., torch.Tensor], args: tuple[str, ...], optional: tuple[str, ...]) -> Callable[..., torch.Tensor]:
+def _plain(fn: Callable[..., torch.Tensor], args: tuple[str, ...], optional: tuple[str, ...],
+           numbers: tuple[str, ...] = ()) -> Callable[..., torch.Tensor]:
     """torch's own loss function (so the grad_fn is torch's); optional tensors go by keyword, as
-    torch's signatures put other parameters between them (``size_average`` before ``pos_weight``)."""
+    torch's signatures put other parameters between them (``size_average`` before ``pos_weight``).
+    A number for an argument torch also takes as one (``numbers``) goes as it is, so torch decides
+    (gaussian_nll_loss takes a float var, not an int)."""
     def apply(*values: Any, **params: Any) -> torch.Tensor:
         given = dict(zip(args, values))
-        required = [as_tensor(given[a]) for a in args if a not in optional]
+        required = [given[a] if a in numbers else as_tensor(given[a]) for a in args if a not in optional]
         return fn(*required, **{a: given[a] for a in optional if a in given}, **params)
 
     return apply
@@ -367,7 +370,8 @@ def _loss(name: str, tensor_args: str, params: str, fn: Callable[..., torch.Tens
     rules = kw.pop("rules", None) or {a: _pointwise(r, *required) for a, r in d.items()}
     shown = kw.pop("shown", None) or {a: f"g*({r if isinstance(r, str) else '…'})/n  (n = numel, reduction='mean')"
                                       for a, r in d.items()}
-    op(name, tensor_args, params, torch=_plain(fn, args, kw.get("optional_args", ())), rules=rules, shown=shown, predict=kw.pop("predict", None)
+    op(name, tensor_args, params, torch=_plain(fn, args, kw.get("optional_args", ()), kw.get("number_args", ())),
+       rules=rules, shown=shown, predict=kw.pop("predict", None)
        or (lambda shapes, p: broadcast_shape(*shapes) if p.get("reduction", "mean") == "none" else ()),
        linear=NONLINEAR, doc=doc, samples=samples, kinks=kinks, **kw)
 
@@ -505,7 +509,8 @@ _loss("gaussian_nll_loss", "input, target, var", "full=False, eps=1e-06, reducti
       rules={a: _gaussian(a) for a in ("input", "target", "var")},
       shown={"input": "g*(input - target)/v/n, v = max(var, eps)", "target": "-g*(input - target)/v/n",
              "var": "g*(1/v - (input - target)**2/v**2)/2/n  (the clamp passes the gradient through)"},
-      predict=lambda shapes, p: broadcast_shape(*shapes) if p.get("reduction", "mean") == "none" else ())
+      predict=lambda shapes, p: broadcast_shape(*shapes) if p.get("reduction", "mean") == "none" else (),
+      number_args=("target", "var"))
 
 
 def _margin_ranking(arg: str) -> Callable[[RuleContext], str]:

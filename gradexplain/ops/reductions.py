@@ -54,9 +54,12 @@ op("mean", "a", "dim=None, keepdim=False", torch=_mean_torch, method=True, posit
 
 def _extreme_torch(which: str) -> Callable[..., Any]:
     pair = torch.maximum if which == "max" else torch.minimum
+    full = torch.max if which == "max" else torch.min
 
     def apply(a: Any, b: Any = None, dim: Any = None, keepdim: bool = False) -> torch.Tensor:
         if b is not None:
+            if dim is not None or keepdim:  # torch.max(a, b) takes no dim: its own message refuses it
+                return full(as_tensor(a), as_tensor(b), dim=dim, keepdim=keepdim)
             return pair(as_tensor(a), as_tensor(b))
         assert dim is None, "max(a, dim) is two ops (max_values, max_indices): the parser picks one"
         return as_tensor(a).max() if which == "max" else as_tensor(a).min()

@@ -229,6 +229,9 @@ class OpSpec:
     samples: tuple[Sample, ...] = ()
     value_samples: tuple[ValueSample, ...] = ()
     reductions: tuple[str, ...] = ("mean", "sum", "none")  # the reduction= values a loss accepts
+    # tensor args torch also takes as a Python number (``2 * x``, ``torch.pow(2, x)``, ``clamp(x, max=n)``;
+    # "*": every one): elsewhere a number read off a tensor (``exp(x.numel())``) is refused, as torch does
+    number_args: tuple[str, ...] | str = ()
 
     @property
     def param_names(self) -> tuple[str, ...]:
@@ -286,6 +289,10 @@ def op(name: str, tensor_args: str, params: str = "", **kw: Any) -> OpSpec:
                   params=tuple(parsed), **kw)
     if spec.elementwise and spec.predict is None:
         spec.predict = broadcast_predict
+    if spec.infix not in (None, "@"):
+        spec.number_args = "*"  # a Python operator takes a number on either side (2 * x, n > 0)
+    if isinstance(spec.number_args, str) and spec.number_args != "*":  # "min, max" as op() writes tensor args
+        spec.number_args = tuple(a.strip() for a in spec.number_args.split(",") if a.strip())
     spec.torch, spec.obj = with_slots(spec.torch), with_slots(spec.obj)
     assert name not in REGISTRY, f"op {name} registered twice"
     REGISTRY[name] = spec
