@@ -15,7 +15,7 @@ import torch
 from .bignum import torch_scalar
 from .errors import GradexplainError, LimitError
 from .i18n import Msg
-from .ir import Call, Const, Input, Node, first_slot, walk
+from .ir import Call, Const, Input, Node, first_slot, resolve_slots, walk
 from .printer import to_text
 from .limits import DEFAULT, Limits
 from .ops import REGISTRY, as_tensor
@@ -140,9 +140,10 @@ class Evaluator:
         spec = REGISTRY[node.op]
         if spec.predict is None:
             return
-        shapes = [tuple(a.shape) if isinstance(a, torch.Tensor) else () for a in args]
+        own, params = resolve_slots(args, node.params)  # a size read off a tensor: zeros(x.size())
+        shapes = [tuple(a.shape) if isinstance(a, torch.Tensor) else () for a in own]
         try:
-            shape = spec.predict(shapes, node.params)
+            shape = tuple(int(d) for d in spec.predict(shapes, params))
         except (RuntimeError, ValueError, TypeError, IndexError, KeyError):
             return  # the op itself will report the mismatch
         self._check_size(node, math.prod(shape), shape)

@@ -144,3 +144,22 @@ def test_cumulative_ops_of_a_0d_input_as_torch():
         r = run_cli("eval", "--json", expr, "x=3")
         assert r.code == 0 and r.json()["agree"] is True, (expr, r.stderr)
         assert r.json()["grads"]["x"]["torch"] == float(x.grad), expr
+
+
+@pytest.mark.parametrize("expr, ref", [
+    ("(zeros(x.size()) + x).sum()", lambda x: (torch.zeros(x.size()) + x).sum()),
+    ("x.expand(x.size()).sum()", lambda x: x.expand(x.size()).sum()),
+    ("(ones(x.shape) * x * x).sum()", lambda x: (torch.ones(x.shape) * x * x).sum()),
+])
+def test_a_size_read_off_a_tensor_as_a_shape(expr, ref):
+    """A shape given as a size of another tensor (a Slot until the program runs) is predicted from
+    its value, not from the placeholder."""
+    (expected,) = _grad(ref, [1.0, 2.0])
+    r = run_cli("eval", "--json", expr, "x=1,2")
+    assert r.code == 0, r.stderr
+    assert r.json()["grads"]["x"]["torch"] == expected.tolist()
+
+
+def test_a_size_read_off_a_tensor_still_meets_the_element_limit():
+    r = run_cli("eval", "zeros(x.size(0), 10**8).sum() + x.sum()", "x=1,2")
+    assert r.code == 2 and "over the limit of 10,000,000" in r.stderr
