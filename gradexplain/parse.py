@@ -38,7 +38,7 @@ MODULE_CONSTANTS = {f"{m}.{n}": v for m in ("torch", "math", "np", "numpy")
 ATTRIBUTE_OPS = {"T": "t"}
 # .mT, .H, .mH of a real tensor: its last two dims swapped (torch records TransposeBackward0)
 MATRIX_ATTRIBUTES = ("mT", "H", "mH")
-SIZE_ATTRIBUTES = {"ndim": "dim"}  # x.ndim is x.dim()
+SIZE_ATTRIBUTES = {"ndim": "dim", "shape": "size"}  # x.ndim is x.dim(), x.shape is x.size()
 PYTHON_BUILTINS = ("len", "range")
 MASK_OPS = {*COMPARE.values(), *MASK_BINOPS.values(), "logical_not"}
 # ... and every param whose default is a string (mode='bilinear', einsum's equation)
