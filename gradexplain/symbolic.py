@@ -146,11 +146,23 @@ def reverse_mode(root: Node, seed: Node, wrt: list[str], shapes: Shapes,
         for i, (name, arg) in enumerate(zip(names, n.args)):
             if id(arg) not in depends:
                 continue
-            contrib = rule_node(n.op, name, i, ctx)
+            contrib = empty_safe_rule(n.op, name, i, ctx)
             if contrib is None:
                 continue
             grads.setdefault(id(arg), []).append(unbroadcast(contrib, arg, shapes))
     return result
+
+
+def empty_safe_rule(op: str, name: str, index: int, ctx: RuleContext) -> Node | None:
+    """The rule's contribution; for an argument with no elements, ``zeros_like`` where the rule's
+    shape arithmetic breaks down (a mean over 0 classes, a dim an empty legacy ``[0]`` lacks): the
+    gradient of an empty tensor is empty, whatever the formula, so this is exact."""
+    try:
+        return rule_node(op, name, index, ctx)
+    except (ArithmeticError, LookupError, ValueError):
+        if math.prod(ctx.shapes[name]) != 0:
+            raise
+        return Call("zeros_like", (ctx.nodes[name],))
 
 
 # ========================================================================== SymPy bridge
@@ -497,7 +509,9 @@ class Simplifier:
         """Broadcast ``node`` back to ``shape`` when simplification made it smaller (x - x → 0)."""
         if self.shapes.shape(node) == shape:
             return node
-        fits = [w for w in witnesses[:-1] if self.shapes.shape(w) == shape]
+        # a comparison (x > 0) or an integer target has the shape but not a gradient's dtype, and EXPR
+        # spells a comparison only as a where() condition: zeros_like(x > 0) would not even read back
+        fits = [w for w in witnesses[:-1] if self.shapes.shape(w) == shape and self.shapes.dtype(w).is_floating_point]
         # the plainest witness reads best: ones_like(x) rather than ones_like(x*1 + x)
         witness = min(fits, key=lambda w: (not isinstance(w, Input), len(to_text(w))), default=None)
         if witness is None:
