@@ -96,6 +96,8 @@ def test_losses_over_an_empty_class_dim():
     # a mean over 0 classes: torch's loss is nan and the gradient of the empty input is empty
     _check("multilabel_soft_margin_loss(w, tensor([1]), w)",
            lambda w: F.multilabel_soft_margin_loss(w, torch.tensor([1]), w), w="[[], []]")
+    _check("multilabel_soft_margin_loss(w, tensor(0), v)",  # the weight is not empty: its gradient is 0
+           lambda w, v: F.multilabel_soft_margin_loss(w, torch.tensor(0), v), w="[[], []]", v="[2]")
     _check("cross_entropy(z, t)", lambda z, t: F.cross_entropy(z, t), const=("t",), z="[[], []]", t="[[], []]")
     _check("cross_entropy(z, t, label_smoothing=0.1)", lambda z, t: F.cross_entropy(z, t, label_smoothing=0.1),
            const=("t",), z="[[], []]", t="[[], []]")
@@ -123,8 +125,7 @@ def test_backward_that_torch_refuses_is_exit_2():
 # ----------------------------------------------------------------- 0-d inputs
 
 
-@pytest.mark.parametrize("value", ["2", "inf", "-inf"])
-@pytest.mark.parametrize("dim", [0, -1])
+@pytest.mark.parametrize("value, dim", [("2", 0), ("inf", -1), ("-inf", 0)])
 def test_logcumsumexp_of_a_0d_input_as_torch(value, dim):
     # torch passes g through for a 0-d input, even at ±inf (a 1-element vector gives nan there)
     x = torch.tensor(float(value), dtype=torch.float64, requires_grad=True)
@@ -134,6 +135,11 @@ def test_logcumsumexp_of_a_0d_input_as_torch(value, dim):
     grad = r.json()["grads"]["x"]
     assert grad["torch"] == float(x.grad) == grad["symbolic"]["value"]
     assert not math.isnan(float(x.grad))
+
+
+def test_einsum_with_the_empty_equation_of_a_0d_operand():
+    # torch.einsum('', x) is x itself for a 0-d x; the rule reads the equation's default
+    _check("einsum('', x)*x", lambda x: torch.einsum("", x) * x, x="3")
 
 
 def test_comparison_is_never_a_shape_witness():
