@@ -16,6 +16,7 @@ from .autograd import JACOBIAN_WORK, JacobianTooCostly, TorchRun, make_leaves, t
 from .compare import all_agree
 from .errors import GradexplainError
 from .execute import Shapes
+from .i18n import Msg
 from .ir import Const, Node, Program
 from .ops import REGISTRY
 from .options import DEFAULT_TOL, EvalOptions
@@ -205,6 +206,8 @@ def torch_jacobians(stage: TorchStage) -> dict[str, JacobianEntry]:
     except JacobianTooCostly as e:
         return {n: JacobianEntry(None, None, None, reason=f"the Jacobian is too costly to build ({e}, over the "
                                  f"limit of {JACOBIAN_WORK:,} elements in all)") for n in wrt}
+    except RuntimeError as e:  # torch's own backward refuses (clamp whose bounds broadcast past its input)
+        raise GradexplainError(Msg("backward(): {detail}", detail=str(e).strip().splitlines()[0])) from None
     return {n: JacobianEntry(jac[n], None, None) for n in wrt}
 
 

@@ -111,6 +111,28 @@ def test_attention_without_features():
            y="[[], []]")
 
 
+@pytest.mark.parametrize("x, w", [("[1.5]", "[2]"), ("[]", "[]"), ("[[1, 2], [3, 4], [5, 6]]", "[7, 8]")])
+def test_linear_with_a_weight_vector(x, w):
+    # F.linear(x, w) with a 1-D weight is x @ w: the feature dim is gone from the output
+    _check("(linear(x, w)**2).sum()", lambda x, w: (F.linear(x, w) ** 2).sum(), x=x, w=w)
+
+
+@pytest.mark.parametrize("b", ["2", "[[1], [2]]", "[1, 0, 2]"])
+def test_cosine_similarity_broadcasts_before_the_norms(b):
+    # torch broadcasts x1 and x2 first: a (2, 1) or 0-d x2 has the norm of its broadcast rows
+    _check("cosine_similarity(a, b, dim=-1).sum()", lambda a, b: F.cosine_similarity(a, b, dim=-1).sum(),
+           a="[[1, 2, 3], [4, 5, 7]]", b=b)
+
+
+def test_jacobian_that_torch_cannot_build_is_exit_2():
+    # clamp whose bounds broadcast past its input: torch's forward runs, its backward raises
+    y, w = torch.tensor([7.0], requires_grad=True), torch.ones(3, 2)
+    with pytest.raises(RuntimeError):
+        torch.clamp(y, torch.tensor(-1.0), w).sum().backward()
+    r = run_cli("eval", "clamp(y, x, w)", "y=[7]", "x=-1", "w=[[1, 2], [3, 4], [5, 6]]")
+    assert r.code == 2 and r.stderr.startswith("error: backward(): output with shape [1]")
+
+
 def test_backward_that_torch_refuses_is_exit_2():
     # an empty tensor read as a tuple of index tensors is no index at all: torch refuses it (here, at
     # the call; a forward that ran anyway meets an IndexError in backward(), which is exit 2 too)
