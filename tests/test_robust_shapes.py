@@ -164,6 +164,18 @@ def test_einsum_with_the_empty_equation_of_a_0d_operand():
     _check("einsum('', x)*x", lambda x: torch.einsum("", x) * x, x="3")
 
 
+@pytest.mark.parametrize("expr, fn", [
+    # rules that write a's shape back: a 0-d a is reshape(()), never reshape() or reshape(,)
+    ("(repeat_interleave(x, 2)*tensor([1., 2])).sum()", lambda x: (torch.repeat_interleave(x, 2) * torch.tensor([1.0, 2])).sum()),
+    ("(take_along_dim(x, tensor([0, 0]))*tensor([1., 2])).sum()",
+     lambda x: (torch.take_along_dim(x, torch.tensor([0, 0])) * torch.tensor([1.0, 2])).sum()),
+    ("x.permute(())*2", lambda x: x.permute(()) * 2),
+    ("(x.repeat(2)*tensor([1., 2])).sum()", lambda x: (x.repeat(2) * torch.tensor([1.0, 2])).sum()),
+])
+def test_rules_that_restore_a_0d_shape(expr, fn):
+    _check(expr, fn, x="3")
+
+
 def test_comparison_is_never_a_shape_witness():
     # the gradient simplifies to 0; the only tensor of its shape in the formula was (1 - w >= 0),
     # which EXPR spells only as a where() condition and which is not floating

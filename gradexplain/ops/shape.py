@@ -174,7 +174,7 @@ def _lead_batch(params: Callable[[dict[str, Any], int, int], dict[str, Any]]) ->
 def _permute_inverse(c: RuleContext) -> str:
     dims = _dims(c.params["dims"], _nd(c))
     inverse = sorted(range(len(dims)), key=lambda i: dims[i])
-    return f"g.permute({', '.join(map(str, inverse))})"
+    return f"g.permute({tuple(inverse)!r})"  # (()) for a 0-d a: g.permute() would name no dims
 
 
 op("permute", "a", "dims", torch=lambda a, dims: as_tensor(a).permute(dims), method=True, positional_params=("dims",),
@@ -287,8 +287,7 @@ def _repeat_rule(c: RuleContext) -> str:
     full = (1,) * (n - len(shape)) + tuple(shape)
     split = ", ".join(f"{r}, {s}" for r, s in zip(sizes, full))
     summed = tuple(range(0, 2 * n, 2))
-    return f"g.reshape({split}).sum({summed}).reshape({', '.join(map(str, shape))},)" if shape else \
-        f"g.reshape({split}).sum({summed}).reshape(())"
+    return f"g.reshape({split}).sum({summed}).reshape({tuple(shape)!r})"
 
 
 def _repeat_batch(param: str) -> Callable[..., Any]:
@@ -326,7 +325,7 @@ op("tile", "a", "dims", torch=lambda a, dims: as_tensor(a).tile(dims), method=Tr
 def _interleave_rule(c: RuleContext) -> str:
     shape, r, dim = c.shapes["a"], c.params["repeats"], c.params.get("dim")
     if dim is None:
-        return f"g.reshape(-1, {r}).sum(1).reshape({', '.join(map(str, shape))},)"
+        return f"g.reshape(-1, {r}).sum(1).reshape({tuple(shape)!r})"
     d = dim % _nd(c)
     split = ", ".join(map(str, (*shape[:d], shape[d], r, *shape[d + 1:])))
     return f"g.reshape({split}).sum({d + 1})"
