@@ -171,6 +171,11 @@ def test_einsum_with_the_empty_equation_of_a_0d_operand():
      lambda x: (torch.take_along_dim(x, torch.tensor([0, 0])) * torch.tensor([1.0, 2])).sum()),
     ("x.permute(())*2", lambda x: x.permute(()) * 2),
     ("(x.repeat(2)*tensor([1., 2])).sum()", lambda x: (x.repeat(2) * torch.tensor([1.0, 2])).sum()),
+    # torch unfolds a 0-d tensor as one window of itself
+    ("(x.unfold(0, 1, 1)*3).sum()", lambda x: (x.unfold(0, 1, 1) * 3).sum()),
+    # the rule zeros_like(a).index_add(0, index, g) simplifies to (0).index_add(0, tensor([0]), 1): a number
+    # where torch wants a tensor is made one
+    ("index_select(x, 0, tensor([0])).sum()", lambda x: torch.index_select(x, 0, torch.tensor([0])).sum()),
 ])
 def test_rules_that_restore_a_0d_shape(expr, fn):
     _check(expr, fn, x="3")

@@ -617,7 +617,9 @@ def F_pad(a: torch.Tensor, pad: tuple, mode: str = "constant", value: Any = None
 
 
 def _unfold_rule(c: RuleContext) -> str:
-    """Each window's gradient added back at its source positions."""
+    """Each window's gradient added back at its source positions (a 0-d a is one window of itself)."""
+    if not c.ndim("a"):
+        return "g.reshape(())"
     p, nd = c.params, _nd(c)
     d, size, step = p["dimension"] % nd, p["size"], p["step"]
     count = c.out_shape[d]
@@ -628,6 +630,8 @@ def _unfold_rule(c: RuleContext) -> str:
 def _obj_unfold(a: Any, dimension: int, size: int, step: int) -> Any:
     np = obj_np()
     a = np.asarray(a, dtype=object)
+    if not a.ndim:  # torch unfolds a 0-d tensor as one element: one window of size 1
+        return a.reshape(1)
     d = dimension % a.ndim
     count = (a.shape[d] - size) // step + 1
     windows = [np.take(a, range(i * step, i * step + size), axis=d) for i in range(count)]
