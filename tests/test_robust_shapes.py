@@ -187,3 +187,31 @@ def test_comparison_is_never_a_shape_witness():
     _check("s0 = hinge_embedding_loss(w, tensor(0)); s1 = div(s0, s0); s1.sum()",
            lambda w: (F.hinge_embedding_loss(w, torch.tensor(0)) / F.hinge_embedding_loss(w, torch.tensor(0))).sum(),
            w="[[0.5, 1], [-2, -1], [-2, 0.25]]")
+
+
+@pytest.mark.parametrize("expr, inputs", [
+    ("(x*2).sum()", {"x": "[]"}),
+    ("(x*y).sum()", {"x": "[[], []]", "y": "[2]"}),
+    ("(cat([w, y], dim=1)*w).sum()", {"y": "[]", "w": "[[1, 2], [3, 4]]"}),
+])
+def test_hessian_with_an_empty_input(expr, inputs):
+    # an empty input's blocks are empty; the others are torch.func.hessian's (text view too)
+    args = [f"{n}={v}" for n, v in inputs.items()]
+    r = run_cli("eval", "--json", expr, *args, "--hessian")
+    assert r.code == 0, r.stderr
+    values = {n: torch.tensor(json.loads(v), dtype=torch.float64) for n, v in inputs.items()}
+    names = list(values)
+
+    def f(*ts):
+        env = dict(zip(names, ts))
+        return {"(x*2).sum()": lambda: (env["x"] * 2).sum(), "(x*y).sum()": lambda: (env["x"] * env["y"]).sum(),
+                "(cat([w, y], dim=1)*w).sum()": lambda: (torch.cat([env["w"], env["y"]], dim=1) * env["w"]).sum()}[expr]()
+
+    expected = torch.func.hessian(f, argnums=tuple(range(len(names))))(*values.values())
+    hessian = r.json()["hessian"]
+    for i, a in enumerate(names):
+        for j, b in enumerate(names):
+            got, want = _tensor(hessian[a][b]["torch"]).reshape(-1), expected[i][j].reshape(-1)  # JSON [] has no shape
+            assert torch.equal(got, want), (a, b, got, want)
+            assert hessian[a][b]["agree"] is True
+    assert run_cli("eval", expr, *args, "--hessian").code == 0
