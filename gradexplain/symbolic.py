@@ -27,6 +27,7 @@ from typing import Any, Iterator
 
 import sympy
 
+from .errors import GradexplainError
 from .execute import Shapes
 from .ir import Call, Const, Input, Node, nested_text, walk
 from .limits import DEFAULT, Limits, run_left
@@ -146,23 +147,26 @@ def reverse_mode(root: Node, seed: Node, wrt: list[str], shapes: Shapes,
         for i, (name, arg) in enumerate(zip(names, n.args)):
             if id(arg) not in depends:
                 continue
-            contrib = empty_safe_rule(n.op, name, i, ctx)
-            if contrib is None:
-                continue
-            grads.setdefault(id(arg), []).append(unbroadcast(contrib, arg, shapes))
+            contrib = contribution(n.op, name, i, ctx, shapes)
+            if contrib is not None:
+                grads.setdefault(id(arg), []).append(contrib)
     return result
 
 
-def empty_safe_rule(op: str, name: str, index: int, ctx: RuleContext) -> Node | None:
-    """The rule's contribution; for an argument with no elements, ``zeros_like`` where the rule's
-    shape arithmetic breaks down (a mean over 0 classes, a dim an empty legacy ``[0]`` lacks): the
-    gradient of an empty tensor is empty, whatever the formula, so this is exact."""
+def contribution(op: str, name: str, index: int, ctx: RuleContext, shapes: Shapes) -> Node | None:
+    """The rule's contribution, summed back to the argument's shape.  For an argument or an output
+    with no elements, ``zeros_like`` where the rule breaks down (a mean over 0 classes, a dim an
+    empty legacy ``[0]`` lacks, a weight whose reshape only an empty input lets torch skip): the
+    gradient of an empty tensor is empty, and nothing flows back from an empty output, whatever
+    the formula, so this is exact."""
+    arg = ctx.nodes[name]
     try:
-        return rule_node(op, name, index, ctx)
-    except (ArithmeticError, LookupError, ValueError):
-        if math.prod(ctx.shapes[name]) != 0:
+        contrib = rule_node(op, name, index, ctx)
+        return None if contrib is None else unbroadcast(contrib, arg, shapes)
+    except (ArithmeticError, LookupError, ValueError, GradexplainError):
+        if math.prod(ctx.shapes[name]) and math.prod(ctx.out_shape):
             raise
-        return Call("zeros_like", (ctx.nodes[name],))
+        return Call("zeros_like", (arg,))
 
 
 # ========================================================================== SymPy bridge

@@ -103,6 +103,13 @@ def test_losses_over_an_empty_class_dim():
            const=("t",), z="[[], []]", t="[[], []]")
 
 
+def test_batch_norm_of_an_empty_batch_with_mismatched_statistics():
+    # torch checks nothing for an empty input: (2, 0) running statistics and a (1,) weight pass; no
+    # gradient flows back from the empty output, so the weight's is 0 (its rule's reshape cannot run)
+    _check("batch_norm(w, w, w, y, y, training=False).sum()",
+           lambda w, y: F.batch_norm(w, w.detach(), w.detach(), y, y, training=False).sum(), w="[[], []]", y="[-0.0]")
+
+
 def test_attention_without_features():
     # q and k with no features: the scores are 0 at any scale, the weights uniform (torch's value, not nan)
     _check("scaled_dot_product_attention(q, q, v).sum()", lambda q, v: F.scaled_dot_product_attention(q, q, v).sum(),
