@@ -3,6 +3,7 @@ plain torch run directly.
 
     python bench/differential.py               # 10,000 cases, seed 0 (the run recorded in the README)
     python bench/differential.py -n 500 --seed 7 -v
+    python bench/differential.py -n 3000 --seed 1 --dump cases.jsonl   # every case not ok, one JSON line each
 
 Programs are generated from :data:`gradexplain.ops.REGISTRY` (an op added later is covered with
 no change here): one to three statements calling random user ops on inputs of random shapes
