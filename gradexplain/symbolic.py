@@ -147,19 +147,19 @@ def reverse_mode(root: Node, seed: Node, wrt: list[str], shapes: Shapes,
         for i, (name, arg) in enumerate(zip(names, n.args)):
             if id(arg) not in depends:
                 continue
-            contrib = contribution(n.op, name, i, ctx, shapes)
+            contrib = contribution(n.op, name, i, ctx, arg, shapes)
             if contrib is not None:
                 grads.setdefault(id(arg), []).append(contrib)
     return result
 
 
-def contribution(op: str, name: str, index: int, ctx: RuleContext, shapes: Shapes) -> Node | None:
+def contribution(op: str, name: str, index: int, ctx: RuleContext, arg: Node, shapes: Shapes) -> Node | None:
     """The rule's contribution, summed back to the argument's shape.  For an argument or an output
     with no elements, ``zeros_like`` where the rule breaks down (a mean over 0 classes, a dim an
     empty legacy ``[0]`` lacks, a weight whose reshape only an empty input lets torch skip): the
     gradient of an empty tensor is empty, and nothing flows back from an empty output, whatever
-    the formula, so this is exact."""
-    arg = ctx.nodes[name]
+    the formula, so this is exact.  (``arg`` is given: an op's argument may be named ``g`` itself,
+    which ``ctx.nodes`` maps to the adjoint.)"""
     try:
         contrib = rule_node(op, name, index, ctx)
         return None if contrib is None else unbroadcast(contrib, arg, shapes)
