@@ -3,7 +3,7 @@ plain torch run directly.
 
     python bench/differential.py               # 10,000 cases, seed 0 (the run recorded in the README)
     python bench/differential.py -n 500 --seed 7 -v
-    python bench/differential.py -n 3000 --dump cases.jsonl   # every case that is not ok, one JSON line each
+    python bench/differential.py -n 3000 --seed 1 --dump cases.jsonl   # every case not ok, one JSON line each
 
 Programs are generated from :data:`gradexplain.ops.REGISTRY` (an op added later is covered with
 no change here): one to three statements calling random user ops on inputs of random shapes
@@ -25,15 +25,15 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
-import math
 import random
 import re
 import resource
 import sys
 import time
+import traceback
 from collections import Counter
 from fractions import Fraction
-from typing import Any
+from typing import Any, TextIO
 
 import torch
 
@@ -242,31 +242,41 @@ def agrees(a: torch.Tensor, b: torch.Tensor, tol: float = 1e-6) -> bool:
     return bool(ok.all())
 
 
-def judge(expr: str, inputs: dict[str, str], detail: dict[str, Any] | None = None) -> str:
-    """One case's verdict: ok-0 / ok-1 / ok-2 / ok-2-limit, or what went wrong.  ``detail``, when
-    given, receives gradexplain's exit code and stderr and the twin's exception (for ``--dump``)."""
+def judge(expr: str, inputs: dict[str, str]) -> tuple[str, str]:
+    """One case's verdict (ok-0 / ok-1 / ok-2 / ok-2-limit, or what went wrong) and what explains
+    it: the exception or error line, torch's own refusal."""
     args = ["eval", "--json", "--symbolic-timeout", "5", expr, *[f"{n}={v}" for n, v in inputs.items()]]
     out = run_main(args)
-    if detail is not None:
-        detail.update(code=out.code, stderr=out.stderr.strip()[-2000:], twin=None)
-    if out.exception is not None or "Traceback" in out.stderr + out.stdout or "rerun with --debug" in out.stderr:
-        return "internal error"
+    if out.exception is not None:
+        return "internal error", where(out.exception)
+    if "Traceback" in out.stderr + out.stdout or "rerun with --debug" in out.stderr:
+        debugged = run_main(["eval", "--debug", *args[1:]]).exception
+        return "internal error", where(debugged) if debugged is not None else out.stderr.strip()
     if out.wall > TIME_LIMIT_S:
-        return "over time"
+        return "over time", f"{out.wall:.1f} s"
     try:
         twin_out, twin_grads = plain_torch(expr, inputs)
         twin_error = None
     except Exception as e:  # noqa: BLE001 - torch rejecting the program is an outcome
         twin_error = e
-        if detail is not None:
-            detail["twin"] = f"{type(e).__name__}: {e}"[:2000]
     if out.code == 2:
         if twin_error is not None:
-            return "ok-2"
+            return "ok-2", ""
         message = out.stderr.lower()
-        return "ok-2-limit" if any(k in message for k in DOCUMENTED) else "refused valid input"
+        return ("ok-2-limit" if any(k in message for k in DOCUMENTED) else "refused valid input"), out.stderr.strip()
     if twin_error is not None:
-        return "accepted what torch rejects"
+        return "accepted what torch rejects", f"torch: {type(twin_error).__name__}: {twin_error}"
+    return judge_values(out, twin_out, twin_grads), ""
+
+
+def where(e: BaseException) -> str:
+    """An exception and its innermost frame: enough to group crashes by cause."""
+    frame = traceback.extract_tb(e.__traceback__)[-1]
+    return f"{type(e).__name__}: {e} | {frame.filename.rsplit('/', 2)[-1]}:{frame.lineno} {frame.line}"
+
+
+def judge_values(out: Any, twin_out: torch.Tensor, twin_grads: dict[str, torch.Tensor | None]) -> str:
+    """Exit 0 or 1 on input torch accepts: the values against the twin's, the verdict against SymPy's."""
     doc = json.loads(out.stdout)
     if not same(from_json(doc["output"]["value"]), twin_out):
         return "output differs from plain torch"
@@ -281,19 +291,19 @@ def judge(expr: str, inputs: dict[str, str], detail: dict[str, Any] | None = Non
     return "ok-1" if not sym_ok or doc["agree"] is False and doc.get("jacobian") else "false disagreement (exit 1)"
 
 
-def run(n: int, seed: int = 0, verbose: bool = False, dump: Any = None) -> Counter:
-    """``dump``: a text file that gets one JSON line per case that is not ok."""
+def run(n: int, seed: int = 0, verbose: bool = False, dump: TextIO | None = None) -> Counter:
+    """Count the verdicts of n generated cases; with ``dump``, one JSON line per case that is not ok
+    or that hit a limit where torch accepts the program."""
     rng = random.Random(seed)
     counts: Counter = Counter()
     examples: dict[str, list[str]] = {}
     start = time.monotonic()
     for _ in range(n):
         expr, inputs = program(rng)
-        detail: dict[str, Any] = {}
-        verdict = judge(expr, inputs, detail)
+        verdict, detail = judge(expr, inputs)
         counts[verdict] += 1
-        if dump is not None and not verdict.startswith("ok"):
-            dump.write(json.dumps({"verdict": verdict, "expr": expr, "inputs": inputs, **detail}) + "\n")
+        if dump is not None and verdict not in ("ok-0", "ok-1", "ok-2"):  # limits too: is each one documented?
+            dump.write(json.dumps({"verdict": verdict, "expr": expr, "inputs": inputs, "detail": detail}) + "\n")
         if (verdict == "ok-1" or not verdict.startswith("ok")) and \
                 len(examples.setdefault(verdict, [])) < (8 if verbose else 1):
             examples[verdict].append(f"{expr!r} {inputs}")
@@ -313,9 +323,7 @@ def main() -> int:
     ap.add_argument("-n", type=int, default=10_000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("-v", action="store_true")
-    ap.add_argument("--dump", type=argparse.FileType("w"), metavar="FILE",
-                    help="write every case that is not ok as a JSON line (verdict, expr, inputs, exit code, "
-                         "gradexplain's stderr, the twin's exception)")
+    ap.add_argument("--dump", type=argparse.FileType("w"), help="write every case not ok (or ok-2-limit) here, one JSON line each")
     a = ap.parse_args()
     counts = run(a.n, a.seed, a.v, a.dump)
     for k, v in sorted(counts.items()):

@@ -255,7 +255,7 @@ def torch_run(program: Program, leaves: dict[str, torch.Tensor], grad_output: to
         handles = record_flow(index, most)
         try:
             output.backward(grad_output.to(output.dtype) if grad_output is not None else None)
-        except RuntimeError as e:
+        except (RuntimeError, IndexError, ValueError) as e:  # torch's backward refuses (index_put with no index)
             raise GradexplainError(Msg("backward(): {reason}", reason=str(e).strip().splitlines()[0])) from None
         finally:
             for h in handles:

@@ -163,9 +163,14 @@ class Evaluator:
             raise
         except ZeroDivisionError as e:
             result = e
-        except (RuntimeError, ValueError, TypeError, IndexError, NotImplementedError, OverflowError, AttributeError) as e:
+        except TypeError as e:  # a formula's 0-d constant (zeros_like(a) → 0) where torch wants a tensor: index_add
+            # (the user's own program gets torch's answer: gaussian_nll_loss refuses an int var)
+            if self.as_torch or not any(isinstance(a, (int, float)) for a in args):
+                raise GradexplainError(self._message(node, args, e)) from None
+            result = e
+        except (RuntimeError, ValueError, IndexError, NotImplementedError, OverflowError, AttributeError) as e:
             raise GradexplainError(self._message(node, args, e)) from None
-        if not isinstance(result, (complex, ZeroDivisionError)):
+        if not isinstance(result, (complex, ZeroDivisionError, TypeError)):
             return result
         # Python numbers raise or turn complex where torch gives inf/nan (1/0, 0**-1, (-1)**0.5): do as torch does
         if not any(isinstance(a, (int, float)) for a in args):

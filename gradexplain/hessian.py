@@ -119,9 +119,9 @@ class TorchSecondOrder:
         """``H_ab`` for every b: ``grad_a`` differentiated again, one batched pass over eye's rows."""
         g, shape = self.grads[a], tuple(self.values[a].shape)
         zero = {b: torch.zeros(shape + tuple(self.values[b].shape), dtype=g.dtype) for b in self.wrt}
-        if not g.requires_grad:
-            return zero  # the gradient is a constant: no graph to differentiate
         n = g.numel()
+        if not g.requires_grad or not n:
+            return zero  # the gradient is a constant (no graph to differentiate), or empty (no rows)
         eye = torch.eye(n, dtype=g.dtype).reshape((n,) + shape)
         targets = [self.leaves[b] for b in self.wrt]
         try:
@@ -488,8 +488,9 @@ def hvp_entries(torch_side: TorchSecondOrder, symbolic_side: SymbolicSecondOrder
     return entries
 
 
-def as_matrix(t: torch.Tensor, rows: int) -> torch.Tensor:
-    return t.double().reshape(rows, -1)
+def as_matrix(t: torch.Tensor, rows: int, cols: int) -> torch.Tensor:
+    """A block of shape a.shape + b.shape as rows × cols (both given: reshape(0, -1) is ambiguous)."""
+    return t.double().reshape(rows, cols)
 
 
 def describe_diagonal(block: HessianBlock, tol: float) -> None:
@@ -497,7 +498,7 @@ def describe_diagonal(block: HessianBlock, tol: float) -> None:
     n = int(math.isqrt(block.torch.numel()))
     if n < 2:
         return  # a single number: nothing to say beyond its sign
-    m = as_matrix(block.torch, n)
+    m = as_matrix(block.torch, n, n)
     block.symmetric = agrees(m, m.T, tol)
     if n <= EIGEN_MAX:
         block.eigenvalues = eigenvalues(m)
@@ -508,7 +509,7 @@ def full_matrix(blocks: dict[str, dict[str, HessianBlock]], wrt: list[str],
     """All blocks as one square matrix over the flattened inputs (None if a block is missing)."""
     if any(blocks[a][b].torch is None for a in wrt for b in wrt):
         return None
-    rows = [torch.cat([as_matrix(blocks[a][b].torch, values[a].numel()) for b in wrt], dim=1) for a in wrt]
+    rows = [torch.cat([as_matrix(blocks[a][b].torch, values[a].numel(), values[b].numel()) for b in wrt], dim=1) for a in wrt]
     return torch.cat(rows, dim=0)
 
 

@@ -27,6 +27,7 @@ from typing import Any, Iterator
 
 import sympy
 
+from .errors import GradexplainError
 from .execute import Shapes
 from .ir import Call, Const, Input, Node, nested_text, walk
 from .i18n import Msg
@@ -148,11 +149,26 @@ def reverse_mode(root: Node, seed: Node, wrt: list[str], shapes: Shapes,
         for i, (name, arg) in enumerate(zip(names, n.args)):
             if id(arg) not in depends:
                 continue
-            contrib = rule_node(n.op, name, i, ctx)
-            if contrib is None:
-                continue
-            grads.setdefault(id(arg), []).append(unbroadcast(contrib, arg, shapes))
+            contrib = contribution(n.op, name, i, ctx, arg, shapes)
+            if contrib is not None:
+                grads.setdefault(id(arg), []).append(contrib)
     return result
+
+
+def contribution(op: str, name: str, index: int, ctx: RuleContext, arg: Node, shapes: Shapes) -> Node | None:
+    """The rule's contribution, summed back to the argument's shape.  For an argument or an output
+    with no elements, ``zeros_like`` where the rule breaks down (a mean over 0 classes, a dim an
+    empty legacy ``[0]`` lacks, a weight whose reshape only an empty input lets torch skip): the
+    gradient of an empty tensor is empty, and nothing flows back from an empty output, whatever
+    the formula, so this is exact.  (``arg`` is given: an op's argument may be named ``g`` itself,
+    which ``ctx.nodes`` maps to the adjoint.)"""
+    try:
+        contrib = rule_node(op, name, index, ctx)
+        return None if contrib is None else unbroadcast(contrib, arg, shapes)
+    except (ArithmeticError, LookupError, ValueError, GradexplainError):
+        if math.prod(ctx.shapes[name]) and math.prod(ctx.out_shape):
+            raise
+        return Call("zeros_like", (arg,))
 
 
 # ========================================================================== SymPy bridge
@@ -499,7 +515,9 @@ class Simplifier:
         """Broadcast ``node`` back to ``shape`` when simplification made it smaller (x - x → 0)."""
         if self.shapes.shape(node) == shape:
             return node
-        fits = [w for w in witnesses[:-1] if self.shapes.shape(w) == shape]
+        # a comparison (x > 0) or an integer target has the shape but not a gradient's dtype, and EXPR
+        # spells a comparison only as a where() condition: zeros_like(x > 0) would not even read back
+        fits = [w for w in witnesses[:-1] if self.shapes.shape(w) == shape and self.shapes.dtype(w).is_floating_point]
         # the plainest witness reads best: ones_like(x) rather than ones_like(x*1 + x)
         witness = min(fits, key=lambda w: (not isinstance(w, Input), len(to_text(w))), default=None)
         if witness is None:

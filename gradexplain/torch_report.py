@@ -252,6 +252,8 @@ def torch_jacobians(stage: TorchStage) -> dict[str, JacobianEntry]:
                                                               "--max-jacobian)", cost=message_of(e),
                                                               limit=f"{stage.opts.limits.max_jacobian:,}"))
                 for n in wrt}
+    except RuntimeError as e:  # torch's own backward refuses (clamp whose bounds broadcast past its input)
+        raise GradexplainError(Msg("backward(): {reason}", reason=str(e).strip().splitlines()[0])) from None
     return {n: JacobianEntry(jac[n], None, None) for n in wrt}
 
 

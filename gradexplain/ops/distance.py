@@ -49,7 +49,9 @@ def _cosine_rule(arg: str) -> Any:
 
     def rule(c: RuleContext) -> str:
         dim, eps = c.params.get("dim", 1), c.params.get("eps", 1e-8)
-        mine, other = (arg, "x2" if arg == "x1" else "x1")
+        # torch broadcasts x1 and x2 first: the norms are along dim of the common shape (a 0-d x2 too)
+        common = broadcast_shape(c.shapes["x1"], c.shapes["x2"])
+        mine, other = (x if c.shapes[x] == common else f"{x}.expand({common!r})" for x in (arg, "x2" if arg == "x1" else "x1"))
         nm, no = (f"norm({x}, dim={dim}, keepdim=True)" for x in (mine, other))
         cm, co = (f"where({n} >= {eps!r}, {n}, {eps!r})" for n in (nm, no))
         return f"g.unsqueeze({dim})*({other}/{co} - out.unsqueeze({dim})*where({nm} > 0, {mine}/{nm}, 0))/{cm}"

@@ -49,7 +49,7 @@ def einsum_rule(equation: str, i: int, names: list[str]) -> str:
 
 def _einsum_rule(i: int) -> Callable[[RuleContext], str]:
     def rule(c: RuleContext) -> str:
-        return einsum_rule(c.params["equation"], i, [f"t{j}" for j in range(len(c.shapes))])
+        return einsum_rule(c.params.get("equation", ""), i, [f"t{j}" for j in range(len(c.shapes))])
 
     return rule
 

@@ -303,8 +303,8 @@ op("index_add", "a, index, source", "dim, alpha=1",
 def _take_rule(c: RuleContext) -> str:
     dim = c.params.get("dim")
     if dim is None:
-        shape = ", ".join(map(str, c.shapes["a"]))
-        return f"zeros_like(a).reshape(-1).scatter_add(0, indices.reshape(-1), g.reshape(-1)).reshape({shape})"
+        shape = tuple(c.shapes["a"])
+        return f"zeros_like(a).reshape(-1).scatter_add(0, indices.reshape(-1), g.reshape(-1)).reshape({shape!r})"
     return f"zeros_like(a).scatter_add({dim}, indices, g)"
 
 

@@ -171,7 +171,8 @@ def _scores(c: RuleContext) -> str:
     """The attention weights A = softmax(q kᵀ·scale (+ causal mask)) as EXPR."""
     d = c.shapes["q"][-1]
     scale = c.params.get("scale")
-    scale = d ** -0.5 if scale is None else scale
+    if scale is None:  # no features (d = 0): q kᵀ is 0 at any scale, as torch scales q and k before the product
+        scale = d ** -0.5 if d else 1.0
     s = f"q @ k.transpose(-2, -1)*{scale!r}"
     if c.params.get("is_causal"):
         lq, lk = c.shapes["q"][-2], c.shapes["k"][-2]

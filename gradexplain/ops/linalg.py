@@ -107,10 +107,13 @@ op("outer", "a, b", torch=torch.outer, rules={"a": "g @ b", "b": "g.T @ a"},
 
 def _linear_rule(arg: str) -> Callable[[RuleContext], str]:
     def rule(c: RuleContext) -> str:
-        if arg == "x":
-            return "g @ W"
         if arg == "b":
             return "g"
+        if c.ndim("W") == 1:  # a weight vector: out = x @ W has lost the feature dim, g puts it back
+            g = "g" if not c.out_shape else "g.unsqueeze(-1)"
+            return f"{g}*W" if arg == "x" else f"{g}*x"
+        if arg == "x":
+            return "g @ W"
         if c.ndim("x") == 1:
             return "outer(g, x)"
         if c.ndim("x") == 2:

@@ -146,7 +146,7 @@ def _class_terms(c: RuleContext, z: str, smoothing: bool) -> _ClassTerms:
     if c.dtypes["target"].is_floating_point:  # class probabilities
         t = "target" if not eps else f"(target*{1 - eps!r} + {eps / n_classes!r})"
         weighted = f"{t}*{w}" if has_w else t
-        n = math.prod(c.shapes[z]) // n_classes
+        n = math.prod(s for d, s in enumerate(c.shapes[z]) if d != dim)  # every position but the class dim
         return _ClassTerms(weighted, False, f"/{n}" if red == "mean" and n != 1 else "", grad)
     ii = c.params.get("ignore_index", -100)
     masked = _may_hold(c.nodes.get("target"), ii)
@@ -593,7 +593,7 @@ def _multilabel(arg: str) -> Callable[[RuleContext], str]:
         shape = c.shapes["input"]
         n_classes = shape[-1] if shape else 1
         red = c.params.get("reduction", "mean")
-        n = math.prod(shape) // n_classes if red == "mean" else 1
+        n = math.prod(shape[:-1]) if red == "mean" else 1  # the rows (0 classes: a mean over nothing)
         grad = "g.unsqueeze(-1)" if red == "none" and len(shape) >= 2 else "g"
         w = "*weight" if "weight" in c.shapes else ""
         d = {"input": f"(sigmoid(input) - target){w}", "target": f"-input{w}",

@@ -556,7 +556,10 @@ def _cumprod_rule(c: RuleContext) -> str:
 
 
 def _logcumsumexp_rule(c: RuleContext) -> str:
-    """sum over k >= i of g_k * exp(a_i - out_k) (stable: each exponent is <= 0)."""
+    """sum over k >= i of g_k * exp(a_i - out_k) (stable: each exponent is <= 0); a 0-d input is its own
+    running sum, and torch passes g through unchanged (even at inf or nan)."""
+    if not c.ndim("a"):
+        return "g"
     d = _dim(c)
     i, k, _ = _pair_masks(c, d)
     return f"where({i} <= {k}, g.unsqueeze({d})*exp(a.unsqueeze({d + 1}) - out.unsqueeze({d})), 0).sum({d + 1})"

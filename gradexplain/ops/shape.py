@@ -81,14 +81,44 @@ def _stack_rule(i: int) -> Callable[[RuleContext], str]:
     return lambda c: f"g[{_select_key(c, i)}]"
 
 
+def _legacy_empty(shape: Shape) -> bool:
+    """torch.cat skips a 1-D tensor with no elements next to tensors of any shape (legacy ``[0]``)."""
+    return len(shape) == 1 and shape[0] == 0
+
+
+def _atleast(shape: Shape, nd: int) -> Shape:
+    """torch.atleast_1d / atleast_2d's shape: a 0-d tensor is (1,) or (1, 1), a vector (1, n)."""
+    return shape if len(shape) >= nd else (1,) * (nd - len(shape)) + shape
+
+
+def _joined_dim(shapes: list[Shape], dim: int) -> int:
+    """The normalised dim along which cat joins these shapes (legacy empties do not count)."""
+    kept = [s for s in shapes if not _legacy_empty(s)]
+    return dim % max(len(kept[0]) if kept else 1, 1)
+
+
+def _part_text(c: RuleContext, i: int, shapes: list[Shape], dim: int) -> str:
+    """The slice of g that was tensor i of a concatenation of ``shapes`` (each as cat saw it) along
+    ``dim``, reshaped back to tensor i's own shape; a legacy empty (skipped) gets its own empty zeros."""
+    if _legacy_empty(shapes[i]):
+        return f"zeros_like(t{i})"
+    start = sum(s[dim] for s in shapes[:i] if not _legacy_empty(s))
+    stop = start + shapes[i][dim]
+    part = f"g[{', '.join([':'] * dim + [f'{start}:{stop}'])}]"
+    own = c.shapes[f"t{i}"]
+    return part if tuple(shapes[i]) == tuple(own) else f"{part}.reshape({tuple(own)})"
+
+
 def _cat_rule(i: int) -> Callable[[RuleContext], str]:
     def rule(c: RuleContext) -> str:
-        dim = c.params.get("dim", 0) % len(c.out_shape)
-        start = sum(c.shapes[f"t{j}"][dim] for j in range(i))
-        stop = start + c.shapes[f"t{i}"][dim]
-        return f"g[{_select_key(c, f'{start}:{stop}')}]"
+        shapes = _shapes_of(c)
+        return _part_text(c, i, shapes, _joined_dim(shapes, c.params.get("dim", 0)))
 
     return rule
+
+
+def _shapes_of(c: RuleContext) -> list[Shape]:
+    return [c.shapes[f"t{j}"] for j in range(len(c.shapes))]
 
 
 def _obj_stack(*ts: Any, dim: int = 0) -> Any:
@@ -97,8 +127,11 @@ def _obj_stack(*ts: Any, dim: int = 0) -> Any:
 
 
 def _obj_cat(*ts: Any, dim: int = 0) -> Any:
+    """np.concatenate with torch's legacy rule: 1-D empties are left out next to other tensors."""
     np = obj_np()
-    return np.concatenate([np.asarray(t, dtype=object) for t in ts], axis=dim)
+    arrays = [np.asarray(t, dtype=object) for t in ts]
+    kept = [a for a in arrays if not _legacy_empty(a.shape)] or arrays[:1]
+    return np.concatenate(kept, axis=_joined_dim([a.shape for a in kept], dim))
 
 
 def _torch_list(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -141,7 +174,7 @@ def _lead_batch(params: Callable[[dict[str, Any], int, int], dict[str, Any]]) ->
 def _permute_inverse(c: RuleContext) -> str:
     dims = _dims(c.params["dims"], _nd(c))
     inverse = sorted(range(len(dims)), key=lambda i: dims[i])
-    return f"g.permute({', '.join(map(str, inverse))})"
+    return f"g.permute({tuple(inverse)!r})"  # (()) for a 0-d a: g.permute() would name no dims
 
 
 op("permute", "a", "dims", torch=lambda a, dims: as_tensor(a).permute(dims), method=True, positional_params=("dims",),
@@ -254,8 +287,7 @@ def _repeat_rule(c: RuleContext) -> str:
     full = (1,) * (n - len(shape)) + tuple(shape)
     split = ", ".join(f"{r}, {s}" for r, s in zip(sizes, full))
     summed = tuple(range(0, 2 * n, 2))
-    return f"g.reshape({split}).sum({summed}).reshape({', '.join(map(str, shape))},)" if shape else \
-        f"g.reshape({split}).sum({summed}).reshape(())"
+    return f"g.reshape({split}).sum({summed}).reshape({tuple(shape)!r})"
 
 
 def _repeat_batch(param: str) -> Callable[..., Any]:
@@ -293,7 +325,7 @@ op("tile", "a", "dims", torch=lambda a, dims: as_tensor(a).tile(dims), method=Tr
 def _interleave_rule(c: RuleContext) -> str:
     shape, r, dim = c.shapes["a"], c.params["repeats"], c.params.get("dim")
     if dim is None:
-        return f"g.reshape(-1, {r}).sum(1).reshape({', '.join(map(str, shape))},)"
+        return f"g.reshape(-1, {r}).sum(1).reshape({tuple(shape)!r})"
     d = dim % _nd(c)
     split = ", ".join(map(str, (*shape[:d], shape[d], r, *shape[d + 1:])))
     return f"g.reshape({split}).sum({d + 1})"
@@ -585,7 +617,9 @@ def F_pad(a: torch.Tensor, pad: tuple, mode: str = "constant", value: Any = None
 
 
 def _unfold_rule(c: RuleContext) -> str:
-    """Each window's gradient added back at its source positions."""
+    """Each window's gradient added back at its source positions (a 0-d a is one window of itself)."""
+    if not c.ndim("a"):
+        return "g.reshape(())"
     p, nd = c.params, _nd(c)
     d, size, step = p["dimension"] % nd, p["size"], p["step"]
     count = c.out_shape[d]
@@ -596,6 +630,8 @@ def _unfold_rule(c: RuleContext) -> str:
 def _obj_unfold(a: Any, dimension: int, size: int, step: int) -> Any:
     np = obj_np()
     a = np.asarray(a, dtype=object)
+    if not a.ndim:  # torch unfolds a 0-d tensor as one element: one window of size 1
+        return a.reshape(1)
     d = dimension % a.ndim
     count = (a.shape[d] - size) // step + 1
     windows = [np.take(a, range(i * step, i * step + size), axis=d) for i in range(count)]
@@ -622,32 +658,31 @@ op("detach", "a", torch=lambda a: as_tensor(a).detach(), method=True,
    samples=(sample("a.detach() * b", lambda a, b: a.detach() * b, const=("a",), a=In(2, 3), b=In(2, 3)),))
 
 
+def _hstack_dim(shapes: list[Shape]) -> int:
+    """torch.hstack joins along dim 0 when its first tensor is (at least) 1-D, else along dim 1."""
+    return 0 if len(_atleast(shapes[0], 1)) == 1 else 1
+
+
 def _hstack_rule(i: int) -> Callable[[RuleContext], str]:
     def rule(c: RuleContext) -> str:
-        dim = 0 if len(c.out_shape) == 1 else 1
-        start = sum(c.shapes[f"t{j}"][dim] for j in range(i))
-        stop = start + c.shapes[f"t{i}"][dim]
-        return f"g[{_select_key(dict_ctx(c, dim), f'{start}:{stop}')}]"
+        shapes = [_atleast(s, 1) for s in _shapes_of(c)]
+        return _part_text(c, i, shapes, _hstack_dim(shapes))
 
     return rule
 
 
 def _vstack_rule(i: int) -> Callable[[RuleContext], str]:
-    def rule(c: RuleContext) -> str:
-        rows = [c.shapes[f"t{j}"][0] if len(c.shapes[f"t{j}"]) > 1 else 1 for j in range(i + 1)]
-        start = sum(rows[:-1])
-        part = f"g[{start}:{start + rows[-1]}]"
-        return part if len(c.shapes[f"t{i}"]) > 1 else f"{part}.reshape({c.shapes[f't{i}'][0]},)"
-
-    return rule
+    return lambda c: _part_text(c, i, [_atleast(s, 2) for s in _shapes_of(c)], 0)
 
 
-def dict_ctx(c: RuleContext, dim: int) -> RuleContext:
-    return RuleContext({"dim": dim}, c.shapes, c.dtypes, c.out_shape, c.nodes)
+def _obj_hstack(*ts: Any) -> Any:
+    np = obj_np()
+    arrays = [np.atleast_1d(np.asarray(t, dtype=object)) for t in ts]
+    return _obj_cat(*arrays, dim=_hstack_dim([a.shape for a in arrays]))
 
 
 op("hstack", "", torch=lambda *ts: torch.hstack([as_tensor(t) for t in ts]), variadic=True, variadic_rule=_hstack_rule,
-   obj=lambda *ts: obj_np().hstack([obj_np().asarray(t, dtype=object) for t in ts]),
+   obj=_obj_hstack,
    shown={"t_i": "g[:, start_i:end_i] (1-D: g[start_i:end_i])"}, linear=Linear("*", joint=True, batch=None),
    doc="concatenate along dim 1 (1-D tensors: dim 0)",
    samples=(sample("hstack([a, b*b])", lambda a, b: torch.hstack([a, b * b]), a=In(2, 1), b=In(2, 2)),

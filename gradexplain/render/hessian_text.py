@@ -27,7 +27,7 @@ TREE_NODES = 40  # nodes of a gradient's grad_fn graph drawn
 
 def matrix(t: Any, rows: int, indent: str = "    ", most: int = 8) -> str:
     """A block over the flattened inputs as aligned rows, or its short text when too big."""
-    if t.dim() == 0 or rows > most or t.numel() > rows * most:
+    if t.dim() == 0 or rows > most or t.numel() > rows * most or not t.numel():  # an empty block: []
         return indent + fmt_value(t)
     cells = [[number(float(x)) for x in row] for row in t.double().reshape(rows, -1).tolist()]
     width = max(len(c) for row in cells for c in row)
