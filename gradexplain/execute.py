@@ -231,13 +231,33 @@ class _ShapeEvaluator(Evaluator):
 
     def _eval(self, node: Node) -> Any:
         if not (isinstance(node, Call) and any(_is_meta(self.memo.get(id(a))) for a in node.args)):
-            return _stand_in(super()._eval(node))
+            try:
+                return _stand_in(super()._eval(node))
+            except LimitError:
+                raise
+            except GradexplainError:
+                shape_only = self._on_meta(node)
+                if shape_only is None:
+                    raise
+                return shape_only
         try:
             return _stand_in(super()._eval(node))
         except LimitError:
             raise
         except (GradexplainError, RuntimeError, NotImplementedError, TypeError, ValueError):
             return _stand_in(self._for_real(node))
+
+    def _on_meta(self, node: Call) -> Any:
+        """A value-dependent refusal (``inv`` of a singular matrix in a gradient formula) does not
+        decide a shape: the op on meta stand-ins of its arguments, or None if it fails there too."""
+        def meta(v: Any) -> Any:
+            return torch.empty(v.shape, dtype=v.dtype, device="meta") if isinstance(v, torch.Tensor) else v
+
+        try:
+            result = self._apply(node, [meta(self.memo[id(a)]) for a in node.args])
+        except (GradexplainError, RuntimeError, NotImplementedError, TypeError, ValueError):
+            return None
+        return result if _is_meta(result) else None
 
     def _for_real(self, node: Node) -> Any:
         """``node`` over the real inputs (and real let-bindings), in a throwaway evaluator."""

@@ -121,7 +121,15 @@ def gradient_entries(stage: TorchStage, symbolic: tuple[dict[str, Any], str | No
         if sg is None:
             entries[name] = GradEntry(grad, None, None, None, reason=reason or symbolic_reason(Msg("not available")))
             continue
-        value = evaluate(sg.expr, leaves, opts.limits).to(leaves[name].dtype) if sg.expr is not None else None
+        try:
+            value = evaluate(sg.expr, leaves, opts.limits).to(leaves[name].dtype) if sg.expr is not None else None
+        except LimitError:
+            raise
+        except GradexplainError as e:  # the formula has no value here (inv of a singular matrix): torch's still stands
+            why = Msg("the formula has no value at these inputs ({why})", why=message_of(e))
+            entries[name] = GradEntry(grad, Symbolic(sg.text, None, note=sg.note, program=programs.get(name)), None,
+                                      None, reason=symbolic_reason(why))
+            continue
         sym = Symbolic(sg.text, value, note=sg.note, program=programs.get(name))
         note = None
         if grad is None:

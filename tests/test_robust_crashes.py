@@ -3,6 +3,7 @@ for finite differences, --hessian through a kink, torch's own dimension limit, L
 Expected values come from plain torch, run here."""
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 from pathlib import Path
 
@@ -163,3 +164,18 @@ def test_a_size_read_off_a_tensor_as_a_shape(expr, ref):
 def test_a_size_read_off_a_tensor_still_meets_the_element_limit():
     r = run_cli("eval", "zeros(x.size(0), 10**8).sum() + x.sum()", "x=1,2")
     assert r.code == 2 and "over the limit of 10,000,000" in r.stderr
+
+
+def test_a_formula_without_a_value_here_leaves_torch_answer_standing():
+    """logdet of a singular matrix: torch's gradient is ±inf, SymPy's inv(x).T has no value there; the
+    run reports torch's gradient and why the symbolic side is silent (exit 0), not an error."""
+    x = torch.tensor([[2.0, 2.0], [2.0, 2.0]], dtype=torch.float64, requires_grad=True)
+    torch.logdet(x).backward()
+    r = run_cli("eval", "--json", "logdet(x)", "x=[[2,2],[2,2]]")
+    assert r.code == 0, r.stderr
+    g = r.json()["grads"]["x"]
+    assert g["torch"] == [[str(v) if math.isinf(v) else v for v in row] for row in x.grad.tolist()]
+    assert g["symbolic"]["value"] is None and g["agree"] is None and "no value at these inputs" in g["reason"]
+    text = run_cli("eval", "logdet(x)", "x=[[2,2],[2,2]]").stdout
+    row = next(line for line in text.splitlines() if "inv(x).T" in line and line.lstrip().startswith("x "))
+    assert "[[inf, -inf]," in row  # a value starting with a letter ([inf, ...]) is not taken for rich markup

@@ -226,3 +226,13 @@ def test_other_teaching_scripts(script: str, monkeypatch: pytest.MonkeyPatch):
         assert any("held zeros" in n for n in docs[1]["notes"])  # w1.grad.zero_() after the manual step
     else:
         assert first["agree"] is None and any("cannot see" in n for n in first["notes"])
+
+
+def test_full_view_draws_the_inputs_and_forward_pass_once():
+    """run's full view shows the script's leaves and its forward pass line by line; the eval-style
+    header (inputs, forward table, output line) is not drawn a second time below it."""
+    r = run_cli("run", str(SCRIPTS / "seed003_vjp.py"))
+    assert r.code == 0, r.stderr
+    lines = [line.strip() for line in r.stdout.splitlines()]
+    assert lines.count("leaves and constants") == 1 and "inputs" not in lines
+    assert sum(line.startswith("output out:") for line in lines) == 1

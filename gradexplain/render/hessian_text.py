@@ -114,9 +114,9 @@ def hvp_table(hvp: dict[str, HvpEntry]) -> Table:
         table.add_column(_(col), overflow="fold")
     for b, e in hvp.items():
         sym = e.symbolic
-        table.add_row(b, fmt_value(e.direction), fmt_value(e.torch),
+        table.add_row(b, escape(fmt_value(e.direction)), escape(fmt_value(e.torch)),
                       escape(formula(sym.expr) if sym and sym.expr else _(e.reason or "—")),
-                      fmt_value(sym.value) if sym else "—", fmt_value(e.numeric), mark(e.agree))
+                      escape(fmt_value(sym.value)) if sym else "—", escape(fmt_value(e.numeric)), mark(e.agree))
     return table
 
 

@@ -21,7 +21,8 @@ from rich.text import Text
 from ..i18n import N_, Msg, _
 from ..report import Report, to_plain
 from .style import Prose, joined
-from .text import fmt_value, inputs_table, make_console, mark, number, output_line, report_renderables, sections
+from .text import answer_block, fmt_value, header, inputs_table, make_console, mark, number, output_line, report_renderables, \
+    sections
 from . import writeup
 from .json import dumps, render
 
@@ -79,7 +80,7 @@ def forward_table(report: Report) -> Table:
         source = getattr(f, "source", None) or {}
         step = f.expr if f.expr.startswith(f"{f.name}[") else f"{f.name} = {f.expr}"
         table.add_row(str(source.get("line", "")), escape(source.get("code", "")), escape(step),
-                      str(f.shape), fmt_value(f.value), f.grad_fn or "—", fmt_value(f.grad))
+                      str(f.shape), escape(fmt_value(f.value)), f.grad_fn or "—", escape(fmt_value(f.grad)))
     return table
 
 
@@ -91,7 +92,8 @@ def full_renderables(report: Report, brief: bool) -> list[Any]:
               output_line(report)]
     if report.grad_output is not None:
         items.append(Text(f"backward(gradient={fmt_value(report.grad_output)})"))
-    return items + report_renderables(report, sections()[1:])
+    # the answer, inputs and forward pass are drawn above in the script's own terms: not twice
+    return items + report_renderables(report, [s for s in sections() if s not in (answer_block, header)])
 
 
 def summary_line(s: Any, previous_lr: list[float] | None = None) -> Text:

@@ -123,7 +123,7 @@ def inputs_table(report: Report, title: str = N_("inputs"), constant: str = N_("
     for col in (N_("name"), N_("shape"), N_("value"), "requires_grad"):
         table.add_column(_(col))
     for name, info in report.inputs.items():
-        table.add_row(name, str(info.shape), fmt_value(info.value), _("yes") if info.requires_grad else _(constant))
+        table.add_row(name, str(info.shape), escape(fmt_value(info.value)), _("yes") if info.requires_grad else _(constant))
     return table
 
 
@@ -133,7 +133,7 @@ def forward_table(report: Report) -> Table:
         table.add_column(_(col), overflow="fold")
     for f in report.forward:
         label = f.expr if f.expr.startswith(f"{f.name} ") or f.expr.startswith(f"{f.name}[") else f"{f.name} = {f.expr}"
-        table.add_row(escape(label), str(f.shape), fmt_value(f.value), f.grad_fn or "—", fmt_value(f.grad))
+        table.add_row(escape(label), str(f.shape), escape(fmt_value(f.value)), f.grad_fn or "—", escape(fmt_value(f.grad)))
     return table
 
 
@@ -144,10 +144,10 @@ def grads_table(report: Report) -> Table:
     for name, g in report.grads.items():
         sym = g.symbolic
         formula = formula_of(sym) or _(g.reason or (sym.note if sym else "—"))
-        value = fmt_value(sym.value) if sym else "—"
+        value = escape(fmt_value(sym.value)) if sym else "—"
         if sym and sym.exact is not None and has_fraction(sym.exact):
             value += _(Msg("  (exact {value})", value=exact_text(sym.exact)))
-        table.add_row(name, fmt_value(g.torch) if g.torch is not None else "None", escape(formula or "—"), value,
+        table.add_row(name, escape(fmt_value(g.torch)) if g.torch is not None else "None", escape(formula or "—"), value,
                       numeric_cell(g), mark(g.agree))
     return table
 

@@ -121,8 +121,8 @@ def _table(steps: list[dict[str, Any]]) -> Table:
         if s is None:
             table.add_row("…", *[""] * (len(names) + 3))
             continue
-        table.add_row(str(s["step"]), fmt_value(s["lr"]), fmt_value(s["loss"]),
-                      *(fmt_value(s["params"][n]["after"], 6) for n in names), mark(s["agree"]))
+        table.add_row(str(s["step"]), escape(fmt_value(s["lr"])), escape(fmt_value(s["loss"])),
+                      *(escape(fmt_value(s["params"][n]["after"], 6)) for n in names), mark(s["agree"]))
     return table
 
 
