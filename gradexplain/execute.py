@@ -16,6 +16,7 @@ from .bignum import torch_scalar
 from .errors import GradexplainError, LimitError
 from .i18n import Msg
 from .ir import Call, Const, Input, Node, first_slot, resolve_slots, walk
+from .phrases import AND, joined, message_of
 from .printer import to_text
 from .limits import DEFAULT, Limits
 from .ops import REGISTRY, as_tensor
@@ -38,19 +39,12 @@ def describe(v: Any) -> str:
     return Msg("a number")
 
 
-def and_list(parts: list[str]) -> str:
-    """``a and b and c``, said in the reader's language (each ``and`` a Msg of its own)."""
-    said = parts[0]
-    for part in parts[1:]:
-        said = Msg("{first} and {second}", first=said, second=part)
-    return said
-
-
 def first_line(e: Exception) -> str:
     """An exception's message for one line: its first line (a Msg of ours kept whole, so it can be
     said in the reader's language), else its type's name."""
-    if len(e.args) == 1 and isinstance(e.args[0], Msg) and "\n" not in e.args[0]:
-        return e.args[0]
+    said = message_of(e)
+    if isinstance(said, Msg) and "\n" not in said:
+        return said
     return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
 
 
@@ -184,7 +178,7 @@ class Evaluator:
         detail = first_line(e)
         if not isinstance(detail, Msg):
             detail = detail.replace("thesame", "the same")
-        where = Msg("in {expr} ({shapes})", expr=text, shapes=and_list(shapes)) if shapes else \
+        where = Msg("in {expr} ({shapes})", expr=text, shapes=joined(shapes, AND)) if shapes else \
             Msg("in {expr}", expr=text)
         if "leaf Variable that requires grad" in detail:
             detail = Msg("{reason} — an input that requires grad is a leaf: backward() needs the value it had when "

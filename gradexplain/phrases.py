@@ -13,6 +13,7 @@ from .i18n import Msg, N_
 
 SEMICOLON = N_("{a}; {b}")
 COMMA = N_("{a}, {b}")
+AND = N_("{a} and {b}")
 
 
 def joined(parts: Iterable[str], glue: str = SEMICOLON) -> str:

@@ -28,6 +28,14 @@ def grads_of(fn, **inputs):
     return out, {n: t.grad for n, t in leaves.items()}
 
 
+def assert_like_torch(doc, ref, name, value):
+    """Output, torch's and SymPy's gradient of ``name`` in ``doc`` equal plain torch's ``ref`` at ``value``."""
+    out, want = grads_of(ref, **{name: value})
+    assert doc["output"]["value"] == pytest.approx(out.item(), abs=1e-12)
+    for side in (doc["grads"][name]["torch"], doc["grads"][name]["symbolic"]["value"]):
+        assert torch.allclose(torch.tensor(side, dtype=torch.float64), want[name], atol=1e-12)
+
+
 def test_cross_entropy_with_probability_targets_not_summing_to_one():
     x, y = [1.4, 0.3, -0.3], [-1, -1.4, -0.3]
     r = run_cli("eval", "F.cross_entropy(x, y)", f"x={json.dumps(x)}", f"y={json.dumps(y)}", "--json")
@@ -54,10 +62,7 @@ def test_cross_entropy_n_c_d_logits_and_ignore_index(expr, ref):
     r = run_cli("eval", expr, f"z={json.dumps(z)}", "--json")
     assert r.code == 0, r.stderr
     doc = r.json()
-    out, want = grads_of(ref, z=z)
-    assert doc["output"]["value"] == pytest.approx(out.item(), abs=1e-12)
-    for side in (doc["grads"]["z"]["torch"], doc["grads"]["z"]["symbolic"]["value"]):
-        assert torch.allclose(torch.tensor(side, dtype=torch.float64), want["z"], atol=1e-12)
+    assert_like_torch(doc, ref, "z", z)
     assert doc["agree"] is True
 
 
@@ -96,7 +101,4 @@ def test_spellings_through_the_cli(expr, ref):
     r = run_cli("eval", expr, f"x={json.dumps(x)}", f"t={json.dumps(T.tolist())}", "--const", "t", "--json")
     assert r.code == 0, r.stderr
     doc = r.json()
-    out, want = grads_of(ref, x=x)
-    assert doc["output"]["value"] == pytest.approx(out.item(), abs=1e-12)
-    for side in (doc["grads"]["x"]["torch"], doc["grads"]["x"]["symbolic"]["value"]):
-        assert torch.allclose(torch.tensor(side, dtype=torch.float64), want["x"], atol=1e-12)
+    assert_like_torch(doc, ref, "x", x)
